@@ -1,0 +1,159 @@
+//! The parallel pipeline: one task per conversation renders, tokenizes and aligns, on a pool this
+//! module owns. Results keep the input order; the first failing conversation is reported.
+
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::Value;
+use rayon::prelude::*;
+
+use crate::encode::{encode_rendered, pad_batch, EncodeOptions, Encoded};
+use crate::error::{Error, Result};
+use crate::input::{build_context, Conversation, RenderInputs};
+use crate::template::{ChatTemplate, Rendered};
+use crate::tokenize::Tokenizer;
+
+/// Worker stack size: minijinja's recursion limit must trigger long before the stack runs out.
+const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// Environment variable that sets the number of worker threads (default: all cores).
+pub const NUM_THREADS_ENV: &str = "FASTMASK_NUM_THREADS";
+
+/// Renders every conversation.
+pub fn render_batch(
+    template: &ChatTemplate,
+    conversations: &[Conversation],
+    inputs: &RenderInputs,
+    special_tokens: &[(String, Value)],
+) -> Result<Vec<Rendered>> {
+    inputs.validate()?;
+    run_indexed(conversations, |conversation| render_one(template, conversation, inputs, special_tokens))
+}
+
+/// Renders, tokenizes, truncates, masks and pads every conversation.
+pub fn encode_batch(
+    template: &ChatTemplate,
+    tokenizer: &Tokenizer,
+    conversations: &[Conversation],
+    inputs: &RenderInputs,
+    special_tokens: &[(String, Value)],
+    options: &EncodeOptions,
+) -> Result<Vec<Encoded>> {
+    inputs.validate()?;
+    options.validate()?;
+    let mut batch = run_indexed(conversations, |conversation| {
+        let rendered = render_one(template, conversation, inputs, special_tokens)?;
+        encode_rendered(&rendered, tokenizer, options)
+    })?;
+    pad_batch(&mut batch, options);
+    Ok(batch)
+}
+
+/// Tokenizes already-rendered texts (no assistant spans), with the same truncation and padding.
+pub fn encode_texts(tokenizer: &Tokenizer, texts: &[String], options: &EncodeOptions) -> Result<Vec<Encoded>> {
+    options.validate()?;
+    let mut batch = run_indexed(texts, |text| {
+        encode_rendered(&Rendered { text: text.clone(), spans: Vec::new() }, tokenizer, options)
+    })?;
+    pad_batch(&mut batch, options);
+    Ok(batch)
+}
+
+fn render_one(
+    template: &ChatTemplate,
+    conversation: &Conversation,
+    inputs: &RenderInputs,
+    special_tokens: &[(String, Value)],
+) -> Result<Rendered> {
+    template.render(build_context(conversation, inputs, special_tokens)?)
+}
+
+/// Maps `work` over `items` on the pool; the error of the lowest failing index wins, so the
+/// report does not depend on scheduling.
+fn run_indexed<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let results: Vec<Result<R>> = pool().install(|| {
+        items
+            .par_iter()
+            .enumerate()
+            .map(|(index, item)| work(item).map_err(|err| err.in_conversation(index)))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// The pool and the process it was built in: a pool inherited through `fork` has no threads, so
+/// a child process builds its own instead of waiting on workers that do not exist.
+static POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
+
+fn pool() -> Arc<rayon::ThreadPool> {
+    let pid = std::process::id();
+    let mut slot = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((owner, pool)) = slot.as_ref() {
+        if *owner == pid {
+            return Arc::clone(pool);
+        }
+    }
+    let pool = Arc::new(build_pool());
+    *slot = Some((pid, Arc::clone(&pool)));
+    pool
+}
+
+fn build_pool() -> rayon::ThreadPool {
+    let threads = std::env::var(NUM_THREADS_ENV)
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let builder = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .stack_size(WORKER_STACK_BYTES)
+        .thread_name(|index| format!("fastmask-{index}"));
+    match builder.build() {
+        Ok(pool) => pool,
+        // Thread creation can fail under tight limits; one thread is still a working pool.
+        Err(_) => rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap_or_else(|_| {
+            panic!("{}", Error::input("cannot start a worker thread"))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::environment::Clock;
+
+    fn message(role: &str, content: &str) -> Value {
+        Value::from_pairs([("role", Value::from(role)), ("content", Value::from(content))])
+    }
+
+    #[test]
+    fn first_failing_index_is_reported() {
+        let template = ChatTemplate::compile(
+            "{% for m in messages %}{% if m.content == 'bad' %}{{ raise_exception('bad turn') }}{% endif %}{{ m.content }}{% endfor %}",
+            Clock::Local,
+        )
+        .unwrap();
+        let conversations: Vec<Conversation> = ["ok", "bad", "ok", "bad"]
+            .iter()
+            .map(|c| Conversation { messages: vec![message("user", c)] })
+            .collect();
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[]).unwrap_err();
+        assert_eq!(err.to_string(), "conversation 1: bad turn");
+    }
+
+    #[test]
+    fn results_keep_input_order() {
+        let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
+        let conversations: Vec<Conversation> =
+            (0..200).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
+        let rendered = render_batch(&template, &conversations, &RenderInputs::default(), &[]).unwrap();
+        assert!(rendered.iter().enumerate().all(|(i, r)| r.text == i.to_string()));
+    }
+
+    #[test]
+    fn deep_recursion_hits_the_limit_not_the_stack() {
+        let template = ChatTemplate::compile("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", Clock::Local).unwrap();
+        let conversations = vec![Conversation { messages: vec![message("user", "x")] }];
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[]).unwrap_err();
+        assert!(err.message.contains("recursion"), "{}", err.message);
+    }
+}

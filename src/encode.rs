@@ -1,0 +1,182 @@
+//! From a rendered conversation to model inputs: tokenize, truncate, mask, label, pad.
+
+use crate::align::{assistant_mask, ByteRange};
+use crate::error::{Error, Result};
+use crate::template::Rendered;
+use crate::tokenize::Tokenizer;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    #[default]
+    Right,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PaddingStrategy {
+    #[default]
+    DoNotPad,
+    /// Pad to the longest sequence of the batch.
+    Longest,
+    /// Pad to `max_length`.
+    MaxLength,
+}
+
+/// Per-call tokenization options, named as in transformers.
+#[derive(Debug, Clone)]
+pub struct EncodeOptions {
+    pub max_length: Option<usize>,
+    pub truncation: bool,
+    pub truncation_side: Side,
+    pub padding: PaddingStrategy,
+    pub padding_side: Side,
+    pub pad_id: Option<u32>,
+    /// The label of tokens outside the assistant mask and of padding.
+    pub ignore_index: i64,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions {
+            max_length: None,
+            truncation: false,
+            truncation_side: Side::Right,
+            padding: PaddingStrategy::DoNotPad,
+            padding_side: Side::Right,
+            pad_id: None,
+            ignore_index: -100,
+        }
+    }
+}
+
+impl EncodeOptions {
+    /// Rejects combinations transformers rejects, before any work is done.
+    pub fn validate(&self) -> Result<()> {
+        if self.padding != PaddingStrategy::DoNotPad && self.pad_id.is_none() {
+            return Err(Error::input(
+                "padding needs a pad token, and this tokenizer has none: set special_tokens={'pad_token': ...}",
+            ));
+        }
+        if self.padding == PaddingStrategy::MaxLength && self.max_length.is_none() {
+            return Err(Error::input("padding='max_length' needs max_length"));
+        }
+        if self.truncation && self.max_length.is_none() {
+            return Err(Error::input("truncation needs max_length"));
+        }
+        Ok(())
+    }
+}
+
+/// The model inputs of one conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encoded {
+    pub input_ids: Vec<u32>,
+    pub attention_mask: Vec<u8>,
+    pub assistant_masks: Vec<u8>,
+    pub labels: Vec<i64>,
+}
+
+/// Tokenizes, truncates and masks one rendered conversation (padding needs the whole batch).
+pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &EncodeOptions) -> Result<Encoded> {
+    let tokens = tokenizer.encode(&rendered.text)?;
+    let (ids, offsets) = truncate(&tokens.ids, &tokens.offsets, options);
+    let spans: Vec<ByteRange> = rendered.spans.iter().map(|s| (s.start_byte, s.end_byte)).collect();
+    let assistant_masks = assistant_mask(offsets, &spans);
+    let labels = ids
+        .iter()
+        .zip(&assistant_masks)
+        .map(|(&id, &mask)| if mask == 1 { i64::from(id) } else { options.ignore_index })
+        .collect();
+    Ok(Encoded { input_ids: ids.to_vec(), attention_mask: vec![1; ids.len()], assistant_masks, labels })
+}
+
+/// Keeps `max_length` tokens from the side opposite `truncation_side`, as `tokenizers` does for
+/// a single sequence (stride 0).
+fn truncate<'a>(ids: &'a [u32], offsets: &'a [ByteRange], options: &EncodeOptions) -> (&'a [u32], &'a [ByteRange]) {
+    match options.max_length {
+        Some(max_length) if options.truncation && ids.len() > max_length => match options.truncation_side {
+            Side::Right => (&ids[..max_length], &offsets[..max_length]),
+            Side::Left => (&ids[ids.len() - max_length..], &offsets[offsets.len() - max_length..]),
+        },
+        _ => (ids, offsets),
+    }
+}
+
+/// Pads every sequence to the batch's target length; padding never enters the mask or labels.
+pub fn pad_batch(batch: &mut [Encoded], options: &EncodeOptions) {
+    let target = match options.padding {
+        PaddingStrategy::DoNotPad => return,
+        PaddingStrategy::Longest => batch.iter().map(|e| e.input_ids.len()).max().unwrap_or(0),
+        PaddingStrategy::MaxLength => options.max_length.unwrap_or(0),
+    };
+    let Some(pad_id) = options.pad_id else { return };
+    for encoded in batch {
+        let missing = target.saturating_sub(encoded.input_ids.len());
+        pad(&mut encoded.input_ids, missing, pad_id, options.padding_side);
+        pad(&mut encoded.attention_mask, missing, 0, options.padding_side);
+        pad(&mut encoded.assistant_masks, missing, 0, options.padding_side);
+        pad(&mut encoded.labels, missing, options.ignore_index, options.padding_side);
+    }
+}
+
+fn pad<T: Copy>(values: &mut Vec<T>, missing: usize, fill: T, side: Side) {
+    match side {
+        Side::Right => values.extend(std::iter::repeat_n(fill, missing)),
+        Side::Left => {
+            values.splice(0..0, std::iter::repeat_n(fill, missing));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(ids: &[u32], mask: &[u8]) -> Encoded {
+        Encoded {
+            input_ids: ids.to_vec(),
+            attention_mask: vec![1; ids.len()],
+            assistant_masks: mask.to_vec(),
+            labels: ids.iter().zip(mask).map(|(&i, &m)| if m == 1 { i64::from(i) } else { -100 }).collect(),
+        }
+    }
+
+    #[test]
+    fn truncation_sides() {
+        let ids = [1, 2, 3, 4];
+        let offsets = [(0, 1), (1, 2), (2, 3), (3, 4)];
+        let mut options = EncodeOptions { max_length: Some(2), truncation: true, ..Default::default() };
+        assert_eq!(truncate(&ids, &offsets, &options).0, [1, 2]);
+        options.truncation_side = Side::Left;
+        assert_eq!(truncate(&ids, &offsets, &options), (&ids[2..], &offsets[2..]));
+        options.truncation = false;
+        assert_eq!(truncate(&ids, &offsets, &options).0, ids);
+    }
+
+    #[test]
+    fn left_padding_to_longest() {
+        let mut batch = vec![encoded(&[5], &[1]), encoded(&[6, 7, 8], &[0, 1, 0])];
+        let options = EncodeOptions { padding: PaddingStrategy::Longest, padding_side: Side::Left, pad_id: Some(0), ..Default::default() };
+        pad_batch(&mut batch, &options);
+        assert_eq!(batch[0].input_ids, [0, 0, 5]);
+        assert_eq!(batch[0].attention_mask, [0, 0, 1]);
+        assert_eq!(batch[0].assistant_masks, [0, 0, 1]);
+        assert_eq!(batch[0].labels, [-100, -100, 5]);
+        assert_eq!(batch[1], encoded(&[6, 7, 8], &[0, 1, 0]));
+    }
+
+    #[test]
+    fn max_length_padding_leaves_longer_sequences_alone() {
+        let mut batch = vec![encoded(&[5], &[0]), encoded(&[1, 2, 3, 4], &[0, 0, 0, 0])];
+        let options = EncodeOptions { padding: PaddingStrategy::MaxLength, max_length: Some(3), pad_id: Some(9), ..Default::default() };
+        pad_batch(&mut batch, &options);
+        assert_eq!(batch[0].input_ids, [5, 9, 9]);
+        assert_eq!(batch[1].input_ids.len(), 4);
+    }
+
+    #[test]
+    fn padding_without_pad_token_is_rejected() {
+        let options = EncodeOptions { padding: PaddingStrategy::Longest, ..Default::default() };
+        assert!(options.validate().is_err());
+    }
+}

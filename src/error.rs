@@ -1,0 +1,75 @@
+//! The one error type of the core. Python exception classes are chosen from `ErrorKind` in `py.rs`.
+
+use std::fmt;
+
+/// What went wrong, which decides the Python exception class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The template source does not parse (`TemplateSyntaxError`).
+    TemplateSyntax,
+    /// The template failed while rendering, including `raise_exception(...)` (`TemplateError`).
+    Template,
+    /// The conversation or an option is malformed (`InputError`).
+    Input,
+    /// The tokenizer JSON could not be loaded or a text could not be encoded (`TokenizerError`).
+    Tokenizer,
+}
+
+/// An error with the conversation it belongs to, when it belongs to one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// Index of the conversation in its batch; `None` for errors outside any conversation.
+    pub conversation: Option<usize>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into(), conversation: None }
+    }
+
+    pub fn input(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Input, message)
+    }
+
+    pub fn tokenizer(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Tokenizer, message)
+    }
+
+    /// Attaches the batch index, keeping an index that is already there.
+    pub fn in_conversation(mut self, index: usize) -> Self {
+        self.conversation.get_or_insert(index);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.conversation {
+            Some(index) => write!(f, "conversation {index}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_names_the_conversation() {
+        let err = Error::input("message 3: content must be a string").in_conversation(17);
+        assert_eq!(err.to_string(), "conversation 17: message 3: content must be a string");
+    }
+
+    #[test]
+    fn first_index_wins() {
+        let err = Error::input("x").in_conversation(2).in_conversation(5);
+        assert_eq!(err.conversation, Some(2));
+    }
+}

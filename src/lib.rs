@@ -1,0 +1,25 @@
+//! fastmask: chat templates rendered with minijinja, tokenized with the `tokenizers` crate, and
+//! assistant-token masks aligned exactly as transformers 5.24 computes them.
+
+mod align;
+mod batch;
+mod encode;
+mod environment;
+mod error;
+mod input;
+mod python_format;
+mod tag;
+mod template;
+mod tokenize;
+
+pub use align::assistant_mask;
+pub use batch::{encode_batch, encode_texts, render_batch, NUM_THREADS_ENV};
+pub use encode::{EncodeOptions, Encoded, PaddingStrategy, Side};
+pub use error::{Error, ErrorKind, Result};
+pub use input::{Conversation, RenderInputs};
+pub use environment::Clock;
+pub use template::{ChatTemplate, Rendered, Span};
+pub use tokenize::{TokenOffsets, Tokenizer};
+
+#[cfg(feature = "python")]
+mod py;

@@ -1,0 +1,264 @@
+//! A compiled chat template and its render: text plus the spans of its generation blocks.
+//!
+//! Positions follow transformers: when a generation block finishes, its span starts at the
+//! length of the top-level output written so far and is as long as the block's body. Output of
+//! blocks inside macros or `{% set %}` captures is not top-level yet, so, exactly as in
+//! transformers, their spans are relative to the top-level stream at that moment.
+
+use std::cell::RefCell;
+use std::io;
+
+use minijinja::value::{Kwargs, Value};
+use minijinja::{Environment, State};
+
+use crate::environment::{hf_environment, Clock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::tag::{rewrite_generation_tags, GENERATION_FUNCTION};
+
+const TEMPLATE_NAME: &str = "chat_template";
+
+/// A generation block in the rendered text, in bytes and in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start_byte: usize,
+    pub end_byte: usize,
+    pub start_char: usize,
+    pub end_char: usize,
+}
+
+/// The rendered text and its generation blocks in the order transformers records them
+/// (a block is recorded when it ends, so an inner block comes before the block around it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    pub spans: Vec<Span>,
+}
+
+/// A template compiled once, rendered many times from any thread.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    has_generation: bool,
+}
+
+impl ChatTemplate {
+    /// Compiles `source`; a syntax error names its line.
+    pub fn compile(source: &str, clock: Clock) -> Result<Self> {
+        // jinja2 reads `\r\n` and `\r` line endings as `\n`.
+        let source = source.replace("\r\n", "\n").replace('\r', "\n");
+        let rewritten = rewrite_generation_tags(&source);
+        let mut env = hf_environment(clock);
+        env.add_function(GENERATION_FUNCTION, generation);
+        env.add_function("raise_exception", raise_exception);
+        env.add_template_owned(TEMPLATE_NAME, rewritten.source)
+            .map_err(|err| template_error(ErrorKind::TemplateSyntax, &err, None))?;
+        Ok(ChatTemplate { env, has_generation: rewritten.has_generation })
+    }
+
+    /// Whether the template marks assistant text with `{% generation %}`.
+    pub fn has_generation(&self) -> bool {
+        self.has_generation
+    }
+
+    /// Renders with `context` as the template's variables.
+    pub fn render(&self, context: Value) -> Result<Rendered> {
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|err| template_error(ErrorKind::Template, &err, None))?;
+        let guard = TrackerGuard::install();
+        let result = template.render_captured_to(context, TrackingWriter).map(drop);
+        let tracker = guard.finish();
+        match result {
+            Ok(()) => {
+                let text = String::from_utf8(tracker.output)
+                    .map_err(|_| Error::new(ErrorKind::Template, "the template produced invalid UTF-8"))?;
+                Ok(Rendered { text, spans: tracker.spans })
+            }
+            Err(err) => Err(template_error(ErrorKind::Template, &err, tracker.raised)),
+        }
+    }
+}
+
+/// Turns a minijinja error into ours; `raise_exception` messages are passed through verbatim.
+fn template_error(kind: ErrorKind, err: &minijinja::Error, raised: Option<String>) -> Error {
+    if let Some(message) = raised {
+        return Error::new(ErrorKind::Template, message);
+    }
+    let detail = err.detail().map(str::to_string).unwrap_or_else(|| err.kind().to_string());
+    let message = match err.line() {
+        Some(line) => format!("{}: {detail} (template line {line})", err.kind()),
+        None => format!("{}: {detail}", err.kind()),
+    };
+    Error::new(kind, message)
+}
+
+/// Per-render state the template functions reach: rendering is synchronous on one thread, and the
+/// environment's functions are shared by every thread, so the state lives in a thread-local.
+#[derive(Default)]
+struct Tracker {
+    output: Vec<u8>,
+    chars_written: usize,
+    spans: Vec<Span>,
+    raised: Option<String>,
+}
+
+thread_local! {
+    static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
+}
+
+/// Installs a fresh tracker for one render and removes it again, even on early return.
+struct TrackerGuard;
+
+impl TrackerGuard {
+    fn install() -> Self {
+        TRACKER.with(|cell| *cell.borrow_mut() = Some(Tracker::default()));
+        TrackerGuard
+    }
+
+    fn finish(self) -> Tracker {
+        TRACKER.with(|cell| cell.borrow_mut().take()).unwrap_or_default()
+    }
+}
+
+impl Drop for TrackerGuard {
+    fn drop(&mut self) {
+        TRACKER.with(|cell| cell.borrow_mut().take());
+    }
+}
+
+fn with_tracker<R>(f: impl FnOnce(&mut Tracker) -> R) -> Option<R> {
+    TRACKER.with(|cell| cell.borrow_mut().as_mut().map(f))
+}
+
+/// The top-level output stream: keeps the bytes and counts characters as they are written.
+struct TrackingWriter;
+
+impl io::Write for TrackingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let chars = buf.iter().filter(|b| (**b & 0xC0) != 0x80).count();
+        with_tracker(|tracker| {
+            tracker.output.extend_from_slice(buf);
+            tracker.chars_written += chars;
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The body of a rewritten `{% generation %}` block: renders it and records its span.
+fn generation(state: &mut State, kwargs: Kwargs) -> std::result::Result<Value, minijinja::Error> {
+    let caller: Value = kwargs.get("caller")?;
+    kwargs.assert_all_used()?;
+    let body = caller.call(state, &[])?;
+    let text = body.as_str().unwrap_or_default();
+    let (body_bytes, body_chars) = (text.len(), text.chars().count());
+    with_tracker(|tracker| {
+        let start_byte = tracker.output.len();
+        let start_char = tracker.chars_written;
+        tracker.spans.push(Span {
+            start_byte,
+            end_byte: start_byte + body_bytes,
+            start_char,
+            end_char: start_char + body_chars,
+        });
+    });
+    Ok(body)
+}
+
+/// transformers' `raise_exception(message)`: aborts the render with the template's own message.
+fn raise_exception(message: Value) -> std::result::Result<Value, minijinja::Error> {
+    let mut text = String::new();
+    crate::python_format::write_str(&message, &mut text);
+    with_tracker(|tracker| tracker.raised = Some(text.clone()));
+    Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    fn render(source: &str, ctx: Value) -> Rendered {
+        ChatTemplate::compile(source, Clock::Local).unwrap().render(ctx).unwrap()
+    }
+
+    fn char_spans(rendered: &Rendered) -> Vec<(usize, usize)> {
+        rendered.spans.iter().map(|s| (s.start_char, s.end_char)).collect()
+    }
+
+    #[test]
+    fn records_blocks_in_a_loop() {
+        let out = render(
+            "{% for m in messages %}<{{ m }}>{% generation %}[{{ m }}]{% endgeneration %}{% endfor %}",
+            context! { messages => vec!["é", "b"] },
+        );
+        assert_eq!(out.text, "<é>[é]<b>[b]");
+        assert_eq!(char_spans(&out), vec![(3, 6), (9, 12)]);
+        assert_eq!((out.spans[0].start_byte, out.spans[0].end_byte), (4, 8));
+    }
+
+    #[test]
+    fn nested_blocks_record_the_inner_first() {
+        let out = render("a{% generation %}b{% generation %}c{% endgeneration %}d{% endgeneration %}", context! {});
+        assert_eq!(out.text, "abcd");
+        // transformers: the inner block ends first, and both start at the top-level length 1.
+        assert_eq!(char_spans(&out), vec![(1, 2), (1, 4)]);
+    }
+
+    #[test]
+    fn blocks_in_set_captures_are_relative_to_top_level_output() {
+        let out = render("xy{% set s %}{% generation %}ab{% endgeneration %}{% endset %}--{{ s }}", context! {});
+        assert_eq!(out.text, "xy--ab");
+        assert_eq!(char_spans(&out), vec![(2, 4)]);
+    }
+
+    #[test]
+    fn blocks_in_macros_are_relative_to_top_level_output() {
+        let out = render(
+            "{% macro m(x) %}{% generation %}{{ x }}{% endgeneration %}{% endmacro %}12{{ m('abc') }}",
+            context! {},
+        );
+        assert_eq!(out.text, "12abc");
+        assert_eq!(char_spans(&out), vec![(2, 5)]);
+    }
+
+    #[test]
+    fn whitespace_control_on_the_tag() {
+        let out = render("a\n{%- generation -%}\n b \n{%- endgeneration -%}\n c", context! {});
+        assert_eq!(out.text, "abc");
+        assert_eq!(char_spans(&out), vec![(1, 2)]);
+    }
+
+    #[test]
+    fn raise_exception_keeps_its_message() {
+        let template = ChatTemplate::compile("{{ raise_exception('roles must alternate') }}", Clock::Local).unwrap();
+        let err = template.render(context! {}).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Template);
+        assert_eq!(err.message, "roles must alternate");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let err = ChatTemplate::compile("ok\n{% if %}", Clock::Local).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::TemplateSyntax);
+        assert!(err.message.contains("line 2"), "{}", err.message);
+    }
+
+    #[test]
+    fn crlf_sources_render_like_jinja2() {
+        let out = render("{% if true %}\r\na\r\n{% endif %}\r\nb", context! {});
+        assert_eq!(out.text, "a\nb");
+    }
+
+    #[test]
+    fn tracker_is_cleared_after_errors() {
+        let template = ChatTemplate::compile("{% generation %}x{% endgeneration %}{{ raise_exception('no') }}", Clock::Local)
+            .unwrap();
+        assert!(template.render(context! {}).is_err());
+        let ok = ChatTemplate::compile("{% generation %}y{% endgeneration %}", Clock::Local).unwrap();
+        assert_eq!(char_spans(&ok.render(context! {}).unwrap()), vec![(0, 1)]);
+    }
+}
