@@ -1,0 +1,25 @@
+"""fastmask: chat conversations to token ids and assistant-token masks, identical to
+transformers' ``apply_chat_template(..., return_assistant_tokens_mask=True)``, from a Rust core."""
+
+from fastmask._core import (
+    FastmaskError,
+    InputError,
+    TemplateError,
+    TemplateSyntaxError,
+    TokenizerError,
+)
+from fastmask._tokenizer import ChatTokenizer
+from fastmask._transformers import apply_chat_template
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChatTokenizer",
+    "FastmaskError",
+    "InputError",
+    "TemplateError",
+    "TemplateSyntaxError",
+    "TokenizerError",
+    "apply_chat_template",
+    "__version__",
+]

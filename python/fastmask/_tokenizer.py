@@ -1,0 +1,310 @@
+"""`ChatTokenizer`: the public, immutable front of the compiled template + tokenizer."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastmask import _core, _model_dir
+from fastmask._core import InputError
+
+OUTPUT_NAMES = ("input_ids", "attention_mask", "assistant_masks", "labels")
+
+# transformers' VERY_LARGE_INTEGER: a model_max_length at or above it means "no limit".
+_NO_LIMIT = int(1e20)
+
+
+class ChatTokenizer:
+    """A chat template and a tokenizer compiled once; safe to share across threads.
+
+    Build one with `from_pretrained`, `from_file`, `from_transformers` or `from_parts`.
+    """
+
+    __slots__ = ("_core", "_padding_side", "_truncation_side", "_model_max_length")
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        raise TypeError("use ChatTokenizer.from_pretrained / from_file / from_transformers / from_parts")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ChatTokenizer is immutable")
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_parts(
+        cls,
+        tokenizer_json: str,
+        chat_template: str,
+        *,
+        special_tokens: Mapping[str, Any] | None = None,
+        padding_side: str = "right",
+        truncation_side: str = "right",
+        pad_token: str | None = None,
+        model_max_length: int | None = None,
+        now: datetime.datetime | None = None,
+    ) -> ChatTokenizer:
+        """The low-level constructor: a serialized tokenizer.json and a template source.
+
+        `special_tokens` become template variables (`bos_token`, ...); `pad_token` defaults to
+        `special_tokens["pad_token"]`. `now` pins the clock `strftime_now` reads.
+        """
+        if not isinstance(chat_template, str):
+            raise InputError(f"chat_template must be a string, got {type(chat_template).__name__}")
+        special = dict(special_tokens or {})
+        if pad_token is None and isinstance(special.get("pad_token"), str):
+            pad_token = special["pad_token"]
+        core = _core.ChatTokenizer(
+            tokenizer_json,
+            chat_template,
+            special_tokens=special,
+            pad_token=pad_token,
+            now=now.replace(tzinfo=None).isoformat() if now is not None else None,
+        )
+        self = object.__new__(cls)
+        object.__setattr__(self, "_core", core)
+        object.__setattr__(self, "_padding_side", _side(padding_side, "padding_side"))
+        object.__setattr__(self, "_truncation_side", _side(truncation_side, "truncation_side"))
+        limit = model_max_length if model_max_length is not None and model_max_length < _NO_LIMIT else None
+        object.__setattr__(self, "_model_max_length", limit)
+        return self
+
+    @classmethod
+    def from_file(
+        cls,
+        tokenizer_json: str | os.PathLike[str],
+        *,
+        chat_template: str,
+        special_tokens: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> ChatTokenizer:
+        """A tokenizer.json file and a template given as text (or as a path to a .jinja file)."""
+        template_path = Path(chat_template) if len(chat_template) < 4096 and "\n" not in chat_template else None
+        if template_path is not None and template_path.suffix == ".jinja" and template_path.is_file():
+            chat_template = template_path.read_text(encoding="utf-8")
+        tokens = {name: _model_dir.token_text(value) or value for name, value in (special_tokens or {}).items()}
+        return cls.from_parts(_read_text(Path(tokenizer_json)), chat_template, special_tokens=tokens, **options)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike[str], *, chat_template: str | None = None, **options: Any) -> ChatTokenizer:
+        """A local model directory as transformers saves it. Does not import transformers."""
+        directory = Path(path)
+        if not (directory / "tokenizer.json").is_file():
+            raise InputError(f"{directory} has no tokenizer.json")
+        config_path = directory / "tokenizer_config.json"
+        config = _model_dir.read_json(config_path) if config_path.is_file() else {}
+        map_path = directory / "special_tokens_map.json"
+        special_map = _model_dir.read_json(map_path) if map_path.is_file() else {}
+        template = _model_dir.choose_template(_model_dir.templates(directory, config), chat_template)
+        options.setdefault("padding_side", config.get("padding_side", "right"))
+        options.setdefault("truncation_side", config.get("truncation_side", "right"))
+        max_length = config.get("model_max_length")
+        options.setdefault("model_max_length", max_length if isinstance(max_length, int) else None)
+        return cls.from_parts(
+            _read_text(directory / "tokenizer.json"),
+            template,
+            special_tokens=_model_dir.special_tokens(config, special_map),
+            **options,
+        )
+
+    @classmethod
+    def from_transformers(cls, tokenizer: Any, *, chat_template: str | None = None, **options: Any) -> ChatTokenizer:
+        """A transformers fast tokenizer: its backend, its (or the named) template, its special tokens."""
+        from fastmask._transformers import parts_from_transformers
+
+        parts = parts_from_transformers(tokenizer, chat_template)
+        options.setdefault("padding_side", parts["padding_side"])
+        options.setdefault("truncation_side", parts["truncation_side"])
+        options.setdefault("pad_token", parts["pad_token"])
+        options.setdefault("model_max_length", getattr(tokenizer, "model_max_length", None))
+        return cls.from_parts(
+            parts["tokenizer_json"], parts["chat_template"], special_tokens=parts["special_tokens"], **options
+        )
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def has_generation(self) -> bool:
+        """Whether the template marks assistant text with `{% generation %}`."""
+        return self._core.has_generation
+
+    @property
+    def pad_token_id(self) -> int | None:
+        return self._core.pad_token_id
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def render(
+        self,
+        conversation: Sequence[Mapping[str, Any]],
+        *,
+        add_generation_prompt: bool = False,
+        tools: Sequence[Any] | None = None,
+        documents: Sequence[Any] | None = None,
+        **template_kwargs: Any,
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The rendered text and its generation blocks as (start, end) character offsets."""
+        return self.render_batch(
+            [conversation], add_generation_prompt=add_generation_prompt, tools=tools, documents=documents,
+            **template_kwargs,
+        )[0]
+
+    def render_batch(
+        self,
+        conversations: Sequence[Sequence[Mapping[str, Any]]],
+        *,
+        add_generation_prompt: bool = False,
+        tools: Sequence[Any] | None = None,
+        documents: Sequence[Any] | None = None,
+        **template_kwargs: Any,
+    ) -> list[tuple[str, list[tuple[int, int]]]]:
+        return self._core.render_batch(
+            _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
+            documents=documents, template_kwargs=template_kwargs,
+        )
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def encode(self, conversation: Sequence[Mapping[str, Any]], **options: Any) -> dict[str, Any]:
+        """`encode_batch` for one conversation: the same keys, one row each."""
+        out = self.encode_batch([conversation], **options)
+        return {name: value[0] for name, value in out.items()}
+
+    def encode_batch(
+        self,
+        conversations: Sequence[Sequence[Mapping[str, Any]]],
+        *,
+        add_generation_prompt: bool = False,
+        tools: Sequence[Any] | None = None,
+        documents: Sequence[Any] | None = None,
+        max_length: int | None = None,
+        truncation: bool | str = False,
+        truncation_side: str | None = None,
+        padding: bool | str = False,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+        ignore_index: int = -100,
+        **template_kwargs: Any,
+    ) -> dict[str, Any]:
+        """Renders, tokenizes and masks every conversation in parallel.
+
+        Returns `input_ids`, `attention_mask`, `assistant_masks` and `labels` (the ids where the
+        mask is 1, `ignore_index` elsewhere and on padding), as lists, or as arrays with
+        `return_tensors="np"` / `"pt"` (which need equal lengths, e.g. `padding=True`).
+        """
+        options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
+        out = self._core.encode_batch(
+            _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
+            documents=documents, template_kwargs=template_kwargs, ignore_index=int(ignore_index),
+            as_arrays=_wants_arrays(return_tensors), **options,
+        )
+        return _finish(out, return_tensors)
+
+    def encode_texts(
+        self,
+        texts: Sequence[str],
+        *,
+        max_length: int | None = None,
+        truncation: bool | str = False,
+        truncation_side: str | None = None,
+        padding: bool | str = False,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+    ) -> dict[str, Any]:
+        """Tokenizes already-rendered texts (no masks): `input_ids` and `attention_mask`."""
+        options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
+        out = self._core.encode_texts(list(texts), as_arrays=_wants_arrays(return_tensors), **options)
+        del out["assistant_masks"], out["labels"]
+        return _finish(out, return_tensors)
+
+    def _tokenization_options(
+        self, max_length: Any, truncation: Any, truncation_side: Any, padding: Any, padding_side: Any
+    ) -> dict[str, Any]:
+        truncate = _truncation_flag(truncation)
+        strategy = _padding_strategy(padding)
+        if max_length is None and (truncate or strategy == "max_length"):
+            # transformers falls back to the model's maximum length.
+            max_length = self._model_max_length
+            if max_length is None:
+                truncate = False if strategy != "max_length" else truncate
+        if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 0):
+            raise InputError(f"max_length must be a non-negative int, got {max_length!r}")
+        return {
+            "max_length": max_length,
+            "truncation": truncate,
+            "truncation_side": _side(truncation_side or self._truncation_side, "truncation_side"),
+            "padding": strategy,
+            "padding_side": _side(padding_side or self._padding_side, "padding_side"),
+        }
+
+    def __repr__(self) -> str:
+        return f"ChatTokenizer(has_generation={self.has_generation}, pad_token_id={self.pad_token_id})"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err}") from err
+
+
+def _side(value: Any, option: str) -> str:
+    if value not in ("left", "right"):
+        raise InputError(f"{option} must be 'left' or 'right', got {value!r}")
+    return value
+
+
+def _truncation_flag(truncation: Any) -> bool:
+    if isinstance(truncation, str):
+        if truncation not in ("longest_first", "only_first", "do_not_truncate"):
+            raise InputError(f"truncation must be a bool or 'longest_first', got {truncation!r}")
+        return truncation != "do_not_truncate"
+    return bool(truncation)
+
+
+def _padding_strategy(padding: Any) -> str:
+    if padding is True:
+        return "longest"
+    if padding is False or padding is None:
+        return "do_not_pad"
+    value = getattr(padding, "value", padding)  # transformers' PaddingStrategy enum
+    if value in ("longest", "max_length", "do_not_pad"):
+        return value
+    raise InputError(f"padding must be False, True, 'longest' or 'max_length', got {padding!r}")
+
+
+def _as_list(conversations: Any) -> list:
+    if isinstance(conversations, (list, tuple)):
+        return list(conversations)
+    raise InputError(f"conversations must be a list of conversations, got {type(conversations).__name__}")
+
+
+def _tools(tools: Any) -> Any:
+    """Tools given as Python functions become JSON schemas, as transformers does."""
+    if tools is None or not any(callable(tool) and not isinstance(tool, dict) for tool in tools):
+        return tools
+    from transformers.utils import get_json_schema
+
+    return [tool if isinstance(tool, dict) else get_json_schema(tool) for tool in tools]
+
+
+def _wants_arrays(return_tensors: str | None) -> bool:
+    if return_tensors not in (None, "np", "pt"):
+        raise InputError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+    return return_tensors is not None
+
+
+def _finish(out: dict[str, Any], return_tensors: str | None) -> dict[str, Any]:
+    """Wraps the `(bytearray, shape)` buffers from the core as int64 arrays without copying."""
+    if return_tensors is None:
+        return out
+    import numpy as np
+
+    arrays = {name: np.frombuffer(buffer, dtype="<i8").reshape(shape) for name, (buffer, shape) in out.items()}
+    if return_tensors == "pt":
+        import torch
+
+        return {name: torch.from_numpy(array) for name, array in arrays.items()}
+    return arrays

@@ -1,0 +1,223 @@
+//! The Python boundary: the only module that knows pyo3. Methods convert their arguments while
+//! attached, run the core with the interpreter detached, and convert the results back.
+
+mod convert;
+mod errors;
+
+use std::sync::Arc;
+
+use minijinja::value::Value;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::encode::Encoded;
+use crate::input::RenderInputs;
+use crate::{batch, ChatTemplate, Clock, Error, Tokenizer};
+use convert::{conversations_from_py, encode_options, py_to_value, template_kwargs_from_py};
+
+/// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
+struct Core {
+    template: ChatTemplate,
+    tokenizer: Tokenizer,
+    special_tokens: Vec<(String, Value)>,
+    pad_id: Option<u32>,
+}
+
+/// The compiled template and tokenizer behind `fastmask.ChatTokenizer`.
+#[pyclass(frozen, module = "fastmask._core", name = "ChatTokenizer")]
+struct PyChatTokenizer {
+    core: Arc<Core>,
+}
+
+#[pymethods]
+impl PyChatTokenizer {
+    #[new]
+    #[pyo3(signature = (tokenizer_json, chat_template, *, special_tokens=None, pad_token=None, now=None))]
+    fn new(
+        py: Python<'_>,
+        tokenizer_json: &str,
+        chat_template: &str,
+        special_tokens: Option<&Bound<'_, PyDict>>,
+        pad_token: Option<&str>,
+        now: Option<&str>,
+    ) -> PyResult<Self> {
+        let special_tokens = match special_tokens {
+            Some(dict) => template_kwargs_from_py(dict).map_err(Error::input)?,
+            None => Vec::new(),
+        };
+        let clock = match now {
+            Some(text) => Clock::Pinned(
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map_err(|err| Error::input(format!("now must be an ISO date-time: {err}")))?,
+            ),
+            None => Clock::Local,
+        };
+        let core = py.detach(|| -> crate::Result<Core> {
+            let template = ChatTemplate::compile(chat_template, clock)?;
+            let tokenizer = Tokenizer::from_json(tokenizer_json)?;
+            let pad_id = pad_token
+                .map(|token| {
+                    tokenizer
+                        .token_to_id(token)
+                        .ok_or_else(|| Error::tokenizer(format!("pad token {token:?} is not in the vocabulary")))
+                })
+                .transpose()?;
+            Ok(Core { template, tokenizer, special_tokens, pad_id })
+        })?;
+        Ok(PyChatTokenizer { core: Arc::new(core) })
+    }
+
+    /// Whether the template marks assistant text with `{% generation %}`.
+    #[getter]
+    fn has_generation(&self) -> bool {
+        self.core.template.has_generation()
+    }
+
+    /// The id padding uses, or None.
+    #[getter]
+    fn pad_token_id(&self) -> Option<u32> {
+        self.core.pad_id
+    }
+
+    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None))]
+    fn render_batch<'py>(
+        &self,
+        py: Python<'py>,
+        conversations: &Bound<'py, PyAny>,
+        add_generation_prompt: bool,
+        tools: Option<&Bound<'py, PyAny>>,
+        documents: Option<&Bound<'py, PyAny>>,
+        template_kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let conversations = conversations_from_py(conversations)?;
+        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
+        let core = &self.core;
+        let rendered = py.detach(|| {
+            batch::render_batch(&core.template, &conversations, &inputs, &core.special_tokens)
+        })?;
+        let items = rendered.into_iter().map(|r| {
+            let spans: Vec<(usize, usize)> = r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
+            (r.text, spans)
+        });
+        Ok(PyList::new(py, items)?)
+    }
+
+    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None,
+        template_kwargs=None, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
+        padding_side="right", ignore_index=-100, as_arrays=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn encode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        conversations: &Bound<'py, PyAny>,
+        add_generation_prompt: bool,
+        tools: Option<&Bound<'py, PyAny>>,
+        documents: Option<&Bound<'py, PyAny>>,
+        template_kwargs: Option<&Bound<'py, PyDict>>,
+        max_length: Option<usize>,
+        truncation: bool,
+        truncation_side: &str,
+        padding: &str,
+        padding_side: &str,
+        ignore_index: i64,
+        as_arrays: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let conversations = conversations_from_py(conversations)?;
+        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
+        let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
+        let core = &self.core;
+        let encoded = py.detach(|| {
+            batch::encode_batch(&core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options)
+        })?;
+        outputs_to_py(py, &encoded, as_arrays)
+    }
+
+    #[pyo3(signature = (texts, *, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
+        padding_side="right", as_arrays=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn encode_texts<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+        max_length: Option<usize>,
+        truncation: bool,
+        truncation_side: &str,
+        padding: &str,
+        padding_side: &str,
+        as_arrays: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, -100, self.core.pad_id)?;
+        let core = &self.core;
+        let encoded = py.detach(|| batch::encode_texts(&core.tokenizer, &texts, &options))?;
+        outputs_to_py(py, &encoded, as_arrays)
+    }
+}
+
+fn render_inputs(
+    add_generation_prompt: bool,
+    tools: Option<&Bound<'_, PyAny>>,
+    documents: Option<&Bound<'_, PyAny>>,
+    template_kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<RenderInputs> {
+    let convert = |value: Option<&Bound<'_, PyAny>>, name: &str| -> PyResult<Value> {
+        match value {
+            Some(v) => Ok(py_to_value(v).map_err(|msg| Error::input(format!("{name}: {msg}")))?),
+            None => Ok(Value::from(())),
+        }
+    };
+    Ok(RenderInputs {
+        add_generation_prompt,
+        tools: convert(tools, "tools")?,
+        documents: convert(documents, "documents")?,
+        template_kwargs: match template_kwargs {
+            Some(dict) => template_kwargs_from_py(dict).map_err(Error::input)?,
+            None => Vec::new(),
+        },
+    })
+}
+
+/// Lists of lists, or, with `as_arrays`, `(bytearray of little-endian int64, (rows, columns))`
+/// per output so numpy wraps them without a Python object per token.
+fn outputs_to_py<'py>(py: Python<'py>, batch: &[Encoded], as_arrays: bool) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    let columns: [(&str, fn(&Encoded) -> Vec<i64>); 4] = [
+        ("input_ids", |e| e.input_ids.iter().map(|&v| i64::from(v)).collect()),
+        ("attention_mask", |e| e.attention_mask.iter().map(|&v| i64::from(v)).collect()),
+        ("assistant_masks", |e| e.assistant_masks.iter().map(|&v| i64::from(v)).collect()),
+        ("labels", |e| e.labels.clone()),
+    ];
+    for (name, column) in columns {
+        if as_arrays {
+            let width = batch.first().map_or(0, |e| e.input_ids.len());
+            if batch.iter().any(|e| e.input_ids.len() != width) {
+                return Err(Error::input(
+                    "sequences have different lengths, so they cannot form one array: pass padding=True or padding='max_length'",
+                )
+                .into());
+            }
+            let mut bytes = Vec::with_capacity(batch.len() * width * 8);
+            for encoded in batch {
+                for value in column(encoded) {
+                    bytes.extend_from_slice(&value.to_le_bytes());
+                }
+            }
+            let array = (pyo3::types::PyByteArray::new(py, &bytes), (batch.len(), width));
+            out.set_item(name, PyTuple::new(py, [array.0.into_any(), array.1.into_pyobject(py)?.into_any()])?)?;
+        } else {
+            let rows = PyList::empty(py);
+            for encoded in batch {
+                rows.append(PyList::new(py, column(encoded))?)?;
+            }
+            out.set_item(name, rows)?;
+        }
+    }
+    Ok(out)
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyChatTokenizer>()?;
+    errors::register(m)?;
+    m.add("NUM_THREADS_ENV", crate::NUM_THREADS_ENV)?;
+    Ok(())
+}
