@@ -1,0 +1,255 @@
+"""The public API's contract: errors, options, output shapes. Equality with transformers is in
+test_differential.py; these tests pin down what fastmask promises on its own."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+
+import pytest
+
+import fastmask
+
+CONV = [
+    {"role": "user", "content": "Hi there"},
+    {"role": "assistant", "content": "Hello! How can I help?"},
+    {"role": "user", "content": "Tell me a joke"},
+    {"role": "assistant", "content": "Why did the chicken cross the road?"},
+]
+
+
+def tagged(deepseek_json, template: str) -> fastmask.ChatTokenizer:
+    return fastmask.ChatTokenizer.from_file(deepseek_json, chat_template=template)
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def test_exception_hierarchy():
+    for cls in (fastmask.TemplateSyntaxError, fastmask.TemplateError, fastmask.InputError, fastmask.TokenizerError):
+        assert issubclass(cls, fastmask.FastmaskError)
+    assert issubclass(fastmask.FastmaskError, ValueError)
+
+
+def test_syntax_error_names_the_line(deepseek_json):
+    with pytest.raises(fastmask.TemplateSyntaxError, match="line 3"):
+        tagged(deepseek_json, "a\nb\n{% if %}")
+
+
+def test_unclosed_generation_block_is_a_syntax_error(deepseek_json):
+    with pytest.raises(fastmask.TemplateSyntaxError):
+        tagged(deepseek_json, "{% generation %}x")
+
+
+def test_raise_exception_message_and_index(deepseek_json):
+    tok = tagged(deepseek_json, "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}ok")
+    batch = [CONV, CONV, [{"role": "system", "content": "x"}], CONV]
+    with pytest.raises(fastmask.TemplateError, match=r"^conversation 2: first must be user$"):
+        tok.encode_batch(batch)
+
+
+def test_non_dict_message(chat_tokenizer):
+    with pytest.raises(fastmask.InputError, match=r"conversation 1: message 1: must be a dict, got string"):
+        chat_tokenizer.encode_batch([CONV, [CONV[0], "hello"]])
+
+
+def test_empty_conversation(chat_tokenizer):
+    with pytest.raises(fastmask.InputError, match=r"conversation 0: .*empty"):
+        chat_tokenizer.encode_batch([[]])
+
+
+def test_conversation_that_is_not_a_list(chat_tokenizer):
+    with pytest.raises(fastmask.InputError, match=r"conversation 1: .*list of messages, got dict"):
+        chat_tokenizer.encode_batch([CONV, {"role": "user"}])
+
+
+def test_lone_surrogate_is_rejected_not_replaced(chat_tokenizer):
+    bad = [{"role": "user", "content": json.loads('"a\\ud800b"')}]
+    with pytest.raises(fastmask.InputError, match=r"conversation 0: message 0: key \"content\": .*surrogate"):
+        chat_tokenizer.encode_batch([bad])
+
+
+def test_too_deep_input_is_rejected(chat_tokenizer):
+    deep: list = []
+    node = deep
+    for _ in range(1000):
+        node.append([])
+        node = node[0]
+    with pytest.raises(fastmask.InputError, match="nested deeper"):
+        chat_tokenizer.encode_batch([[{"role": "user", "content": "x", "extra": deep}]])
+
+
+def test_self_referencing_dict_is_rejected(chat_tokenizer):
+    message = {"role": "user", "content": "x"}
+    message["self"] = message
+    with pytest.raises(fastmask.InputError, match="nested deeper"):
+        chat_tokenizer.encode_batch([[message]])
+
+
+def test_bad_tokenizer_json():
+    with pytest.raises(fastmask.TokenizerError):
+        fastmask.ChatTokenizer.from_parts("{not json", "x")
+
+
+def test_unknown_pad_token(deepseek_json):
+    with pytest.raises(fastmask.TokenizerError, match="pad token"):
+        fastmask.ChatTokenizer.from_file(deepseek_json, chat_template="x", special_tokens={"pad_token": "<nope-not-a-token>"})
+
+
+def test_padding_without_pad_token(deepseek_json, chatml_template):
+    tok = tagged(deepseek_json, chatml_template)
+    with pytest.raises(fastmask.InputError, match="pad token"):
+        tok.encode_batch([CONV], padding=True)
+
+
+def test_bad_options(chat_tokenizer):
+    with pytest.raises(fastmask.InputError, match="padding_side"):
+        chat_tokenizer.encode_batch([CONV], padding=True, padding_side="middle")
+    with pytest.raises(fastmask.InputError, match="return_tensors"):
+        chat_tokenizer.encode_batch([CONV], return_tensors="tf")
+    with pytest.raises(fastmask.InputError, match="max_length"):
+        chat_tokenizer.encode_batch([CONV], max_length=-1, truncation=True)
+
+
+def test_every_error_is_an_exception(chat_tokenizer):
+    for bad in ([[]], [["x"]], "nope", [[{"role": "user", "content": json.loads('"\\udfff"')}]]):
+        with pytest.raises(Exception):
+            chat_tokenizer.encode_batch(bad)
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+def test_spans_cover_the_assistant_text(chat_tokenizer):
+    text, spans = chat_tokenizer.render(CONV)
+    assert [text[s:e] for s, e in spans] == [
+        "Hello! How can I help?<|im_end|>",
+        "Why did the chicken cross the road?<|im_end|>",
+    ]
+
+
+def test_labels_follow_the_mask(chat_tokenizer):
+    out = chat_tokenizer.encode(CONV, ignore_index=-1)
+    assert len(out["input_ids"]) == len(out["assistant_masks"]) == len(out["labels"])
+    assert 0 < sum(out["assistant_masks"]) < len(out["input_ids"])
+    for token, mask, label in zip(out["input_ids"], out["assistant_masks"], out["labels"]):
+        assert label == (token if mask else -1)
+
+
+def test_masked_tokens_decode_to_the_assistant_text(chat_tokenizer, deepseek_json):
+    from tokenizers import Tokenizer
+
+    out = chat_tokenizer.encode(CONV)
+    decoded = Tokenizer.from_file(str(deepseek_json)).decode([t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+    # "<|im_end|>" is plain text for this vocabulary, so its ">" merges with the newline after the
+    # span into one token that overlaps the span: that newline is masked too, as in transformers.
+    assert decoded == "Hello! How can I help?<|im_end|>\nWhy did the chicken cross the road?<|im_end|>\n"
+
+
+def test_padding_and_truncation_sides(chat_tokenizer):
+    short = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    full = chat_tokenizer.encode_batch([CONV, short])
+    n_short = len(full["input_ids"][1])
+    right = chat_tokenizer.encode_batch([CONV, short], padding=True)
+    left = chat_tokenizer.encode_batch([CONV, short], padding="longest", padding_side="left")
+    width = len(full["input_ids"][0])
+    assert [len(r) for r in right["input_ids"]] == [width, width]
+    assert right["input_ids"][1][:n_short] == full["input_ids"][1]
+    assert left["input_ids"][1][width - n_short:] == full["input_ids"][1]
+    assert left["attention_mask"][1] == [0] * (width - n_short) + [1] * n_short
+    assert left["labels"][1][: width - n_short] == [-100] * (width - n_short)
+    cut = chat_tokenizer.encode_batch([CONV], max_length=10, truncation=True, truncation_side="left")
+    assert cut["input_ids"][0] == full["input_ids"][0][-10:]
+    assert cut["assistant_masks"][0] == full["assistant_masks"][0][-10:]
+    padded = chat_tokenizer.encode_batch([short], max_length=n_short + 3, padding="max_length")
+    assert len(padded["input_ids"][0]) == n_short + 3
+
+
+def test_numpy_output_equals_lists(chat_tokenizer):
+    np = pytest.importorskip("numpy")
+    batch = [CONV, CONV[:2]]
+    lists = chat_tokenizer.encode_batch(batch, padding=True)
+    arrays = chat_tokenizer.encode_batch(batch, padding=True, return_tensors="np")
+    for name in fastmask._tokenizer.OUTPUT_NAMES:
+        assert arrays[name].dtype == np.int64
+        assert arrays[name].tolist() == lists[name]
+    with pytest.raises(fastmask.InputError, match="padding=True"):
+        chat_tokenizer.encode_batch(batch, return_tensors="np")
+
+
+def test_torch_output(chat_tokenizer):
+    try:
+        import torch
+    except ImportError:
+        pytest.skip("torch is not installed (CI does not install a multi-GB torch)")
+    out = chat_tokenizer.encode_batch([CONV], return_tensors="pt")
+    assert isinstance(out["input_ids"], torch.Tensor)
+
+
+def test_caller_objects_are_not_modified(chat_tokenizer):
+    conv = [{"role": "user", "content": "x", "reasoning": None}, {"role": "assistant", "content": "y", "thinking": "t"}]
+    before = copy.deepcopy(conv)
+    chat_tokenizer.encode_batch([conv])
+    assert conv == before
+
+
+def test_threads_share_one_tokenizer(chat_tokenizer):
+    batch = [CONV[: 2 * (i % 2 + 1)] for i in range(64)]
+    expected = chat_tokenizer.encode_batch(batch)
+    results: list = [None] * 8
+
+    def work(slot: int) -> None:
+        results[slot] = chat_tokenizer.encode_batch(batch)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == expected for r in results)
+
+
+def test_immutable(chat_tokenizer):
+    with pytest.raises(AttributeError):
+        chat_tokenizer._core = None
+    with pytest.raises(TypeError):
+        fastmask.ChatTokenizer()
+
+
+def test_pinned_clock(deepseek_json):
+    import datetime
+
+    tok = fastmask.ChatTokenizer.from_file(
+        deepseek_json, chat_template="{{ strftime_now('%d %B %Y') }}", now=datetime.datetime(2024, 2, 29, 12, 0)
+    )
+    assert tok.render(CONV)[0] == "29 February 2024"
+
+
+def test_from_pretrained_reads_a_model_directory(tmp_path, deepseek_json):
+    (tmp_path / "tokenizer.json").write_bytes(deepseek_json.read_bytes())
+    config = {
+        "bos_token": {"content": "<｜begin▁of▁sentence｜>", "lstrip": False, "rstrip": False, "special": True},
+        "eos_token": "<｜end▁of▁sentence｜>",
+        "chat_template": [
+            {"name": "default", "template": "D{{ bos_token }}{{ eos_token }}"},
+            {"name": "tool_use", "template": "T{{ tools | length }}"},
+        ],
+        "padding_side": "left",
+    }
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps({"pad_token": "<｜end▁of▁sentence｜>"}), encoding="utf-8")
+    tok = fastmask.ChatTokenizer.from_pretrained(tmp_path)
+    assert tok.render(CONV)[0] == "D<｜begin▁of▁sentence｜><｜end▁of▁sentence｜>"
+    assert tok.pad_token_id is not None
+    tool = fastmask.ChatTokenizer.from_pretrained(tmp_path, chat_template="tool_use")
+    assert tool.render(CONV, tools=[{"name": "f"}])[0] == "T1"
+    (tmp_path / "chat_template.jinja").write_text("J{{ messages | length }}", encoding="utf-8")
+    assert fastmask.ChatTokenizer.from_pretrained(tmp_path).render(CONV)[0] == "J4"
+
+
+def test_template_kwargs_and_reserved_names(chat_tokenizer, deepseek_json):
+    tok = tagged(deepseek_json, "{{ greeting }}{{ add_generation_prompt }}")
+    assert tok.render(CONV, greeting="hey", add_generation_prompt=True)[0] == "heyTrue"
+    with pytest.raises(fastmask.InputError, match="reserved"):
+        tok.render(CONV, messages=[])
