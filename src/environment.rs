@@ -43,6 +43,11 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
         out.write_str(&text).map_err(|_| Error::new(ErrorKind::WriteFailure, "failed to write output"))
     });
     env.add_filter("tojson", tojson);
+    env.add_filter("string", python_string);
+    env.add_filter("length", python_len);
+    env.add_filter("count", python_len);
+    env.add_test("iterable", is_iterable);
+    env.add_test("sequence", is_sequence);
     env.add_function("strftime_now", move |format: &str| strftime(clock, format));
     env
 }
@@ -70,6 +75,35 @@ fn tojson(_state: &State, value: &Value, kwargs: Kwargs) -> Result<Value, Error>
     kwargs.assert_all_used()?;
     // Not marked safe: nothing is escaped anyway, since chat templates render without autoescape.
     Ok(Value::from(json_dumps(value, &options)?))
+}
+
+/// jinja2's `string` filter is Python's `str()`: `None`, `True`, `1.0`, `['a']`.
+fn python_string(value: &Value) -> String {
+    let mut out = String::new();
+    write_str(value, &mut out);
+    out
+}
+
+/// Python's `len()`, with jinja2's `len(Undefined) == 0`.
+fn python_len(value: &Value) -> Result<usize, Error> {
+    match value.kind() {
+        ValueKind::Undefined => Ok(0),
+        ValueKind::String => Ok(value.as_str().unwrap_or_default().chars().count()),
+        _ => value.len().ok_or_else(|| {
+            Error::new(ErrorKind::InvalidOperation, format!("object of type {} has no len()", value.kind()))
+        }),
+    }
+}
+
+/// jinja2's `iterable` test is `iter(value)` succeeding: not for None, numbers or booleans; yes for
+/// Undefined, which iterates as empty.
+fn is_iterable(value: &Value) -> bool {
+    !matches!(value.kind(), ValueKind::None | ValueKind::Number | ValueKind::Bool | ValueKind::Plain | ValueKind::Invalid)
+}
+
+/// jinja2's `sequence` test: has a length and item access — strings, lists and dicts.
+fn is_sequence(value: &Value) -> bool {
+    matches!(value.kind(), ValueKind::String | ValueKind::Seq | ValueKind::Map)
 }
 
 /// `datetime.now().strftime(format)`, rejecting directives chrono does not know instead of panicking.
@@ -119,6 +153,15 @@ mod tests {
     #[test]
     fn strftime_now_uses_the_pinned_clock() {
         assert_eq!(render("{{ strftime_now('%d %b %Y') }}", context! {}), "05 Jul 2024");
+    }
+
+    #[test]
+    fn jinja2_tests_and_filters() {
+        let ctx = context! { n => (), t => true, s => "ab", l => vec![1] };
+        assert_eq!(render("{{ n is iterable }}{{ u is iterable }}{{ s is iterable }}{{ 1 is iterable }}", ctx.clone()), "FalseTrueTrueFalse");
+        assert_eq!(render("{{ s is sequence }}{{ n is sequence }}{{ u is sequence }}", ctx.clone()), "TrueFalseFalse");
+        assert_eq!(render("{{ n | string }}{{ t | string }}{{ l | string }}", ctx.clone()), "NoneTrue[1]");
+        assert_eq!(render("{{ u | length }}{{ 'é' | length }}{{ l | count }}", ctx), "011");
     }
 
     #[test]

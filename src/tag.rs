@@ -18,9 +18,42 @@ pub struct Rewritten {
 
 /// Replaces every `generation` / `endgeneration` block tag by a call block.
 pub fn rewrite_generation_tags(source: &str) -> Rewritten {
+    let tags = scan_block_tags(source);
     let mut out = String::with_capacity(source.len() + 64);
-    let mut has_generation = false;
     let mut copied_to = 0;
+    for (index, tag) in tags.iter().enumerate() {
+        match tag.keyword {
+            "generation" => {
+                out.push_str(&source[copied_to..tag.keyword_start]);
+                out.push_str(&format!("call {GENERATION_FUNCTION}()"));
+                let captured = namespaces_assigned_in_body(&tags[index + 1..]);
+                if captured.is_empty() {
+                    copied_to = tag.keyword_start + tag.keyword.len();
+                } else {
+                    // minijinja only captures variables a macro body reads, and `{% set ns.x = .. %}`
+                    // does not count as a read: name them once so the caller body sees them.
+                    out.push_str(" %}{% set __fm_captured = [");
+                    out.push_str(&captured.join(", "));
+                    out.push_str("] ");
+                    copied_to = tag.tail_start;
+                }
+            }
+            "endgeneration" => {
+                out.push_str(&source[copied_to..tag.keyword_start]);
+                out.push_str("endcall");
+                copied_to = tag.keyword_start + tag.keyword.len();
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&source[copied_to..]);
+    let has_generation = tags.iter().any(|tag| tag.keyword == "generation");
+    Rewritten { source: out, has_generation }
+}
+
+/// Every block tag outside comments, expressions and raw bodies, in source order.
+fn scan_block_tags(source: &str) -> Vec<BlockTag<'_>> {
+    let mut tags = Vec::new();
     let mut pos = 0;
     while let Some(offset) = source[pos..].find('{') {
         let open = pos + offset;
@@ -31,34 +64,47 @@ pub fn rewrite_generation_tags(source: &str) -> Rewritten {
             pos = skip_tag(source, open + 2, "}}");
         } else if rest.starts_with("{%") {
             let tag = BlockTag::parse(source, open);
-            match tag.keyword {
-                "generation" | "endgeneration" => {
-                    let replacement = if tag.keyword == "generation" {
-                        format!("call {GENERATION_FUNCTION}()")
-                    } else {
-                        "endcall".to_string()
-                    };
-                    out.push_str(&source[copied_to..tag.keyword_start]);
-                    out.push_str(&replacement);
-                    copied_to = tag.keyword_start + tag.keyword.len();
-                    has_generation = true;
-                    pos = tag.end;
-                }
-                "raw" => pos = skip_raw_body(source, tag.end),
-                _ => pos = tag.end,
-            }
+            pos = if tag.keyword == "raw" { skip_raw_body(source, tag.end) } else { tag.end };
+            tags.push(tag);
         } else {
             pos = open + 1;
         }
     }
-    out.push_str(&source[copied_to..]);
-    Rewritten { source: out, has_generation }
+    tags
+}
+
+/// Names `X` of `{% set X.attr = .. %}` inside the generation block whose tags follow.
+fn namespaces_assigned_in_body<'a>(following: &[BlockTag<'a>]) -> Vec<&'a str> {
+    let mut depth = 1;
+    let mut names: Vec<&str> = Vec::new();
+    for tag in following {
+        match tag.keyword {
+            "generation" => depth += 1,
+            "endgeneration" => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 {
+            break;
+        }
+        if let Some(name) = tag.assigned_namespace {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// A `{% ... %}` tag: where its first word starts, the word, and the byte after `%}`.
 struct BlockTag<'a> {
     keyword_start: usize,
+    /// The tag's first word when it is the whole statement (`generation`, `raw`, ...); `set`
+    /// tags keep `set`; other tags with arguments have an empty keyword.
     keyword: &'a str,
+    /// Where the closing marks start: optional `-`/`+` then `%}`.
+    tail_start: usize,
+    /// `X` when the tag is `{% set X.attr = ... %}`.
+    assigned_namespace: Option<&'a str>,
     end: usize,
 }
 
@@ -77,14 +123,24 @@ impl<'a> BlockTag<'a> {
             .bytes()
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
             .count();
-        let keyword = &source[start..start + word_len];
+        let word = &source[start..start + word_len];
         let end = skip_tag(source, start + word_len, "%}");
+        let inner = source[start + word_len..end].trim_end_matches("%}");
+        let tail_start = start + word_len + inner.trim_end_matches(['-', '+']).len();
+        let arguments = &source[start + word_len..tail_start];
+        let assigned_namespace = if word == "set" { namespace_target(arguments) } else { None };
         // Only a bare keyword is the tag: `{% generation x %}` is left for the parser to reject.
-        let tail = source[start + word_len..end].trim_end_matches("%}");
-        let tail = tail.trim_end_matches(['-', '+']);
-        let keyword = if tail.trim().is_empty() { keyword } else { "" };
-        BlockTag { keyword_start: start, keyword, end }
+        let keyword = if word == "set" || arguments.trim().is_empty() { word } else { "" };
+        BlockTag { keyword_start: start, keyword, tail_start, assigned_namespace, end }
     }
+}
+
+/// `ns` in ` ns.attr = value`.
+fn namespace_target(arguments: &str) -> Option<&str> {
+    let arguments = arguments.trim_start();
+    let name_len = arguments.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+    let after = arguments[name_len..].trim_start();
+    (name_len > 0 && after.starts_with('.')).then(|| &arguments[..name_len])
 }
 
 /// Position after `close`, skipping string literals on the way (a `%}` inside quotes does not end a tag).
@@ -201,6 +257,15 @@ mod tests {
         assert_eq!(out.source.matches("call __fm_generation()").count(), 3);
         assert_eq!(out.source.matches("endcall").count(), 3);
         assert!(!out.source.contains("generation %}"));
+    }
+
+    #[test]
+    fn namespaces_assigned_in_a_block_are_captured() {
+        let out = rewrite("{%- generation -%}{% set ns.a = 1 %}{% set x = 2 %}{% set ns.b = 3 %}{%- endgeneration %}");
+        assert_eq!(
+            out,
+            "{%- call __fm_generation() %}{% set __fm_captured = [ns] -%}{% set ns.a = 1 %}{% set x = 2 %}{% set ns.b = 3 %}{%- endcall %}"
+        );
     }
 
     #[test]
