@@ -1,0 +1,105 @@
+"""The compiled core. Private: use `fastmask.ChatTokenizer`, which wraps `ChatTokenizer` here."""
+
+from typing import Any
+
+NUM_THREADS_ENV: str
+
+class FastmaskError(ValueError):
+    """Base class of every error fastmask raises."""
+
+class TemplateSyntaxError(FastmaskError):
+    """The chat template does not parse; the message names the line."""
+
+class TemplateError(FastmaskError):
+    """The chat template failed while rendering, including `raise_exception(message)`."""
+
+class InputError(FastmaskError):
+    """A conversation or an option is malformed; the message names the conversation index."""
+
+class TokenizerError(FastmaskError):
+    """The tokenizer could not be loaded or used."""
+
+class ChatTokenizer:
+    """A compiled chat template and a loaded tokenizer, immutable and shared across threads.
+
+    Args:
+        tokenizer_json: the text of a tokenizer.json.
+        chat_template: the template source; `{% generation %}` blocks mark assistant text.
+        special_tokens: template variables such as `bos_token` (kwargs of a call win over them).
+        pad_token: the token padding uses.
+        now: an ISO date-time that `strftime_now` reads instead of the local clock.
+
+    Raises:
+        TemplateSyntaxError: the template does not parse.
+        TokenizerError: the JSON is not a tokenizer, or `pad_token` is not in its vocabulary.
+    """
+
+    def __new__(
+        cls,
+        tokenizer_json: str,
+        chat_template: str,
+        *,
+        special_tokens: dict[str, Any] | None = None,
+        pad_token: str | None = None,
+        now: str | None = None,
+    ) -> ChatTokenizer: ...
+    @property
+    def has_generation(self) -> bool:
+        """Whether the template has `{% generation %}` blocks."""
+    @property
+    def pad_token_id(self) -> int | None:
+        """The id padding uses, or None."""
+    def render_batch(
+        self,
+        conversations: list[Any],
+        *,
+        add_generation_prompt: bool = False,
+        tools: Any = None,
+        documents: Any = None,
+        template_kwargs: dict[str, Any] | None = None,
+    ) -> list[tuple[str, list[tuple[int, int]]]]:
+        """Renders each conversation.
+
+        Returns:
+            (text, spans) per conversation; spans are generation blocks as character offsets.
+
+        Raises:
+            InputError, TemplateError: naming the first failing conversation.
+        """
+    def encode_batch(
+        self,
+        conversations: list[Any],
+        *,
+        add_generation_prompt: bool = False,
+        tools: Any = None,
+        documents: Any = None,
+        template_kwargs: dict[str, Any] | None = None,
+        max_length: int | None = None,
+        truncation: bool = False,
+        truncation_side: str = "right",
+        padding: str = "do_not_pad",
+        padding_side: str = "right",
+        ignore_index: int = -100,
+        as_arrays: bool = False,
+    ) -> dict[str, Any]:
+        """Renders, tokenizes, truncates, masks and pads each conversation.
+
+        Returns:
+            `input_ids`, `attention_mask`, `assistant_masks`, `labels`: lists of lists, or with
+            `as_arrays` a `(bytearray of little-endian int64, (rows, columns))` per name.
+
+        Raises:
+            InputError, TemplateError, TokenizerError: naming the first failing conversation.
+        """
+    def encode_texts(
+        self,
+        texts: list[str],
+        *,
+        max_length: int | None = None,
+        truncation: bool = False,
+        truncation_side: str = "right",
+        padding: str = "do_not_pad",
+        padding_side: str = "right",
+        as_arrays: bool = False,
+    ) -> dict[str, Any]:
+        """Tokenizes already-rendered texts; the same outputs as `encode_batch`, masks all zero."""
