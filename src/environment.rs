@@ -36,7 +36,7 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
     env.set_syntax(syntax);
     env.set_fuel(Some(DEFAULT_FUEL));
     env.set_recursion_limit(RECURSION_LIMIT);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(crate::methods::call_method);
     env.set_formatter(|out, _state, value| {
         let mut text = String::new();
         write_str(value, &mut text);

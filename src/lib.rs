@@ -7,6 +7,7 @@ mod encode;
 mod environment;
 mod error;
 mod input;
+mod methods;
 mod python_format;
 mod tag;
 mod template;
