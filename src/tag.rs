@@ -43,6 +43,13 @@ pub fn rewrite_generation_tags(source: &str) -> Rewritten {
                 out.push_str("endcall");
                 copied_to = tag.keyword_start + tag.keyword.len();
             }
+            // jinja2 does not apply trim_blocks to the newline after `{% raw %}`; minijinja does
+            // unless the tag ends in `+%}`.
+            "raw" if source[tag.tail_start..].starts_with("%}") => {
+                out.push_str(&source[copied_to..tag.tail_start]);
+                out.push('+');
+                copied_to = tag.tail_start;
+            }
             _ => {}
         }
     }
@@ -221,11 +228,16 @@ mod tests {
 
     #[test]
     fn comments_raw_blocks_and_strings_are_untouched() {
-        let source = "{# {% generation %} #}{% raw %}{% generation %}{% endraw %}{{ '{% generation %}' }}\
+        let source = "{# {% generation %} #}{% raw -%}{% generation %}{% endraw %}{{ '{% generation %}' }}\
                       {% set s = '%} {% generation %}' %}";
         let out = rewrite_generation_tags(source);
         assert_eq!(out.source, source);
         assert!(!out.has_generation);
+    }
+
+    #[test]
+    fn raw_tag_keeps_its_newline_like_jinja2() {
+        assert_eq!(rewrite("{% raw %}\nA{% endraw %}"), "{% raw +%}\nA{% endraw %}");
     }
 
     #[test]

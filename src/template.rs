@@ -248,6 +248,12 @@ mod tests {
     }
 
     #[test]
+    fn raw_blocks_render_like_jinja2() {
+        assert_eq!(render("{% raw %}\n{{ x }}{% endraw %}\nB", context! {}).text, "\n{{ x }}B");
+        assert_eq!(render("{% raw -%}\n  A{% endraw %}", context! {}).text, "A");
+    }
+
+    #[test]
     fn crlf_sources_render_like_jinja2() {
         let out = render("{% if true %}\r\na\r\n{% endif %}\r\nb", context! {});
         assert_eq!(out.text, "a\nb");
