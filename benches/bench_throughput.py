@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--family", default="qwen2")
-    parser.add_argument("--template", default="qwen2_5_training.jinja")
+    parser.add_argument("--template", default="qwen2_5_training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}", help="fastmask thread counts to compare")
     parser.add_argument("--measures", default=",".join(MEASURES))
