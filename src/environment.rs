@@ -44,6 +44,10 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
     });
     env.add_filter("tojson", tojson);
     env.add_filter("string", python_string);
+    // jinja2's `trim` is `str(value).strip(chars)`.
+    env.add_filter("trim", |value: &Value, chars: Option<&str>| {
+        crate::methods::strip(&python_string(value), chars, true, true).to_string()
+    });
     env.add_filter("length", python_len);
     env.add_filter("count", python_len);
     env.add_test("iterable", is_iterable);

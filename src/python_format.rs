@@ -76,13 +76,39 @@ fn write_string_repr(text: &str, out: &mut String) {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
+            c if !is_printable(c) => match c as u32 {
+                code @ 0..=0xff => out.push_str(&format!("\\x{code:02x}")),
+                code @ 0x100..=0xffff => out.push_str(&format!("\\u{code:04x}")),
+                code => out.push_str(&format!("\\U{code:08x}")),
+            },
             c => out.push(c),
         }
     }
     out.push(quote);
+}
+
+/// Python's `str.isprintable` for one character: everything but the "Other" and "Separator"
+/// categories, with the ASCII space allowed.
+fn is_printable(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory as Category};
+    c == ' '
+        || !matches!(
+            get_general_category(c),
+            Category::Control
+                | Category::Format
+                | Category::Surrogate
+                | Category::PrivateUse
+                | Category::Unassigned
+                | Category::LineSeparator
+                | Category::ParagraphSeparator
+                | Category::SpaceSeparator
+        )
+}
+
+/// Python's `str.isspace` for one character: Rust's Unicode White_Space plus the ASCII
+/// information separators U+001C..U+001F, which Python also strips and splits on.
+pub fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// `float.__repr__`: the shortest digits that round-trip, positional for exponents in
@@ -315,6 +341,13 @@ mod tests {
         let mut options = JsonOptions::new(Some("  ".into()));
         options.ensure_ascii = true;
         assert_eq!(json_dumps(&value, &options).unwrap(), "{\n  \"k\": [\n    \"\\ud83d\\ude00\"\n  ],\n  \"e\": []\n}");
+    }
+
+    #[test]
+    fn repr_escapes_what_python_cannot_print() {
+        let mut out = String::new();
+        write_repr(&Value::from("a\u{200d}b\u{a0}\u{1}\u{e000}é 😀"), &mut out);
+        assert_eq!(out, r"'a\u200db\xa0\x01\ue000é 😀'");
     }
 
     #[test]

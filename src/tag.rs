@@ -26,12 +26,14 @@ pub fn rewrite_generation_tags(source: &str) -> Rewritten {
             "generation" => {
                 out.push_str(&source[copied_to..tag.keyword_start]);
                 out.push_str(&format!("call {GENERATION_FUNCTION}()"));
-                let captured = namespaces_assigned_in_body(&tags[index + 1..]);
+                let captured = names_to_capture(source, tag, &tags[index + 1..]);
                 if captured.is_empty() {
                     copied_to = tag.keyword_start + tag.keyword.len();
                 } else {
-                    // minijinja only captures variables a macro body reads, and `{% set ns.x = .. %}`
-                    // does not count as a read: name them once so the caller body sees them.
+                    // minijinja closes a macro body only over the variables it sees read there, and
+                    // misses two kinds: `{% set ns.x = .. %}` targets, and `loop` when it is read
+                    // in a nested for's iterable (`for m in messages[loop.index:]`). Naming them once
+                    // at the top of the body makes the caller body see them, as jinja2's does.
                     out.push_str(" %}{% set __fm_captured = [");
                     out.push_str(&captured.join(", "));
                     out.push_str("] ");
@@ -80,10 +82,12 @@ fn scan_block_tags(source: &str) -> Vec<BlockTag<'_>> {
     tags
 }
 
-/// Names `X` of `{% set X.attr = .. %}` inside the generation block whose tags follow.
-fn namespaces_assigned_in_body<'a>(following: &[BlockTag<'a>]) -> Vec<&'a str> {
+/// Outer variables the body of the generation block `open` must close over explicitly: `X` of
+/// every `{% set X.attr = .. %}` in it, and `loop` when the body mentions it.
+fn names_to_capture<'a>(source: &'a str, open: &BlockTag<'a>, following: &[BlockTag<'a>]) -> Vec<&'a str> {
     let mut depth = 1;
     let mut names: Vec<&str> = Vec::new();
+    let mut body_end = source.len();
     for tag in following {
         match tag.keyword {
             "generation" => depth += 1,
@@ -91,6 +95,7 @@ fn namespaces_assigned_in_body<'a>(following: &[BlockTag<'a>]) -> Vec<&'a str> {
             _ => {}
         }
         if depth == 0 {
+            body_end = tag.keyword_start;
             break;
         }
         if let Some(name) = tag.assigned_namespace {
@@ -99,7 +104,19 @@ fn namespaces_assigned_in_body<'a>(following: &[BlockTag<'a>]) -> Vec<&'a str> {
             }
         }
     }
+    if mentions_word(&source[open.end..body_end], "loop") {
+        names.insert(0, "loop");
+    }
     names
+}
+
+fn mentions_word(text: &str, word: &str) -> bool {
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    text.match_indices(word).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| text.as_bytes()[i]);
+        let after = text.as_bytes().get(at + word.len()).copied();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
 }
 
 /// A `{% ... %}` tag: where its first word starts, the word, and the byte after `%}`.
@@ -278,6 +295,15 @@ mod tests {
             out,
             "{%- call __fm_generation() %}{% set __fm_captured = [ns] -%}{% set ns.a = 1 %}{% set x = 2 %}{% set ns.b = 3 %}{%- endcall %}"
         );
+    }
+
+    #[test]
+    fn loop_is_captured_when_the_body_mentions_it() {
+        assert_eq!(
+            rewrite("{% generation %}{% for m in xs[loop.index:] %}{% endfor %}{% endgeneration %}"),
+            "{% call __fm_generation() %}{% set __fm_captured = [loop] %}{% for m in xs[loop.index:] %}{% endfor %}{% endcall %}"
+        );
+        assert_eq!(rewrite("{% generation %}{{ loops }}{% endgeneration %}"), "{% call __fm_generation() %}{{ loops }}{% endcall %}");
     }
 
     #[test]

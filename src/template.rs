@@ -226,6 +226,29 @@ mod tests {
     }
 
     #[test]
+    fn outer_loop_is_visible_in_a_nested_loop_iterable() {
+        let out = render(
+            "{% for m in xs %}{% generation %}{% for later in xs[loop.index:] %}{{ later }}{% endfor %};{% endgeneration %}{% endfor %}",
+            context! { xs => vec![1, 2, 3] },
+        );
+        assert_eq!(out.text, "23;3;;");
+    }
+
+    #[test]
+    fn namespace_assigned_in_a_block_persists() {
+        let out = render(
+            "{% set ns = namespace(n=0) %}{% for m in xs %}{% generation %}{% set ns.n = ns.n + m %}{% endgeneration %}{% endfor %}{{ ns.n }}",
+            context! { xs => vec![1, 2, 3] },
+        );
+        assert_eq!(out.text, "6");
+        let only_assigned = render(
+            "{% set ns = namespace(n=0) %}{% generation %}{% set ns.n = 5 %}{% endgeneration %}{{ ns.n }}",
+            context! {},
+        );
+        assert_eq!(only_assigned.text, "5");
+    }
+
+    #[test]
     fn whitespace_control_on_the_tag() {
         let out = render("a\n{%- generation -%}\n b \n{%- endgeneration -%}\n c", context! {});
         assert_eq!(out.text, "abc");
