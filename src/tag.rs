@@ -98,14 +98,50 @@ fn names_to_capture<'a>(source: &'a str, open: &BlockTag<'a>, following: &[Block
             body_end = tag.keyword_start;
             break;
         }
-        if let Some(name) = tag.assigned_namespace {
+        let iterable_names = tag.iterable.map(identifiers).unwrap_or_default();
+        for name in tag.assigned_namespace.into_iter().chain(iterable_names) {
             if !names.contains(&name) {
                 names.push(name);
             }
         }
     }
-    if mentions_word(&source[open.end..body_end], "loop") {
+    if mentions_word(&source[open.end..body_end], "loop") && !names.contains(&"loop") {
         names.insert(0, "loop");
+    }
+    names
+}
+
+/// Variable names an expression reads: identifiers that are not attributes (`.x`), keywords,
+/// keyword-argument names or inside string literals. Over-approximating is harmless: naming a
+/// variable that does not exist yields undefined.
+fn identifiers(expression: &str) -> Vec<&str> {
+    const KEYWORDS: [&str; 14] =
+        ["and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None", "recursive"];
+    let bytes = expression.as_bytes();
+    let mut names = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'"' || b == b'\'' {
+            i = skip_string(bytes, i + 1, b);
+        } else if b.is_ascii_alphabetic() || b == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let name = &expression[start..i];
+            let after_dot = expression[..start].trim_end().ends_with(['.', '|']);
+            let is_kwarg = expression[i..].trim_start().starts_with('=') && !expression[i..].trim_start().starts_with("==");
+            if !after_dot && !is_kwarg && !KEYWORDS.contains(&name) {
+                names.push(name);
+            }
+        } else if b.is_ascii_digit() {
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
     }
     names
 }
@@ -129,6 +165,8 @@ struct BlockTag<'a> {
     tail_start: usize,
     /// `X` when the tag is `{% set X.attr = ... %}`.
     assigned_namespace: Option<&'a str>,
+    /// The iterable expression when the tag is `{% for target in iterable %}`.
+    iterable: Option<&'a str>,
     end: usize,
 }
 
@@ -153,9 +191,10 @@ impl<'a> BlockTag<'a> {
         let tail_start = start + word_len + inner.trim_end_matches(['-', '+']).len();
         let arguments = &source[start + word_len..tail_start];
         let assigned_namespace = if word == "set" { namespace_target(arguments) } else { None };
+        let iterable = if word == "for" { arguments.split_once(" in ").map(|(_, iterable)| iterable) } else { None };
         // Only a bare keyword is the tag: `{% generation x %}` is left for the parser to reject.
         let keyword = if word == "set" || arguments.trim().is_empty() { word } else { "" };
-        BlockTag { keyword_start: start, keyword, tail_start, assigned_namespace, end }
+        BlockTag { keyword_start: start, keyword, tail_start, assigned_namespace, iterable, end }
     }
 }
 
@@ -301,9 +340,18 @@ mod tests {
     fn loop_is_captured_when_the_body_mentions_it() {
         assert_eq!(
             rewrite("{% generation %}{% for m in xs[loop.index:] %}{% endfor %}{% endgeneration %}"),
-            "{% call __fm_generation() %}{% set __fm_captured = [loop] %}{% for m in xs[loop.index:] %}{% endfor %}{% endcall %}"
+            "{% call __fm_generation() %}{% set __fm_captured = [xs, loop] %}{% for m in xs[loop.index:] %}{% endfor %}{% endcall %}"
         );
         assert_eq!(rewrite("{% generation %}{{ loops }}{% endgeneration %}"), "{% call __fm_generation() %}{{ loops }}{% endcall %}");
+    }
+
+    #[test]
+    fn variables_of_nested_for_iterables_are_captured() {
+        assert_eq!(
+            rewrite("{% generation %}{% for m in msgs[loop.index:] | select('x', k=v) if m.role == 'a' %}{% endfor %}{% endgeneration %}"),
+            "{% call __fm_generation() %}{% set __fm_captured = [msgs, loop, v, m] %}\
+             {% for m in msgs[loop.index:] | select('x', k=v) if m.role == 'a' %}{% endfor %}{% endcall %}"
+        );
     }
 
     #[test]

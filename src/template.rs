@@ -235,6 +235,15 @@ mod tests {
     }
 
     #[test]
+    fn template_variables_read_only_in_a_nested_loop_iterable_are_visible() {
+        let out = render(
+            "{% set xs = [1, 2, 3] %}{% for m in xs %}{% generation %}{% for later in xs[loop.index:] %}{{ later }}{% endfor %};{% endgeneration %}{% endfor %}",
+            context! {},
+        );
+        assert_eq!(out.text, "23;3;;");
+    }
+
+    #[test]
     fn namespace_assigned_in_a_block_persists() {
         let out = render(
             "{% set ns = namespace(n=0) %}{% for m in xs %}{% generation %}{% set ns.n = ns.n + m %}{% endgeneration %}{% endfor %}{{ ns.n }}",
