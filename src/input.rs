@@ -48,11 +48,9 @@ impl RenderInputs {
     }
 }
 
-/// The full set of template variables for one conversation.
+/// The full set of template variables for one conversation. An empty conversation is rendered
+/// (with `messages` empty) as transformers renders one inside a batch.
 pub fn build_context(conversation: &Conversation, inputs: &RenderInputs, special_tokens: &[(String, Value)]) -> Result<Value> {
-    if conversation.messages.is_empty() {
-        return Err(Error::input("the conversation is empty; provide at least one message"));
-    }
     let messages = conversation
         .messages
         .iter()

@@ -54,9 +54,25 @@ def test_non_dict_message(chat_tokenizer):
         chat_tokenizer.encode_batch([CONV, [CONV[0], "hello"]])
 
 
-def test_empty_conversation(chat_tokenizer):
-    with pytest.raises(fastmask.InputError, match=r"conversation 0: .*empty"):
-        chat_tokenizer.encode_batch([[]])
+def test_empty_conversation(chat_tokenizer, deepseek_json):
+    with pytest.raises(fastmask.InputError, match="empty"):
+        chat_tokenizer.encode([])
+    with pytest.raises(fastmask.InputError, match="empty"):
+        chat_tokenizer.render([])
+    # Inside a batch transformers renders an empty conversation; the template decides.
+    counting = tagged(deepseek_json, "n={{ messages | length }}")
+    assert [text for text, _ in counting.render_batch([CONV, []])] == ["n=4", "n=0"]
+    with pytest.raises(fastmask.TemplateError, match="conversation 1: undefined"):
+        chat_tokenizer.encode_batch([CONV, []])  # this template reads messages[0].role
+
+
+def test_bad_tools(chat_tokenizer):
+    class Callable:
+        def __call__(self):
+            return 1
+
+    with pytest.raises(fastmask.InputError, match=r"tools\[1\]"):
+        chat_tokenizer.render(CONV, tools=[{"name": "f"}, Callable()])
 
 
 def test_conversation_that_is_not_a_list(chat_tokenizer):
@@ -113,7 +129,7 @@ def test_bad_options(chat_tokenizer):
 
 
 def test_every_error_is_an_exception(chat_tokenizer):
-    for bad in ([[]], [["x"]], "nope", [[{"role": "user", "content": json.loads('"\\udfff"')}]]):
+    for bad in ([["x"]], "nope", [[{"role": "user", "content": json.loads('"\\udfff"')}]]):
         with pytest.raises(Exception):
             chat_tokenizer.encode_batch(bad)
 
@@ -253,3 +269,5 @@ def test_template_kwargs_and_reserved_names(chat_tokenizer, deepseek_json):
     assert tok.render(CONV, greeting="hey", add_generation_prompt=True)[0] == "heyTrue"
     with pytest.raises(fastmask.InputError, match="reserved"):
         tok.render(CONV, messages=[])
+    # A template variable named like an option goes through template_kwargs.
+    assert tagged(deepseek_json, "{{ padding_side }}").render(CONV, template_kwargs={"padding_side": "v"})[0] == "v"

@@ -419,10 +419,6 @@ def test_errors_match(hf, conversation, options):
         assert isinstance(error, TypeError)
 
 
-@pytest.mark.xfail(
-    raises=fastmask.InputError, strict=True,
-    reason="the core rejects an empty conversation inside a batch; transformers renders it (to '' here)",
-)
 def test_empty_conversation_inside_a_batch(hf):
     check(hf, [SHORT, []], tokenize=False)
 
@@ -468,9 +464,10 @@ def test_neutral_tokenizer_kwargs_are_accepted(hf):
 
 
 def test_template_variable_named_like_an_encode_option(hf):
-    with pytest.raises(NotImplementedError, match="ignore_index"):
-        apply_chat_template(hf, CONV, ignore_index=0)
-    check(hf, CONV, tokenize=False, ignore_index=0)
+    # Template variables travel apart from encode options, so these names reach the template.
+    hf.chat_template = "{{ ignore_index }}|{{ padding_side }}|{{ messages[0].content }}"
+    for tokenize in (False, True):
+        check(hf, CONV, tokenize=tokenize, ignore_index=0, padding_side="x")
 
 
 def test_slow_tokenizer_is_not_implemented():

@@ -143,12 +143,17 @@ class ChatTokenizer:
         add_generation_prompt: bool = False,
         tools: Sequence[Any] | None = None,
         documents: Sequence[Any] | None = None,
-        **template_kwargs: Any,
+        template_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> tuple[str, list[tuple[int, int]]]:
-        """The rendered text and its generation blocks as (start, end) character offsets."""
+        """The rendered text and its generation blocks as (start, end) character offsets.
+
+        Template variables come as keyword arguments, or in `template_kwargs` for names that
+        clash with an option of these methods.
+        """
         return self.render_batch(
-            [conversation], add_generation_prompt=add_generation_prompt, tools=tools, documents=documents,
-            **template_kwargs,
+            [_single(conversation)], add_generation_prompt=add_generation_prompt, tools=tools, documents=documents,
+            template_kwargs=template_kwargs, **kwargs,
         )[0]
 
     def render_batch(
@@ -158,18 +163,19 @@ class ChatTokenizer:
         add_generation_prompt: bool = False,
         tools: Sequence[Any] | None = None,
         documents: Sequence[Any] | None = None,
-        **template_kwargs: Any,
+        template_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> list[tuple[str, list[tuple[int, int]]]]:
         return self._core.render_batch(
             _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
-            documents=documents, template_kwargs=template_kwargs,
+            documents=documents, template_kwargs=_merged(template_kwargs, kwargs),
         )
 
     # -- encoding -----------------------------------------------------------------------------
 
     def encode(self, conversation: Sequence[Mapping[str, Any]], **options: Any) -> dict[str, Any]:
         """`encode_batch` for one conversation: the same keys, one row each."""
-        out = self.encode_batch([conversation], **options)
+        out = self.encode_batch([_single(conversation)], **options)
         return {name: value[0] for name, value in out.items()}
 
     def encode_batch(
@@ -186,7 +192,8 @@ class ChatTokenizer:
         padding_side: str | None = None,
         return_tensors: str | None = None,
         ignore_index: int = -100,
-        **template_kwargs: Any,
+        template_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Renders, tokenizes and masks every conversation in parallel.
 
@@ -197,7 +204,7 @@ class ChatTokenizer:
         options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
         out = self._core.encode_batch(
             _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
-            documents=documents, template_kwargs=template_kwargs, ignore_index=int(ignore_index),
+            documents=documents, template_kwargs=_merged(template_kwargs, kwargs), ignore_index=int(ignore_index),
             as_arrays=_wants_arrays(return_tensors), **options,
         )
         return _finish(out, return_tensors)
@@ -281,13 +288,43 @@ def _as_list(conversations: Any) -> list:
     raise InputError(f"conversations must be a list of conversations, got {type(conversations).__name__}")
 
 
-def _tools(tools: Any) -> Any:
-    """Tools given as Python functions become JSON schemas, as transformers does."""
-    if tools is None or not any(callable(tool) and not isinstance(tool, dict) for tool in tools):
-        return tools
-    from transformers.utils import get_json_schema
+def _single(conversation: Any) -> Any:
+    """One conversation must have a message, as transformers requires of a single conversation
+    (inside a batch an empty one is rendered, as transformers does)."""
+    if isinstance(conversation, (list, tuple)) and len(conversation) == 0:
+        raise InputError("the conversation is empty; provide at least one message")
+    return conversation
 
-    return [tool if isinstance(tool, dict) else get_json_schema(tool) for tool in tools]
+
+def _merged(template_kwargs: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {**(template_kwargs or {}), **kwargs}
+
+
+def _tools(tools: Any) -> Any:
+    """Tools are JSON schemas, or Python functions/methods converted by transformers'
+    `get_json_schema`; anything else is rejected, as transformers does."""
+    if tools is None:
+        return None
+    if not isinstance(tools, (list, tuple)):
+        raise InputError(f"tools must be a list, got {type(tools).__name__}")
+    if all(isinstance(tool, dict) for tool in tools):
+        return tools
+    import inspect
+
+    converted = []
+    for index, tool in enumerate(tools):
+        if isinstance(tool, dict):
+            converted.append(tool)
+        elif inspect.isfunction(tool) or inspect.ismethod(tool):
+            from transformers.utils import get_json_schema
+
+            converted.append(get_json_schema(tool))
+        else:
+            raise InputError(
+                f"tools[{index}]: a tool must be a JSON schema dict or a function with type hints and a docstring, "
+                f"got {type(tool).__name__}"
+            )
+    return converted
 
 
 def _wants_arrays(return_tensors: str | None) -> bool:

@@ -49,7 +49,6 @@ _NEUTRAL_TOKENIZER_KWARGS: dict[str, Any] = {
     "split_special_tokens": False,
 }
 # Template variables `ChatTokenizer.encode_batch` would read as its own options.
-_ENCODE_OPTION_NAMES = ("truncation_side", "padding_side", "ignore_index")
 
 # `_plain_messages`: the exact types that need no normalisation, and how many values it inspects.
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -186,12 +185,12 @@ def apply_chat_template(
         _check_continue(add_generation_prompt, return_assistant_tokens_mask)
     if sanitize_control_tokens:
         _refuse_sanitize(tokenize, return_assistant_tokens_mask)
-    _check_template_kwargs(kwargs, tokenize and not continue_final_message)
+    _check_template_kwargs(kwargs)
     if return_assistant_tokens_mask and not _GENERATION_TAG.search(template):
         _warn_once(_NO_GENERATION_WARNING)
 
     chat = _chat_tokenizer(tokenizer, template)
-    render = {"tools": _tool_schemas(tools), "documents": _checked_documents(documents), **kwargs}
+    render = {"tools": _tool_schemas(tools), "documents": _checked_documents(documents), "template_kwargs": kwargs}
     if continue_final_message:
         texts = _render_continued(chat, template, conversations, continue_final_message, render)
     elif not tokenize:
@@ -273,16 +272,11 @@ def _refuse_sanitize(tokenize: bool, return_assistant_tokens_mask: bool) -> None
     raise NotImplementedError("sanitize_control_tokens=True is not supported by fastmask's apply_chat_template")
 
 
-def _check_template_kwargs(kwargs: dict[str, Any], encodes_conversations: bool) -> None:
-    """Template variables that transformers rejects, or that `encode_batch` would take as options."""
+def _check_template_kwargs(kwargs: dict[str, Any]) -> None:
+    """Template variables that transformers rejects."""
     for name in ("conversations", "messages"):
         if name in kwargs:
             raise TypeError(f"render_jinja_template() got multiple values for keyword argument {name!r}")
-    clashing = [name for name in _ENCODE_OPTION_NAMES if name in kwargs] if encodes_conversations else []
-    if clashing:
-        raise NotImplementedError(
-            f"template variable {clashing[0]!r}: fastmask's encode_batch takes it as an option, not a template variable"
-        )
 
 
 def _warn_once(message: str) -> None:
