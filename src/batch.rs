@@ -1,6 +1,7 @@
 //! The parallel pipeline: one task per conversation renders, tokenizes and aligns, on a pool this
 //! module owns. Results keep the input order; the first failing conversation is reported.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::Value;
@@ -18,15 +19,19 @@ const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
 /// Environment variable that sets the number of worker threads (default: all cores).
 pub const NUM_THREADS_ENV: &str = "FASTMASK_NUM_THREADS";
 
+/// How many worker threads a call uses: `None` means `FASTMASK_NUM_THREADS`, else all cores.
+pub type Threads = Option<usize>;
+
 /// Renders every conversation.
 pub fn render_batch(
     template: &ChatTemplate,
     conversations: &[Conversation],
     inputs: &RenderInputs,
     special_tokens: &[(String, Value)],
+    threads: Threads,
 ) -> Result<Vec<Rendered>> {
     inputs.validate()?;
-    run_indexed(conversations, |conversation| render_one(template, conversation, inputs, special_tokens))
+    run_indexed(conversations, threads, |conversation| render_one(template, conversation, inputs, special_tokens))
 }
 
 /// Renders, tokenizes, truncates, masks and pads every conversation.
@@ -37,10 +42,11 @@ pub fn encode_batch(
     inputs: &RenderInputs,
     special_tokens: &[(String, Value)],
     options: &EncodeOptions,
+    threads: Threads,
 ) -> Result<Vec<Encoded>> {
     inputs.validate()?;
     options.validate()?;
-    let mut batch = run_indexed(conversations, |conversation| {
+    let mut batch = run_indexed(conversations, threads, |conversation| {
         let rendered = render_one(template, conversation, inputs, special_tokens)?;
         encode_rendered(&rendered, tokenizer, options)
     })?;
@@ -49,9 +55,9 @@ pub fn encode_batch(
 }
 
 /// Tokenizes already-rendered texts (no assistant spans), with the same truncation and padding.
-pub fn encode_texts(tokenizer: &Tokenizer, texts: &[String], options: &EncodeOptions) -> Result<Vec<Encoded>> {
+pub fn encode_texts(tokenizer: &Tokenizer, texts: &[String], options: &EncodeOptions, threads: Threads) -> Result<Vec<Encoded>> {
     options.validate()?;
-    let mut batch = run_indexed(texts, |text| {
+    let mut batch = run_indexed(texts, threads, |text| {
         encode_rendered(&Rendered { text: text.clone(), spans: Vec::new() }, tokenizer, options)
     })?;
     pad_batch(&mut batch, options);
@@ -69,8 +75,8 @@ fn render_one(
 
 /// Maps `work` over `items` on the pool; the error of the lowest failing index wins, so the
 /// report does not depend on scheduling.
-fn run_indexed<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
-    let results: Vec<Result<R>> = pool().install(|| {
+fn run_indexed<T: Sync, R: Send>(items: &[T], threads: Threads, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let results: Vec<Result<R>> = pool(threads)?.install(|| {
         items
             .par_iter()
             .enumerate()
@@ -80,40 +86,51 @@ fn run_indexed<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> Result<R> + S
     results.into_iter().collect()
 }
 
-/// The pool and the process it was built in: a pool inherited through `fork` has no threads, so
-/// a child process builds its own instead of waiting on workers that do not exist.
-static POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
-
-fn pool() -> Arc<rayon::ThreadPool> {
-    let pid = std::process::id();
-    let mut slot = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((owner, pool)) = slot.as_ref() {
-        if *owner == pid {
-            return Arc::clone(pool);
-        }
-    }
-    let pool = Arc::new(build_pool());
-    *slot = Some((pid, Arc::clone(&pool)));
-    pool
+/// Pools by thread count, and the process they were built in: pools inherited through `fork`
+/// have no threads, so a child process builds its own instead of waiting on workers that do not
+/// exist there.
+struct Pools {
+    pid: u32,
+    by_threads: HashMap<usize, Arc<rayon::ThreadPool>>,
 }
 
-fn build_pool() -> rayon::ThreadPool {
-    let threads = std::env::var(NUM_THREADS_ENV)
-        .ok()
-        .and_then(|value| value.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let builder = rayon::ThreadPoolBuilder::new()
+static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
+
+/// The most threads one call may ask for; more only adds memory and contention.
+const MAX_THREADS: usize = 1024;
+
+fn pool(threads: Threads) -> Result<Arc<rayon::ThreadPool>> {
+    let threads = match threads.or_else(threads_from_env) {
+        Some(0) => return Err(Error::input("num_threads must be at least 1")),
+        Some(n) if n > MAX_THREADS => return Err(Error::input(format!("num_threads must be at most {MAX_THREADS}"))),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let pid = std::process::id();
+    let mut slot = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pools = match slot.as_mut() {
+        Some(pools) if pools.pid == pid => pools,
+        _ => slot.insert(Pools { pid, by_threads: HashMap::new() }),
+    };
+    if let Some(pool) = pools.by_threads.get(&threads) {
+        return Ok(Arc::clone(pool));
+    }
+    let pool = Arc::new(build_pool(threads)?);
+    pools.by_threads.insert(threads, Arc::clone(&pool));
+    Ok(pool)
+}
+
+fn threads_from_env() -> Option<usize> {
+    std::env::var(NUM_THREADS_ENV).ok().and_then(|value| value.trim().parse::<usize>().ok()).filter(|&n| n > 0)
+}
+
+fn build_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .stack_size(WORKER_STACK_BYTES)
-        .thread_name(|index| format!("fastmask-{index}"));
-    match builder.build() {
-        Ok(pool) => pool,
-        // Thread creation can fail under tight limits; one thread is still a working pool.
-        Err(_) => rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap_or_else(|_| {
-            panic!("{}", Error::input("cannot start a worker thread"))
-        }),
-    }
+        .thread_name(|index| format!("fastmask-{index}"))
+        .build()
+        .map_err(|err| Error::input(format!("cannot start {threads} worker threads: {err}")))
 }
 
 #[cfg(test)]
@@ -136,7 +153,7 @@ mod tests {
             .iter()
             .map(|c| Conversation { messages: vec![message("user", c)] })
             .collect();
-        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[]).unwrap_err();
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], None).unwrap_err();
         assert_eq!(err.to_string(), "conversation 1: bad turn");
     }
 
@@ -145,15 +162,26 @@ mod tests {
         let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
         let conversations: Vec<Conversation> =
             (0..200).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
-        let rendered = render_batch(&template, &conversations, &RenderInputs::default(), &[]).unwrap();
+        let rendered = render_batch(&template, &conversations, &RenderInputs::default(), &[], None).unwrap();
         assert!(rendered.iter().enumerate().all(|(i, r)| r.text == i.to_string()));
+    }
+
+    #[test]
+    fn any_thread_count_gives_the_same_result() {
+        let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
+        let conversations: Vec<Conversation> =
+            (0..50).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
+        let one = render_batch(&template, &conversations, &RenderInputs::default(), &[], Some(1)).unwrap();
+        let three = render_batch(&template, &conversations, &RenderInputs::default(), &[], Some(3)).unwrap();
+        assert_eq!(one, three);
+        assert!(render_batch(&template, &conversations, &RenderInputs::default(), &[], Some(0)).is_err());
     }
 
     #[test]
     fn deep_recursion_hits_the_limit_not_the_stack() {
         let template = ChatTemplate::compile("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", Clock::Local).unwrap();
         let conversations = vec![Conversation { messages: vec![message("user", "x")] }];
-        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[]).unwrap_err();
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], None).unwrap_err();
         assert!(err.message.contains("recursion"), "{}", err.message);
     }
 }

@@ -271,3 +271,28 @@ def test_template_kwargs_and_reserved_names(chat_tokenizer, deepseek_json):
         tok.render(CONV, messages=[])
     # A template variable named like an option goes through template_kwargs.
     assert tagged(deepseek_json, "{{ padding_side }}").render(CONV, template_kwargs={"padding_side": "v"})[0] == "v"
+
+
+def test_num_threads(chat_tokenizer):
+    batch = [CONV[: 2 * (i % 2 + 1)] for i in range(40)]
+    assert chat_tokenizer.encode_batch(batch, num_threads=1) == chat_tokenizer.encode_batch(batch, num_threads=3)
+    with pytest.raises(fastmask.InputError, match="num_threads"):
+        chat_tokenizer.encode_batch(batch, num_threads=0)
+
+
+def test_fork_after_use_does_not_deadlock(chat_tokenizer):
+    import multiprocessing
+
+    expected = chat_tokenizer.encode_batch([CONV] * 8)  # the parent's pool now exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_encode_in_child, args=(chat_tokenizer, [CONV] * 8, queue))
+    child.start()
+    result = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert result == expected
+
+
+def _encode_in_child(tokenizer, batch, queue):
+    queue.put(tokenizer.encode_batch(batch))

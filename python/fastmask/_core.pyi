@@ -57,6 +57,7 @@ class ChatTokenizer:
         tools: Any = None,
         documents: Any = None,
         template_kwargs: dict[str, Any] | None = None,
+        num_threads: int | None = None,
     ) -> list[tuple[str, list[tuple[int, int]]]]:
         """Renders each conversation.
 
@@ -81,6 +82,7 @@ class ChatTokenizer:
         padding_side: str = "right",
         ignore_index: int = -100,
         as_arrays: bool = False,
+        num_threads: int | None = None,
     ) -> dict[str, Any]:
         """Renders, tokenizes, truncates, masks and pads each conversation.
 
@@ -101,5 +103,6 @@ class ChatTokenizer:
         padding: str = "do_not_pad",
         padding_side: str = "right",
         as_arrays: bool = False,
+        num_threads: int | None = None,
     ) -> dict[str, Any]:
         """Tokenizes already-rendered texts; the same outputs as `encode_batch`, masks all zero."""

@@ -164,11 +164,12 @@ class ChatTokenizer:
         tools: Sequence[Any] | None = None,
         documents: Sequence[Any] | None = None,
         template_kwargs: Mapping[str, Any] | None = None,
+        num_threads: int | None = None,
         **kwargs: Any,
     ) -> list[tuple[str, list[tuple[int, int]]]]:
         return self._core.render_batch(
             _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
-            documents=documents, template_kwargs=_merged(template_kwargs, kwargs),
+            documents=documents, template_kwargs=_merged(template_kwargs, kwargs), num_threads=num_threads,
         )
 
     # -- encoding -----------------------------------------------------------------------------
@@ -193,6 +194,7 @@ class ChatTokenizer:
         return_tensors: str | None = None,
         ignore_index: int = -100,
         template_kwargs: Mapping[str, Any] | None = None,
+        num_threads: int | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Renders, tokenizes and masks every conversation in parallel.
@@ -200,12 +202,13 @@ class ChatTokenizer:
         Returns `input_ids`, `attention_mask`, `assistant_masks` and `labels` (the ids where the
         mask is 1, `ignore_index` elsewhere and on padding), as lists, or as arrays with
         `return_tensors="np"` / `"pt"` (which need equal lengths, e.g. `padding=True`).
+        `num_threads` overrides `FASTMASK_NUM_THREADS` (default: all cores) for this call.
         """
         options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
         out = self._core.encode_batch(
             _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
             documents=documents, template_kwargs=_merged(template_kwargs, kwargs), ignore_index=int(ignore_index),
-            as_arrays=_wants_arrays(return_tensors), **options,
+            as_arrays=_wants_arrays(return_tensors), num_threads=num_threads, **options,
         )
         return _finish(out, return_tensors)
 
@@ -219,10 +222,13 @@ class ChatTokenizer:
         padding: bool | str = False,
         padding_side: str | None = None,
         return_tensors: str | None = None,
+        num_threads: int | None = None,
     ) -> dict[str, Any]:
         """Tokenizes already-rendered texts (no masks): `input_ids` and `attention_mask`."""
         options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
-        out = self._core.encode_texts(list(texts), as_arrays=_wants_arrays(return_tensors), **options)
+        out = self._core.encode_texts(
+            list(texts), as_arrays=_wants_arrays(return_tensors), num_threads=num_threads, **options
+        )
         del out["assistant_masks"], out["labels"]
         return _finish(out, return_tensors)
 

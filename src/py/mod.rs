@@ -79,7 +79,8 @@ impl PyChatTokenizer {
         self.core.pad_id
     }
 
-    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None))]
+    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None, num_threads=None))]
+    #[allow(clippy::too_many_arguments)]
     fn render_batch<'py>(
         &self,
         py: Python<'py>,
@@ -88,12 +89,13 @@ impl PyChatTokenizer {
         tools: Option<&Bound<'py, PyAny>>,
         documents: Option<&Bound<'py, PyAny>>,
         template_kwargs: Option<&Bound<'py, PyDict>>,
+        num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
         let conversations = conversations_from_py(conversations)?;
         let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
         let core = &self.core;
         let rendered = py.detach(|| {
-            batch::render_batch(&core.template, &conversations, &inputs, &core.special_tokens)
+            batch::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, num_threads)
         })?;
         let items = rendered.into_iter().map(|r| {
             let spans: Vec<(usize, usize)> = r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
@@ -104,7 +106,7 @@ impl PyChatTokenizer {
 
     #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None,
         template_kwargs=None, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
-        padding_side="right", ignore_index=-100, as_arrays=false))]
+        padding_side="right", ignore_index=-100, as_arrays=false, num_threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn encode_batch<'py>(
         &self,
@@ -121,19 +123,20 @@ impl PyChatTokenizer {
         padding_side: &str,
         ignore_index: i64,
         as_arrays: bool,
+        num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let conversations = conversations_from_py(conversations)?;
         let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
         let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
         let core = &self.core;
         let encoded = py.detach(|| {
-            batch::encode_batch(&core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options)
+            batch::encode_batch(&core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options, num_threads)
         })?;
         outputs_to_py(py, &encoded, as_arrays)
     }
 
     #[pyo3(signature = (texts, *, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
-        padding_side="right", as_arrays=false))]
+        padding_side="right", as_arrays=false, num_threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn encode_texts<'py>(
         &self,
@@ -145,10 +148,11 @@ impl PyChatTokenizer {
         padding: &str,
         padding_side: &str,
         as_arrays: bool,
+        num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, -100, self.core.pad_id)?;
         let core = &self.core;
-        let encoded = py.detach(|| batch::encode_texts(&core.tokenizer, &texts, &options))?;
+        let encoded = py.detach(|| batch::encode_texts(&core.tokenizer, &texts, &options, num_threads))?;
         outputs_to_py(py, &encoded, as_arrays)
     }
 }
