@@ -9,9 +9,10 @@ use rayon::prelude::*;
 
 use crate::encode::{encode_rendered, pad_batch, EncodeOptions, Encoded};
 use crate::error::{Error, Result};
-use crate::input::{build_context, Conversation, RenderInputs};
+use crate::input::{Conversation, RenderInputs};
 use crate::template::{ChatTemplate, Rendered};
 use crate::tokenize::Tokenizer;
+use crate::turns::MaskPlan;
 
 /// Worker stack size: minijinja's recursion limit must trigger long before the stack runs out.
 const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
@@ -28,10 +29,11 @@ pub fn render_batch(
     conversations: &[Conversation],
     inputs: &RenderInputs,
     special_tokens: &[(String, Value)],
+    plan: &MaskPlan,
     threads: Threads,
 ) -> Result<Vec<Rendered>> {
     inputs.validate()?;
-    run_indexed(conversations, threads, |conversation| render_one(template, conversation, inputs, special_tokens))
+    run_indexed(conversations, threads, |conversation| plan.render(template, conversation, inputs, special_tokens))
 }
 
 /// Renders, tokenizes, truncates, masks and pads every conversation.
@@ -42,12 +44,13 @@ pub fn encode_batch(
     inputs: &RenderInputs,
     special_tokens: &[(String, Value)],
     options: &EncodeOptions,
+    plan: &MaskPlan,
     threads: Threads,
 ) -> Result<Vec<Encoded>> {
     inputs.validate()?;
     options.validate()?;
     let mut batch = run_indexed(conversations, threads, |conversation| {
-        let rendered = render_one(template, conversation, inputs, special_tokens)?;
+        let rendered = plan.render(template, conversation, inputs, special_tokens)?;
         encode_rendered(&rendered, tokenizer, options)
     })?;
     pad_batch(&mut batch, options);
@@ -62,15 +65,6 @@ pub fn encode_texts(tokenizer: &Tokenizer, texts: &[String], options: &EncodeOpt
     })?;
     pad_batch(&mut batch, options);
     Ok(batch)
-}
-
-fn render_one(
-    template: &ChatTemplate,
-    conversation: &Conversation,
-    inputs: &RenderInputs,
-    special_tokens: &[(String, Value)],
-) -> Result<Rendered> {
-    template.render(build_context(conversation, inputs, special_tokens)?)
 }
 
 /// Maps `work` over `items` on the pool; the error of the lowest failing index wins, so the
@@ -153,7 +147,7 @@ mod tests {
             .iter()
             .map(|c| Conversation { messages: vec![message("user", c)] })
             .collect();
-        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], None).unwrap_err();
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap_err();
         assert_eq!(err.to_string(), "conversation 1: bad turn");
     }
 
@@ -162,7 +156,7 @@ mod tests {
         let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
         let conversations: Vec<Conversation> =
             (0..200).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
-        let rendered = render_batch(&template, &conversations, &RenderInputs::default(), &[], None).unwrap();
+        let rendered = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap();
         assert!(rendered.iter().enumerate().all(|(i, r)| r.text == i.to_string()));
     }
 
@@ -171,17 +165,17 @@ mod tests {
         let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
         let conversations: Vec<Conversation> =
             (0..50).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
-        let one = render_batch(&template, &conversations, &RenderInputs::default(), &[], Some(1)).unwrap();
-        let three = render_batch(&template, &conversations, &RenderInputs::default(), &[], Some(3)).unwrap();
+        let one = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(1)).unwrap();
+        let three = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(3)).unwrap();
         assert_eq!(one, three);
-        assert!(render_batch(&template, &conversations, &RenderInputs::default(), &[], Some(0)).is_err());
+        assert!(render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(0)).is_err());
     }
 
     #[test]
     fn deep_recursion_hits_the_limit_not_the_stack() {
         let template = ChatTemplate::compile("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", Clock::Local).unwrap();
         let conversations = vec![Conversation { messages: vec![message("user", "x")] }];
-        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], None).unwrap_err();
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap_err();
         assert!(err.message.contains("recursion"), "{}", err.message);
     }
 }

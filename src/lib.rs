@@ -12,6 +12,7 @@ mod python_format;
 mod tag;
 mod template;
 mod tokenize;
+mod turns;
 
 pub use align::assistant_mask;
 pub use batch::{encode_batch, encode_texts, render_batch, NUM_THREADS_ENV};
@@ -21,6 +22,7 @@ pub use input::{Conversation, RenderInputs};
 pub use environment::Clock;
 pub use template::{ChatTemplate, Rendered, Span};
 pub use tokenize::{TokenOffsets, Tokenizer};
+pub use turns::{MaskPlan, MaskSource, TurnOptions};
 
 #[cfg(feature = "python")]
 mod py;

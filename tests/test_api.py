@@ -61,7 +61,8 @@ def test_empty_conversation(chat_tokenizer, deepseek_json):
         chat_tokenizer.render([])
     # Inside a batch transformers renders an empty conversation; the template decides.
     counting = tagged(deepseek_json, "n={{ messages | length }}")
-    assert [text for text, _ in counting.render_batch([CONV, []])] == ["n=4", "n=0"]
+    rendered = counting.render_batch([CONV, []], train_roles=())  # no tags: nothing to infer
+    assert [text for text, _ in rendered] == ["n=4", "n=0"]
     with pytest.raises(fastmask.TemplateError, match="conversation 1: undefined"):
         chat_tokenizer.encode_batch([CONV, []])  # this template reads messages[0].role
 
@@ -233,13 +234,16 @@ def test_immutable(chat_tokenizer):
         fastmask.ChatTokenizer()
 
 
+# Templates below print no messages, so there are no turns to infer: train_roles=() asks for none.
+
+
 def test_pinned_clock(deepseek_json):
     import datetime
 
     tok = fastmask.ChatTokenizer.from_file(
         deepseek_json, chat_template="{{ strftime_now('%d %B %Y') }}", now=datetime.datetime(2024, 2, 29, 12, 0)
     )
-    assert tok.render(CONV)[0] == "29 February 2024"
+    assert tok.render(CONV, train_roles=())[0] == "29 February 2024"
 
 
 def test_from_pretrained_reads_a_model_directory(tmp_path, deepseek_json):
@@ -256,21 +260,21 @@ def test_from_pretrained_reads_a_model_directory(tmp_path, deepseek_json):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     (tmp_path / "special_tokens_map.json").write_text(json.dumps({"pad_token": "<｜end▁of▁sentence｜>"}), encoding="utf-8")
     tok = fastmask.ChatTokenizer.from_pretrained(tmp_path)
-    assert tok.render(CONV)[0] == "D<｜begin▁of▁sentence｜><｜end▁of▁sentence｜>"
+    assert tok.render(CONV, train_roles=())[0] == "D<｜begin▁of▁sentence｜><｜end▁of▁sentence｜>"
     assert tok.pad_token_id is not None
     tool = fastmask.ChatTokenizer.from_pretrained(tmp_path, chat_template="tool_use")
-    assert tool.render(CONV, tools=[{"name": "f"}])[0] == "T1"
+    assert tool.render(CONV, tools=[{"name": "f"}], train_roles=())[0] == "T1"
     (tmp_path / "chat_template.jinja").write_text("J{{ messages | length }}", encoding="utf-8")
-    assert fastmask.ChatTokenizer.from_pretrained(tmp_path).render(CONV)[0] == "J4"
+    assert fastmask.ChatTokenizer.from_pretrained(tmp_path).render(CONV, train_roles=())[0] == "J4"
 
 
 def test_template_kwargs_and_reserved_names(chat_tokenizer, deepseek_json):
     tok = tagged(deepseek_json, "{{ greeting }}{{ add_generation_prompt }}")
-    assert tok.render(CONV, greeting="hey", add_generation_prompt=True)[0] == "heyTrue"
+    assert tok.render(CONV, greeting="hey", add_generation_prompt=True, train_roles=())[0] == "heyTrue"
     with pytest.raises(fastmask.InputError, match="reserved"):
         tok.render(CONV, messages=[])
     # A template variable named like an option goes through template_kwargs.
-    assert tagged(deepseek_json, "{{ padding_side }}").render(CONV, template_kwargs={"padding_side": "v"})[0] == "v"
+    assert tagged(deepseek_json, "{{ padding_side }}").render(CONV, template_kwargs={"padding_side": "v"}, train_roles=())[0] == "v"
 
 
 def test_num_threads(chat_tokenizer):

@@ -165,11 +165,21 @@ class ChatTokenizer:
         documents: Sequence[Any] | None = None,
         template_kwargs: Mapping[str, Any] | None = None,
         num_threads: int | None = None,
+        mask_source: str = "auto",
+        train_roles: Sequence[str] = ("assistant",),
+        train_key: str | None = "train",
+        last_turn_only: bool = False,
+        mask_end_of_turn: bool = True,
+        mask_separator: bool = True,
+        mask_header_whitespace: bool = False,
         **kwargs: Any,
     ) -> list[tuple[str, list[tuple[int, int]]]]:
+        """`render` for many conversations, in parallel."""
         return self._core.render_batch(
             _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
             documents=documents, template_kwargs=_merged(template_kwargs, kwargs), num_threads=num_threads,
+            masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
+                              mask_header_whitespace),
         )
 
     # -- encoding -----------------------------------------------------------------------------
@@ -195,6 +205,13 @@ class ChatTokenizer:
         ignore_index: int = -100,
         template_kwargs: Mapping[str, Any] | None = None,
         num_threads: int | None = None,
+        mask_source: str = "auto",
+        train_roles: Sequence[str] = ("assistant",),
+        train_key: str | None = "train",
+        last_turn_only: bool = False,
+        mask_end_of_turn: bool = True,
+        mask_separator: bool = True,
+        mask_header_whitespace: bool = False,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Renders, tokenizes and masks every conversation in parallel.
@@ -203,12 +220,23 @@ class ChatTokenizer:
         mask is 1, `ignore_index` elsewhere and on padding), as lists, or as arrays with
         `return_tensors="np"` / `"pt"` (which need equal lengths, e.g. `padding=True`).
         `num_threads` overrides `FASTMASK_NUM_THREADS` (default: all cores) for this call.
+
+        Masks come from the template's `{% generation %}` blocks (`mask_source="generation"`), from
+        turns inferred by rendering conversation prefixes (`"turns"`), or from blocks when the
+        template has them and turns otherwise (`"auto"`). For inferred turns: `train_roles` are
+        trained, a message's `train_key` boolean overrides that, `last_turn_only` keeps only the
+        last trained turn, `mask_end_of_turn` / `mask_separator` keep the end-of-turn marker and
+        the whitespace after it, `mask_header_whitespace` also trains the whitespace that ends the
+        turn header (as TRL's Qwen training templates do).
         """
         options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
         out = self._core.encode_batch(
             _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
             documents=documents, template_kwargs=_merged(template_kwargs, kwargs), ignore_index=int(ignore_index),
-            as_arrays=_wants_arrays(return_tensors), num_threads=num_threads, **options,
+            as_arrays=_wants_arrays(return_tensors), num_threads=num_threads,
+            masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
+                              mask_header_whitespace),
+            **options,
         )
         return _finish(out, return_tensors)
 
@@ -231,6 +259,29 @@ class ChatTokenizer:
         )
         del out["assistant_masks"], out["labels"]
         return _finish(out, return_tensors)
+
+    def _masks(
+        self,
+        mask_source: str,
+        train_roles: Sequence[str],
+        train_key: str | None,
+        last_turn_only: bool,
+        mask_end_of_turn: bool,
+        mask_separator: bool,
+        mask_header_whitespace: bool,
+    ) -> Any:
+        if mask_source == "generation" and not self.has_generation:
+            raise InputError(
+                "mask_source='generation' but the template has no {% generation %} blocks; "
+                "use mask_source='turns' (or 'auto') to infer assistant turns"
+            )
+        if isinstance(train_roles, str):
+            raise InputError("train_roles must be a list of roles, not a string")
+        return _core.MaskOptions(
+            mask_source=mask_source, train_roles=list(train_roles), train_key=train_key,
+            last_turn_only=bool(last_turn_only), mask_end_of_turn=bool(mask_end_of_turn),
+            mask_separator=bool(mask_separator), mask_header_whitespace=bool(mask_header_whitespace),
+        )
 
     def _tokenization_options(
         self, max_length: Any, truncation: Any, truncation_side: Any, padding: Any, padding_side: Any

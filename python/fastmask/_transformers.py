@@ -190,7 +190,12 @@ def apply_chat_template(
         _warn_once(_NO_GENERATION_WARNING)
 
     chat = _chat_tokenizer(tokenizer, template)
-    render = {"tools": _tool_schemas(tools), "documents": _checked_documents(documents), "template_kwargs": kwargs}
+    render = {
+        "tools": _tool_schemas(tools),
+        "documents": _checked_documents(documents),
+        "template_kwargs": kwargs,
+        **_transformers_masks(chat),
+    }
     if continue_final_message:
         texts = _render_continued(chat, template, conversations, continue_final_message, render)
     elif not tokenize:
@@ -211,6 +216,13 @@ def apply_chat_template(
         tokenizer, encoded, tokenizer_kwargs, return_assistant_tokens_mask, is_batched, return_tensors
     )
     return out if return_dict else out["input_ids"]
+
+
+def _transformers_masks(chat: Any) -> dict[str, Any]:
+    """transformers' semantics: spans from generation blocks only, none (all-zero masks) without them."""
+    if chat.has_generation:
+        return {"mask_source": "generation"}
+    return {"mask_source": "turns", "train_roles": (), "train_key": None}
 
 
 def _is_batched(conversation: Any) -> bool:

@@ -8,6 +8,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use crate::encode::{EncodeOptions, PaddingStrategy, Side};
 use crate::error::Error;
 use crate::input::Conversation;
+use crate::turns::{MaskPlan, MaskSource, TurnOptions};
 
 /// Deepest nesting accepted in a message, tool or kwarg; deeper input (or a cycle) is an error.
 pub const MAX_DEPTH: usize = 200;
@@ -170,4 +171,47 @@ pub fn encode_options(
         pad_id,
         ignore_index,
     })
+}
+
+/// The mask options of `encode_batch` / `render_batch`.
+#[pyclass(frozen, module = "fastmask._core", name = "MaskOptions", from_py_object)]
+#[derive(Clone)]
+pub struct PyMaskOptions {
+    pub plan: MaskPlan,
+}
+
+#[pymethods]
+impl PyMaskOptions {
+    #[new]
+    #[pyo3(signature = (*, mask_source="generation", train_roles=None, train_key=Some("train".to_string()),
+        last_turn_only=false, mask_end_of_turn=true, mask_separator=true, mask_header_whitespace=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        mask_source: &str,
+        train_roles: Option<Vec<String>>,
+        train_key: Option<String>,
+        last_turn_only: bool,
+        mask_end_of_turn: bool,
+        mask_separator: bool,
+        mask_header_whitespace: bool,
+    ) -> PyResult<Self> {
+        let source = match mask_source {
+            "generation" => MaskSource::Generation,
+            "turns" => MaskSource::Turns,
+            "auto" => MaskSource::Auto,
+            other => {
+                return Err(Error::input(format!("mask_source must be 'generation', 'turns' or 'auto', got {other:?}")).into())
+            }
+        };
+        let defaults = TurnOptions::default();
+        let turns = TurnOptions {
+            roles: train_roles.unwrap_or(defaults.roles),
+            train_key,
+            last_turn_only,
+            mask_end_of_turn,
+            mask_separator,
+            mask_header_whitespace,
+        };
+        Ok(PyMaskOptions { plan: MaskPlan { source, turns } })
+    }
 }

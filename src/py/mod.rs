@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use crate::encode::Encoded;
 use crate::input::RenderInputs;
 use crate::{batch, ChatTemplate, Clock, Error, Tokenizer};
-use convert::{conversations_from_py, encode_options, py_to_value, template_kwargs_from_py};
+use convert::{conversations_from_py, encode_options, py_to_value, template_kwargs_from_py, PyMaskOptions};
 
 /// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
 struct Core {
@@ -79,7 +79,7 @@ impl PyChatTokenizer {
         self.core.pad_id
     }
 
-    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None, num_threads=None))]
+    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None, num_threads=None, masks=None))]
     #[allow(clippy::too_many_arguments)]
     fn render_batch<'py>(
         &self,
@@ -90,12 +90,14 @@ impl PyChatTokenizer {
         documents: Option<&Bound<'py, PyAny>>,
         template_kwargs: Option<&Bound<'py, PyDict>>,
         num_threads: Option<usize>,
+        masks: Option<PyMaskOptions>,
     ) -> PyResult<Bound<'py, PyList>> {
         let conversations = conversations_from_py(conversations)?;
         let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
+        let plan = masks.map(|m| m.plan).unwrap_or_default();
         let core = &self.core;
         let rendered = py.detach(|| {
-            batch::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, num_threads)
+            batch::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, &plan, num_threads)
         })?;
         let items = rendered.into_iter().map(|r| {
             let spans: Vec<(usize, usize)> = r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
@@ -106,7 +108,7 @@ impl PyChatTokenizer {
 
     #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None,
         template_kwargs=None, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
-        padding_side="right", ignore_index=-100, as_arrays=false, num_threads=None))]
+        padding_side="right", ignore_index=-100, as_arrays=false, num_threads=None, masks=None))]
     #[allow(clippy::too_many_arguments)]
     fn encode_batch<'py>(
         &self,
@@ -124,13 +126,17 @@ impl PyChatTokenizer {
         ignore_index: i64,
         as_arrays: bool,
         num_threads: Option<usize>,
+        masks: Option<PyMaskOptions>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let conversations = conversations_from_py(conversations)?;
+        let plan = masks.map(|m| m.plan).unwrap_or_default();
         let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
         let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
         let core = &self.core;
         let encoded = py.detach(|| {
-            batch::encode_batch(&core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options, num_threads)
+            batch::encode_batch(
+                &core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options, &plan, num_threads,
+            )
         })?;
         outputs_to_py(py, &encoded, as_arrays)
     }
@@ -221,6 +227,7 @@ fn outputs_to_py<'py>(py: Python<'py>, batch: &[Encoded], as_arrays: bool) -> Py
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChatTokenizer>()?;
+    m.add_class::<PyMaskOptions>()?;
     errors::register(m)?;
     m.add("NUM_THREADS_ENV", crate::NUM_THREADS_ENV)?;
     Ok(())
