@@ -14,6 +14,7 @@ case that transformers rejects for a template is compared as "both raise".
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,6 +235,10 @@ def _cases() -> list[Case]:
             [s(parts("System part.")), u(parts("First part. ", "Second part.")), a(parts("Answer ", "in ", "pieces."))],
         ),
         Case("content_parts_user_only", [u(parts("Parts user.")), a("Plain assistant.")]),
+        # transformers keeps tuples as tuples: a template that prints the content shows `(...,)`
+        Case("content_parts_tuple", [u(({"type": "text", "text": "Tuple of parts."},)), a("Plain assistant.")]),
+        # `'...' + content` raises in Python for non-strings; printing them must look like Python
+        Case("non_string_content", [u(42), a(3.5), u(True), a(None)]),
         # (vision templates index `content[0]` and select parts by type, so they need parts everywhere)
         Case(
             "parts_multi_turn_system",
@@ -348,6 +353,39 @@ def _cases() -> list[Case]:
             {"tools": [SEARCH_TOOL]},
         ),
         Case(
+            "tool_arguments_edge_values",
+            [
+                u("Edge values."),
+                a(
+                    None,
+                    tool_calls=[
+                        call(
+                            "add",
+                            {
+                                "huge": 2**70,
+                                "negzero": -0.0,
+                                "one": 1.0,
+                                "precise": 123456789.123456789,
+                                "e22": 1e22,
+                                "small": 1.5e-7,
+                                "inf": math.inf,
+                                "ninf": -math.inf,
+                                "nan": math.nan,
+                                "int_keys": {1: "a", 2: [1, {"x": None}]},
+                                "città": "Zürich",
+                                "都市": "東京",
+                                "emoji🙂": "✓",
+                            },
+                            "call_5",
+                        )
+                    ],
+                ),
+                {"role": "tool", "tool_call_id": "call_5", "name": "add", "content": {"status": "ok", "value": 1.0}},
+                a("Done."),
+            ],
+            {"tools": TOOLS},
+        ),
+        Case(
             "tool_arguments_as_json_string",
             [
                 u("Weather?"),
@@ -416,6 +454,11 @@ def _cases() -> list[Case]:
             "documents",
             [u("What do the documents say?"), a("They talk about cats and dogs.")],
             {"documents": [{"title": "Cats", "text": "Cats purr."}, {"title": "Dogs", "text": "Dogs bark. 🐕"}]},
+        ),
+        Case(
+            "template_kwargs_override_special_tokens",
+            [u("Hi"), a("Hello.")],
+            {"bos_token": "<BOS-OVERRIDE>", "eos_token": "<EOS-OVERRIDE>", "date_string": "26 Jul 2024"},
         ),
         Case(
             "extra_message_keys",
