@@ -4,6 +4,8 @@
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
+use crate::pyobjects::{is_namespace, tuple_items, DictView, PyMethod, PyRange};
+
 /// `str(value)` as Python prints it; undefined prints as nothing, like jinja2's default Undefined.
 pub fn write_str(value: &Value, out: &mut String) {
     match value.kind() {
@@ -16,14 +18,49 @@ pub fn write_str(value: &Value, out: &mut String) {
 /// `repr(value)` as Python prints it.
 pub fn write_repr(value: &Value, out: &mut String) {
     match value.kind() {
-        ValueKind::Undefined | ValueKind::None => out.push_str("None"),
+        // jinja2's `repr(Undefined)`, seen inside containers (`[m.missing]`).
+        ValueKind::Undefined => out.push_str("Undefined"),
+        ValueKind::None => out.push_str("None"),
         ValueKind::Bool => out.push_str(if value.is_true() { "True" } else { "False" }),
         ValueKind::Number => write_number(value, out),
         ValueKind::String => write_string_repr(value.as_str().unwrap_or_default(), out),
-        ValueKind::Seq | ValueKind::Iterable => write_seq_repr(value, out),
+        ValueKind::Seq if value.downcast_object_ref::<PyRange>().is_some() => {
+            if let Some(range) = value.downcast_object_ref::<PyRange>() {
+                range.write_repr(out);
+            }
+        }
+        ValueKind::Seq if tuple_items(value).is_some() => write_tuple_repr(&tuple_items(value).unwrap_or_default(), out),
+        ValueKind::Seq | ValueKind::Iterable => match value.downcast_object_ref::<DictView>() {
+            Some(view) => view.write_repr(out),
+            None => write_seq_repr(value, out),
+        },
+        ValueKind::Map if is_namespace(value) => {
+            // jinja2's `Namespace.__repr__`.
+            out.push_str("<Namespace ");
+            write_map_repr(value, out);
+            out.push('>');
+        }
         ValueKind::Map => write_map_repr(value, out),
-        _ => out.push_str(&value.to_string()),
+        _ => match value.downcast_object_ref::<PyMethod>() {
+            Some(method) => method.write_repr(out),
+            None => out.push_str(&value.to_string()),
+        },
     }
+}
+
+/// `(a, b)`, and `(a,)` for one item.
+fn write_tuple_repr(items: &[Value], out: &mut String) {
+    out.push('(');
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push_str(", ");
+        }
+        write_repr(item, out);
+    }
+    if items.len() == 1 {
+        out.push(',');
+    }
+    out.push(')');
 }
 
 fn write_number(value: &Value, out: &mut String) {
@@ -34,7 +71,7 @@ fn write_number(value: &Value, out: &mut String) {
     }
 }
 
-fn write_seq_repr(value: &Value, out: &mut String) {
+pub fn write_seq_repr(value: &Value, out: &mut String) {
     out.push('[');
     if let Ok(items) = value.try_iter() {
         for (index, item) in items.enumerate() {
@@ -89,7 +126,7 @@ fn write_string_repr(text: &str, out: &mut String) {
 
 /// Python's `str.isprintable` for one character: everything but the "Other" and "Separator"
 /// categories, with the ASCII space allowed.
-fn is_printable(c: char) -> bool {
+pub fn is_printable(c: char) -> bool {
     use unicode_general_category::{get_general_category, GeneralCategory as Category};
     c == ' '
         || !matches!(
@@ -183,32 +220,58 @@ fn write_json(value: &Value, options: &JsonOptions, depth: usize, out: &mut Stri
         ValueKind::Number if value.is_integer() => out.push_str(&value.to_string()),
         ValueKind::Number => out.push_str(&json_float(f64::try_from(value.clone()).unwrap_or(f64::NAN))),
         ValueKind::String => write_json_string(value.as_str().unwrap_or_default(), options.ensure_ascii, out),
-        ValueKind::Seq | ValueKind::Iterable => {
+        ValueKind::Seq | ValueKind::Iterable
+            if value.downcast_object_ref::<DictView>().is_none() && value.downcast_object_ref::<PyRange>().is_none() =>
+        {
             let items: Vec<Value> = value.try_iter()?.collect();
             write_json_container(('[', ']'), &items, options, depth, out, |item, out| {
                 write_json(item, options, depth + 1, out)
             })?;
         }
-        ValueKind::Map => write_json_map(value, options, depth, out)?,
-        kind => {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("Object of type {kind} is not JSON serializable"),
-            ))
-        }
+        ValueKind::Map if !is_namespace(value) => write_json_map(value, options, depth, out)?,
+        _ => return Err(not_serializable(value)),
     }
     Ok(())
+}
+
+/// `TypeError: Object of type X is not JSON serializable`, with Python's type names.
+fn not_serializable(value: &Value) -> Error {
+    let name = match value.kind() {
+        ValueKind::Map => "TemplateNamespace".to_string(),
+        ValueKind::Seq | ValueKind::Iterable => match value.downcast_object_ref::<DictView>() {
+            Some(view) => view.type_name().to_string(),
+            None => "range".to_string(),
+        },
+        ValueKind::Undefined => "Undefined".to_string(),
+        _ if value.downcast_object_ref::<PyMethod>().is_some() => "builtin_function_or_method".to_string(),
+        _ => "function".to_string(),
+    };
+    Error::new(ErrorKind::InvalidOperation, format!("Object of type {name} is not JSON serializable"))
 }
 
 fn write_json_map(value: &Value, options: &JsonOptions, depth: usize, out: &mut String) -> Result<(), Error> {
     let mut entries = Vec::new();
     for key in value.try_iter()? {
         let item = value.get_item(&key)?;
-        entries.push((json_key(&key)?, item));
+        entries.push((key, item));
     }
     if options.sort_keys {
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // Python sorts the original keys, so `2` comes before `10`, and mixed types fail.
+        let mut failed = None;
+        entries.sort_by(|a, b| {
+            crate::operators::py_cmp(&a.0, &b.0).unwrap_or_else(|err| {
+                failed.get_or_insert(err);
+                std::cmp::Ordering::Equal
+            })
+        });
+        if let Some(err) = failed {
+            return Err(err);
+        }
     }
+    let entries = entries
+        .into_iter()
+        .map(|(key, item)| Ok((json_key(&key)?, item)))
+        .collect::<Result<Vec<_>, Error>>()?;
     write_json_container(('{', '}'), &entries, options, depth, out, |(key, item), out| {
         write_json_string(key, options.ensure_ascii, out);
         out.push_str(&options.key_separator);

@@ -11,8 +11,9 @@ use std::io;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, State};
 
-use crate::environment::{hf_environment, Clock};
+use crate::environment::{hf_environment, hf_syntax, Clock};
 use crate::error::{Error, ErrorKind, Result};
+use crate::rewrite::rewrite_for_jinja2;
 use crate::tag::{rewrite_generation_tags, GENERATION_FUNCTION};
 
 const TEMPLATE_NAME: &str = "chat_template";
@@ -46,10 +47,14 @@ impl ChatTemplate {
         // jinja2 reads `\r\n` and `\r` line endings as `\n`.
         let source = source.replace("\r\n", "\n").replace('\r', "\n");
         let rewritten = rewrite_generation_tags(&source);
+        // Operators, literals and constructs minijinja reads differently from jinja2.
+        let jinja2_source = rewrite_for_jinja2(&rewritten.source, &hf_syntax()).map_err(|rejected| {
+            Error::new(ErrorKind::TemplateSyntax, format!("{} (template line {})", rejected.message, rejected.line))
+        })?;
         let mut env = hf_environment(clock);
         env.add_function(GENERATION_FUNCTION, generation);
         env.add_function("raise_exception", raise_exception);
-        env.add_template_owned(TEMPLATE_NAME, rewritten.source)
+        env.add_template_owned(TEMPLATE_NAME, jinja2_source)
             .map_err(|err| template_error(ErrorKind::TemplateSyntax, &err, None))?;
         Ok(ChatTemplate { env, has_generation: rewritten.has_generation })
     }

@@ -1,0 +1,315 @@
+//! Python semantics for the operators minijinja evaluates differently: `src/rewrite.rs` turns
+//! them into calls of the functions registered here.
+//!
+//! - `a % b`: string formatting when `a` is a string (minijinja only knows the modulo);
+//! - `<`, `<=`, `>`, `>=`: Python refuses to order unrelated types (`1 < 'a'`, `none < 1`);
+//! - `in` / `not in`: `1 in 'abc'` and `x in 5` are type errors;
+//! - `~`: items are printed with `str()` (minijinja prints `1e-05` as `0.00001`);
+//! - `for x in 'abc'`: minijinja does not know the length of a string's iterator, so
+//!   `loop.length`, `loop.last` and `loop.revindex` were empty;
+//! - `x.name` where `name` is a method of `x`'s type: jinja2 returns the method (so a dict
+//!   with an `items` key still gives the method for `d.items`).
+
+use std::cmp::Ordering;
+
+use minijinja::value::{Rest, Tuple, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind};
+
+use crate::pyformat::{percent_format, type_name};
+use crate::pyobjects::{is_namespace, reject_private_attribute, PyMethod};
+use crate::python_format::write_str;
+
+/// Names of the functions the rewritten source calls.
+pub const MOD: &str = "__fm_mod";
+pub const COMPARE: &str = "__fm_cmp";
+pub const LT: &str = "__fm_lt";
+pub const LE: &str = "__fm_le";
+pub const GT: &str = "__fm_gt";
+pub const GE: &str = "__fm_ge";
+pub const IN: &str = "__fm_in";
+pub const NOT_IN: &str = "__fm_not_in";
+pub const CONCAT: &str = "__fm_concat";
+pub const ITER: &str = "__fm_iter";
+pub const ATTR: &str = "__fm_attr";
+pub const PRIVATE_ATTR: &str = "__fm_private_attr";
+
+/// Registers the functions above.
+pub fn register(env: &mut Environment<'static>) {
+    env.add_function(MOD, |a: &Value, b: &Value| modulo(a, b));
+    env.add_function(COMPARE, compare_chain);
+    env.add_function(LT, |a: &Value, b: &Value| compare(a, "<", b));
+    env.add_function(LE, |a: &Value, b: &Value| compare(a, "<=", b));
+    env.add_function(GT, |a: &Value, b: &Value| compare(a, ">", b));
+    env.add_function(GE, |a: &Value, b: &Value| compare(a, ">=", b));
+    env.add_function(IN, |a: &Value, b: &Value| contains(b, a));
+    env.add_function(NOT_IN, |a: &Value, b: &Value| contains(b, a).map(|found| !found));
+    env.add_function(CONCAT, |parts: Rest<Value>| {
+        let mut out = String::new();
+        for part in parts.iter() {
+            write_str(part, &mut out);
+        }
+        Value::from(out)
+    });
+    env.add_function(ITER, |value: Value| iterable(value));
+    env.add_function(ATTR, |value: Value, name: &str| attribute(&value, name));
+    env.add_function(PRIVATE_ATTR, |name: &str, _value: Value| -> Result<Value, Error> {
+        Err(reject_private_attribute(name))
+    });
+}
+
+fn type_error(message: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// `%`
+
+/// Python's `a % b`.
+pub fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
+    if a.kind() == ValueKind::String {
+        return percent_format(a.as_str().unwrap_or_default(), b).map(Value::from);
+    }
+    if let (Some(x), Some(y)) = (int_of(a), int_of(b)) {
+        if y == 0 {
+            return Err(type_error("ZeroDivisionError: integer modulo by zero".into()));
+        }
+        let r = x.checked_rem(y).unwrap_or(0);
+        return Ok(Value::from(if r != 0 && (r < 0) != (y < 0) { r + y } else { r }));
+    }
+    match (float_of(a), float_of(b)) {
+        (Some(x), Some(y)) => {
+            if y == 0.0 {
+                return Err(type_error("ZeroDivisionError: float modulo".into()));
+            }
+            let mut r = x % y;
+            if r != 0.0 {
+                if (y < 0.0) != (r < 0.0) {
+                    r += y;
+                }
+            } else {
+                r = 0.0f64.copysign(y);
+            }
+            Ok(Value::from(r))
+        }
+        _ => Err(type_error(format!(
+            "unsupported operand type(s) for %: '{}' and '{}'",
+            type_name(a),
+            type_name(b)
+        ))),
+    }
+}
+
+fn int_of(value: &Value) -> Option<i128> {
+    match value.kind() {
+        ValueKind::Bool => Some(value.is_true() as i128),
+        ValueKind::Number if value.is_integer() => i128::try_from(value.clone()).ok(),
+        _ => None,
+    }
+}
+
+fn float_of(value: &Value) -> Option<f64> {
+    match value.kind() {
+        ValueKind::Bool => Some(value.is_true() as u8 as f64),
+        ValueKind::Number => f64::try_from(value.clone()).ok(),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons
+
+/// Python's ordering of two values: numbers with numbers, strings with strings, lists with lists
+/// and tuples with tuples (item by item); anything else is a `TypeError`. `None` for NaN.
+pub fn py_partial_cmp(a: &Value, b: &Value, op: &str) -> Result<Option<Ordering>, Error> {
+    if let (Some(x), Some(y)) = (int_of(a), int_of(b)) {
+        return Ok(Some(x.cmp(&y)));
+    }
+    if let (Some(x), Some(y)) = (float_of(a), float_of(b)) {
+        return Ok(x.partial_cmp(&y));
+    }
+    let unsupported = || {
+        type_error(format!(
+            "'{op}' not supported between instances of '{}' and '{}'",
+            type_name(a),
+            type_name(b)
+        ))
+    };
+    match (a.kind(), b.kind()) {
+        (ValueKind::String, ValueKind::String) => Ok(Some(a.as_str().cmp(&b.as_str()))),
+        (ValueKind::Seq, ValueKind::Seq) if type_name(a) == type_name(b) => {
+            let xs: Vec<Value> = a.try_iter()?.collect();
+            let ys: Vec<Value> = b.try_iter()?.collect();
+            for (x, y) in xs.iter().zip(&ys) {
+                if x != y {
+                    return py_partial_cmp(x, y, op);
+                }
+            }
+            Ok(Some(xs.len().cmp(&ys.len())))
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// A total order for sorting (NaN compares equal), failing on unrelated types.
+pub fn py_cmp(a: &Value, b: &Value) -> Result<Ordering, Error> {
+    Ok(py_partial_cmp(a, b, "<")?.unwrap_or(Ordering::Equal))
+}
+
+fn compare(a: &Value, op: &str, b: &Value) -> Result<bool, Error> {
+    Ok(match op {
+        "==" => a == b,
+        "!=" => a != b,
+        "in" => contains(b, a)?,
+        "not in" => !contains(b, a)?,
+        _ => {
+            let ordering = py_partial_cmp(a, b, op)?;
+            match op {
+                "<" => ordering == Some(Ordering::Less),
+                "<=" => matches!(ordering, Some(Ordering::Less | Ordering::Equal)),
+                ">" => ordering == Some(Ordering::Greater),
+                ">=" => matches!(ordering, Some(Ordering::Greater | Ordering::Equal)),
+                other => return Err(type_error(format!("unknown comparison {other}"))),
+            }
+        }
+    })
+}
+
+/// `a op1 b op2 c ...` given as `(a, "op1", b, "op2", c, ...)`: true when every link holds,
+/// stopping at the first that does not (Python evaluates the operands eagerly here).
+fn compare_chain(args: Rest<Value>) -> Result<bool, Error> {
+    let args = &args.0;
+    if args.len() < 3 || args.len() % 2 == 0 {
+        return Err(type_error("malformed comparison".into()));
+    }
+    for link in args.windows(3).step_by(2) {
+        let op = link[1].as_str().unwrap_or_default();
+        if !compare(&link[0], op, &link[2])? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Python's `needle in haystack`.
+pub fn contains(haystack: &Value, needle: &Value) -> Result<bool, Error> {
+    match haystack.kind() {
+        ValueKind::String => match needle.as_str().filter(|_| needle.kind() == ValueKind::String) {
+            Some(needle) => Ok(haystack.as_str().unwrap_or_default().contains(needle)),
+            None => Err(type_error(format!(
+                "'in <string>' requires string as left operand, not {}",
+                type_name(needle)
+            ))),
+        },
+        // jinja2's Undefined iterates as empty.
+        ValueKind::Undefined => Ok(false),
+        ValueKind::Map if !is_namespace(haystack) => Ok(!haystack.get_item(needle)?.is_undefined()),
+        ValueKind::Seq | ValueKind::Iterable => Ok(haystack.try_iter()?.any(|item| item == *needle)),
+        _ => Err(type_error(format!(
+            "argument of type '{}' is not iterable",
+            if is_namespace(haystack) { "Namespace" } else { type_name(haystack) }
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loops and attributes
+
+/// The iterable of a `for` loop: strings become a list of characters so the loop knows its
+/// length; None, numbers and booleans are not iterable (minijinja loops over None as empty).
+fn iterable(value: Value) -> Result<Value, Error> {
+    match value.kind() {
+        ValueKind::String => {
+            let text = value.as_str().unwrap_or_default();
+            Ok(Value::from(text.chars().map(Value::from).collect::<Vec<_>>()))
+        }
+        ValueKind::None | ValueKind::Bool | ValueKind::Number => {
+            Err(type_error(format!("'{}' object is not iterable", type_name(&value))))
+        }
+        _ => Ok(value),
+    }
+}
+
+const STR_METHODS: &[&str] = &[
+    "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find", "format", "format_map",
+    "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric",
+    "isprintable", "isspace", "istitle", "isupper", "join", "ljust", "lower", "lstrip", "maketrans", "partition",
+    "removeprefix", "removesuffix", "replace", "rfind", "rindex", "rjust", "rpartition", "rsplit", "rstrip", "split",
+    "splitlines", "startswith", "strip", "swapcase", "title", "translate", "upper", "zfill",
+];
+const DICT_METHODS: &[&str] = &["copy", "fromkeys", "get", "items", "keys", "values"];
+/// Methods that modify the object: jinja2's immutable sandbox hides them (an undefined value).
+const UNSAFE_DICT_METHODS: &[&str] = &["clear", "pop", "popitem", "setdefault", "update"];
+const LIST_METHODS: &[&str] = &["copy", "count", "index"];
+const UNSAFE_LIST_METHODS: &[&str] = &["append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort"];
+const TUPLE_METHODS: &[&str] = &["count", "index"];
+
+/// Every attribute name that is a method of str, dict, list or tuple: `x.name` with one of these
+/// names (not called) goes through [`attribute`].
+pub fn is_method_name(name: &str) -> bool {
+    [STR_METHODS, DICT_METHODS, UNSAFE_DICT_METHODS, LIST_METHODS, UNSAFE_LIST_METHODS]
+        .iter()
+        .any(|names| names.contains(&name))
+}
+
+/// jinja2's sandboxed `getattr(x, name)`: the method when `x`'s type has one by that name,
+/// otherwise minijinja's attribute lookup (the item of a dict).
+fn attribute(value: &Value, name: &str) -> Result<Value, Error> {
+    let method = |owner_type| Ok(Value::from_object(PyMethod::new(value, owner_type, name)));
+    match value.kind() {
+        ValueKind::String if STR_METHODS.contains(&name) => method("str"),
+        ValueKind::Map if !is_namespace(value) && DICT_METHODS.contains(&name) => method("dict"),
+        ValueKind::Map if !is_namespace(value) && UNSAFE_DICT_METHODS.contains(&name) => Ok(Value::UNDEFINED),
+        ValueKind::Seq if value.downcast_object_ref::<Tuple>().is_some() => match TUPLE_METHODS.contains(&name) {
+            true => method("tuple"),
+            false => value.get_attr(name),
+        },
+        ValueKind::Seq if LIST_METHODS.contains(&name) => method("list"),
+        ValueKind::Seq if UNSAFE_LIST_METHODS.contains(&name) => Ok(Value::UNDEFINED),
+        _ => value.get_attr(name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modulo_formats_strings_and_floors_numbers() {
+        assert_eq!(modulo(&Value::from("<%s>"), &Value::from(5)).unwrap().to_string(), "<5>");
+        assert_eq!(modulo(&Value::from(-7), &Value::from(3)).unwrap(), Value::from(2));
+        assert_eq!(modulo(&Value::from(7), &Value::from(-3)).unwrap(), Value::from(-2));
+        assert_eq!(f64::try_from(modulo(&Value::from(-7.5), &Value::from(2)).unwrap()).unwrap(), 0.5);
+        assert!(modulo(&Value::from(1), &Value::from(0)).is_err());
+        assert!(modulo(&Value::from(vec![1]), &Value::from(2)).is_err());
+    }
+
+    #[test]
+    fn ordering_refuses_unrelated_types() {
+        assert!(py_partial_cmp(&Value::from(1), &Value::from("a"), "<").is_err());
+        assert!(py_partial_cmp(&Value::from(()), &Value::from(1), "<").is_err());
+        assert_eq!(py_cmp(&Value::from(true), &Value::from(2)).unwrap(), Ordering::Less);
+        assert_eq!(py_cmp(&Value::from(vec![1, 2]), &Value::from(vec![1, 3])).unwrap(), Ordering::Less);
+        assert_eq!(py_cmp(&Value::from("b"), &Value::from("ab")).unwrap(), Ordering::Greater);
+        assert!(py_cmp(&Value::from(vec![1]), &Value::from(Tuple::from(vec![Value::from(1)]))).is_err());
+    }
+
+    #[test]
+    fn containment_like_python() {
+        assert!(contains(&Value::from("cat"), &Value::from("a")).unwrap());
+        assert!(contains(&Value::from("abc"), &Value::from(1)).is_err());
+        assert!(contains(&Value::from(5), &Value::from(1)).is_err());
+        assert!(!contains(&Value::UNDEFINED, &Value::from(1)).unwrap());
+        assert!(contains(&Value::from_pairs([("k", ())]), &Value::from("k")).unwrap());
+        assert!(contains(&Value::from(vec![1.0]), &Value::from(1)).unwrap());
+    }
+
+    #[test]
+    fn attributes_that_name_methods() {
+        let map = Value::from_pairs([("items", 1), ("a", 2)]);
+        assert!(attribute(&map, "items").unwrap().downcast_object_ref::<PyMethod>().is_some());
+        assert!(attribute(&map, "update").unwrap().is_undefined());
+        assert_eq!(attribute(&map, "a").unwrap(), Value::from(2));
+        assert!(attribute(&Value::from("s"), "upper").unwrap().downcast_object_ref::<PyMethod>().is_some());
+        assert!(attribute(&Value::UNDEFINED, "items").is_err());
+    }
+}
