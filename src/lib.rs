@@ -3,6 +3,7 @@
 
 mod align;
 mod batch;
+pub mod bpe;
 mod encode;
 mod environment;
 mod error;

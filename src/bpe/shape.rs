@@ -1,0 +1,154 @@
+//! Reads a loaded `tokenizers::Tokenizer` into the parts the fast backend runs, or None for any
+//! shape it does not reproduce exactly.
+//!
+//! Components are read from their serialized form (`serde_json::to_value`), which is canonical:
+//! every field is present with the value `tokenizers` actually uses, whatever the file left to
+//! defaults or spelled in a legacy format.
+
+use serde_json::Value;
+use tokenizers::models::bpe::BPE;
+use tokenizers::{ModelWrapper, NormalizedString, Normalizer, Tokenizer};
+
+use super::added::AddedSpec;
+use super::merge::Model;
+use super::pretokenize::GPT2_PATTERN;
+
+/// Whether the normalizer is NFC (Some(true)), absent or a no-op (Some(false)), or unsupported.
+pub(super) fn normalizer_is_nfc(tokenizer: &Tokenizer) -> Option<bool> {
+    let Some(normalizer) = tokenizer.get_normalizer() else { return Some(false) };
+    let mut steps = Vec::new();
+    flatten(&serde_json::to_value(normalizer).ok()?, "normalizers", &mut steps)?;
+    steps.iter().all(|step| type_of(step) == Some("NFC")).then_some(!steps.is_empty())
+}
+
+/// The split regexes, in order, of `Sequence[Split(Isolated, not inverted)…, ByteLevel]` or a
+/// lone `ByteLevel` (whose `use_regex` adds GPT-2's regex last). ByteLevel must be last and must
+/// not add a prefix space.
+pub(super) fn split_patterns(tokenizer: &Tokenizer) -> Option<Vec<String>> {
+    let mut steps = Vec::new();
+    flatten(&serde_json::to_value(tokenizer.get_pre_tokenizer()?).ok()?, "pretokenizers", &mut steps)?;
+    let (byte_level, splits) = steps.split_last()?;
+    if type_of(byte_level) != Some("ByteLevel") || byte_level["add_prefix_space"] != Value::Bool(false) {
+        return None;
+    }
+    let mut patterns = splits.iter().map(split_pattern).collect::<Option<Vec<_>>>()?;
+    match byte_level["use_regex"] {
+        Value::Bool(true) => patterns.push(GPT2_PATTERN.to_owned()),
+        Value::Bool(false) => {}
+        _ => return None,
+    }
+    Some(patterns)
+}
+
+fn split_pattern(step: &Value) -> Option<String> {
+    if type_of(step) != Some("Split") || step["behavior"] != "Isolated" || step["invert"] != Value::Bool(false) {
+        return None;
+    }
+    match (&step["pattern"]["Regex"], &step["pattern"]["String"]) {
+        (Value::String(regex), Value::Null) => Some(regex.clone()),
+        // `Split::new` escapes a string pattern with `regex::escape` and compiles it with onig.
+        (Value::Null, Value::String(literal)) => Some(regex::escape(literal)),
+        _ => None,
+    }
+}
+
+/// For each ByteLevel post-processor with `trim_offsets`, in order, its `add_prefix_space`.
+/// Supported: none, ByteLevel, TemplateProcessing (which adds nothing with add_special_tokens
+/// false, as long as its single template holds sequence A once), and Sequences of those.
+pub(super) fn offset_trims(tokenizer: &Tokenizer) -> Option<Vec<bool>> {
+    let Some(processor) = tokenizer.get_post_processor() else { return Some(Vec::new()) };
+    let mut steps = Vec::new();
+    flatten(&serde_json::to_value(processor).ok()?, "processors", &mut steps)?;
+    let mut trims = Vec::new();
+    for step in &steps {
+        match type_of(step)? {
+            "ByteLevel" => match (&step["trim_offsets"], &step["add_prefix_space"]) {
+                (Value::Bool(false), _) => {}
+                (Value::Bool(true), Value::Bool(add_prefix_space)) => trims.push(*add_prefix_space),
+                _ => return None,
+            },
+            "TemplateProcessing" => {
+                let pieces = step["single"].as_array()?;
+                let sequences: Vec<&Value> = pieces.iter().filter_map(|piece| piece.get("Sequence")).collect();
+                if pieces.iter().any(|p| p.get("Sequence").is_none() && p.get("SpecialToken").is_none())
+                    || sequences.len() != 1
+                    || sequences[0]["id"] != "A"
+                {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(trims)
+}
+
+/// The BPE model, when it is plain byte-level BPE: no dropout, no byte fallback, no subword
+/// prefix or suffix. (`unk_token`/`fuse_unk` never apply: every byte has its token.)
+pub(super) fn bpe_model(tokenizer: &Tokenizer) -> Option<Model> {
+    let ModelWrapper::BPE(bpe) = tokenizer.get_model() else { return None };
+    if bpe.dropout.is_some_and(|p| p != 0.0)
+        || bpe.byte_fallback
+        || bpe.continuing_subword_prefix.is_some()
+        || bpe.end_of_word_suffix.is_some()
+    {
+        return None;
+    }
+    Model::new(&bpe.get_vocab(), &merges(bpe)?, bpe.ignore_merges)
+}
+
+/// The merges in priority order, as the model serializes them (after its own de-duplication).
+fn merges(bpe: &BPE) -> Option<Vec<(String, String)>> {
+    let value = serde_json::to_value(bpe).ok()?;
+    let list = value.get("merges")?.as_array()?;
+    list.iter()
+        .map(|pair| match pair.as_array()?.as_slice() {
+            [Value::String(left), Value::String(right)] => Some((left.clone(), right.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The added tokens as the loaded tokenizer holds them (ids as it assigned them, which is not
+/// always the `id` written in the file).
+pub(super) fn added_tokens(tokenizer: &Tokenizer) -> Option<Vec<AddedSpec>> {
+    let skip_special = tokenizer.get_encode_special_tokens();
+    let mut specs = Vec::new();
+    for (id, token) in tokenizer.get_added_tokens_decoder() {
+        let pattern = match (token.normalized, tokenizer.get_normalizer()) {
+            (true, Some(normalizer)) => {
+                let mut normalized = NormalizedString::from(token.content.as_str());
+                normalizer.normalize(&mut normalized).ok()?;
+                normalized.get().to_owned()
+            }
+            _ => token.content.clone(),
+        };
+        specs.push(AddedSpec {
+            id,
+            pattern,
+            normalized: token.normalized,
+            single_word: token.single_word,
+            lstrip: token.lstrip,
+            rstrip: token.rstrip,
+            skipped: skip_special && token.special,
+        });
+    }
+    specs.sort_by_key(|spec| spec.id);
+    Some(specs)
+}
+
+fn type_of(value: &Value) -> Option<&str> {
+    value.get("type")?.as_str()
+}
+
+/// Appends the steps of a component, expanding nested `Sequence`s (whose list is under `key`).
+fn flatten(value: &Value, key: &str, out: &mut Vec<Value>) -> Option<()> {
+    if type_of(value)? == "Sequence" {
+        for step in value.get(key)?.as_array()? {
+            flatten(step, key, out)?;
+        }
+    } else {
+        out.push(value.clone());
+    }
+    Some(())
+}
