@@ -30,6 +30,8 @@ pub const IN: &str = "__fm_in";
 pub const NOT_IN: &str = "__fm_not_in";
 pub const CONCAT: &str = "__fm_concat";
 pub const ITER: &str = "__fm_iter";
+pub const ITER_UNPACK: &str = "__fm_iter_unpack";
+pub const UNPACK: &str = "__fm_unpack";
 pub const ATTR: &str = "__fm_attr";
 pub const PRIVATE_ATTR: &str = "__fm_private_attr";
 
@@ -51,6 +53,11 @@ pub fn register(env: &mut Environment<'static>) {
         Value::from(out)
     });
     env.add_function(ITER, |value: Value| iterable(value));
+    env.add_function(ITER_UNPACK, |value: Value, shape: Value| {
+        let items = iterable(value)?.try_iter()?.map(|item| unpack(item, &shape)).collect::<Vec<_>>();
+        Ok::<_, Error>(Value::from(items))
+    });
+    env.add_function(UNPACK, |value: Value, shape: Value| unpack(value, &shape));
     env.add_function(ATTR, |value: Value, name: &str| attribute(&value, name));
     env.add_function(PRIVATE_ATTR, |name: &str, _value: Value| -> Result<Value, Error> {
         Err(reject_private_attribute(name))
@@ -227,6 +234,30 @@ fn iterable(value: Value) -> Result<Value, Error> {
         }
         _ => Ok(value),
     }
+}
+
+/// A value about to be unpacked into a target of the given shape (see `rewrite::unpack_shape`):
+/// strings become their characters, as Python unpacks them (minijinja refuses to); nested
+/// targets are followed. Anything else is left for minijinja's own unpacking and its errors.
+fn unpack(value: Value, shape: &Value) -> Value {
+    let value = match value.kind() {
+        ValueKind::String => Value::from(value.as_str().unwrap_or_default().chars().map(Value::from).collect::<Vec<_>>()),
+        _ => value,
+    };
+    let nested = shape.try_iter().map(|mut parts| parts.any(|part| part.kind() == ValueKind::Seq)).unwrap_or(false);
+    if !nested || !matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable) {
+        return value;
+    }
+    let Ok(items) = value.try_iter() else { return value };
+    let shapes: Vec<Value> = shape.try_iter().map(Iterator::collect).unwrap_or_default();
+    let items: Vec<Value> = items
+        .enumerate()
+        .map(|(index, item)| match shapes.get(index) {
+            Some(inner) if inner.kind() == ValueKind::Seq => unpack(item, inner),
+            _ => item,
+        })
+        .collect();
+    Value::from(items)
 }
 
 const STR_METHODS: &[&str] = &[

@@ -292,7 +292,10 @@ impl<'s> Rewriter<'s> {
             Stmt::ForLoop(f) => {
                 self.expr(&f.iter, soft)?;
                 let iter = self.widen(self.extent(&f.iter));
-                self.wrap_operands(operators::ITER, &[iter], &[]);
+                match unpack_shape(&f.target) {
+                    Some(shape) => self.wrap_with_shape(operators::ITER_UNPACK, iter, &shape),
+                    None => self.wrap_operands(operators::ITER, &[iter], &[]),
+                }
                 self.target(&f.target, false)?;
                 if let Some(filter) = &f.filter_expr {
                     self.expr(filter, false)?;
@@ -309,12 +312,14 @@ impl<'s> Rewriter<'s> {
                 for (target, value) in &w.assignments {
                     self.target(target, soft)?;
                     self.expr(value, soft)?;
+                    self.unpack_strings(target, value);
                 }
                 self.body(&w.body, false)
             }
             Stmt::Set(s) => {
                 self.target(&s.target, soft)?;
                 self.expr(&s.expr, soft)?;
+                self.unpack_strings(&s.target, &s.expr);
                 if let Expr::GetAttr(attr) = &s.target {
                     if attr.name.starts_with('_') {
                         let value = self.widen(self.extent(&s.expr));
@@ -354,6 +359,22 @@ impl<'s> Rewriter<'s> {
                 self.macro_decl(&c.macro_decl, soft)
             }
             Stmt::Do(d) => Err(reject("Encountered unknown tag 'do'.", d.span())),
+        }
+    }
+
+    /// `function(<range>, shape)`.
+    fn wrap_with_shape(&mut self, function: &str, range: (usize, usize), shape: &str) {
+        let sequence = self.next_sequence();
+        // Parenthesised: the value may be a bare tuple (`{% set a, b = 1, 2 %}`).
+        self.insert(range.0, format!("{function}(("), OPEN, sequence);
+        self.insert(range.1, format!("), {shape})"), CLOSE, sequence);
+    }
+
+    /// `{% set a, b = value %}`: a string value is unpacked into its characters, as in Python.
+    fn unpack_strings(&mut self, target: &Expr<'_>, value: &Expr<'_>) {
+        if let Some(shape) = unpack_shape(target) {
+            let range = self.widen(self.extent(value));
+            self.wrap_with_shape(operators::UNPACK, range, &shape);
         }
     }
 
@@ -499,7 +520,8 @@ impl<'s> Rewriter<'s> {
         let same_known = left_kind == right_kind && left_kind != Static::Unknown;
         let already_python = match b.op {
             Rem => left_kind == Static::Number && right_kind == Static::Number,
-            In => left_kind == Static::Str || matches!(b.right, Expr::List(_) | Expr::Tuple(_)),
+            // A string on the left is not enough: `'k' in ns` is a TypeError for a namespace.
+            In => matches!(b.right, Expr::List(_) | Expr::Tuple(_)),
             _ => same_known,
         };
         if already_python {
@@ -594,6 +616,18 @@ impl<'s> Rewriter<'s> {
         self.insert(object.0, format!("{}(", operators::ATTR), OPEN, sequence);
         self.replace((object.1, end), format!(", '{}')", g.name));
     }
+}
+
+/// The nesting of an unpacking target as a list literal (`a, (b, c)` -> `[none, [none, none]]`),
+/// or None when the target is a single name.
+fn unpack_shape(target: &Expr<'_>) -> Option<String> {
+    let items = match target {
+        Expr::Tuple(t) => &t.items,
+        Expr::List(l) => &l.items,
+        _ => return None,
+    };
+    let inner: Vec<String> = items.iter().map(|item| unpack_shape(item).unwrap_or_else(|| "none".into())).collect();
+    Some(format!("[{}]", inner.join(", ")))
 }
 
 /// What the source alone says about an expression's type.
@@ -788,7 +822,6 @@ mod tests {
         for source in [
             "{{ loop.index0 % 2 == 0 }}",
             "{{ x|length > 0 }}",
-            "{{ 'tool_calls' in message }}",
             "{{ m.role not in ['user', 'system'] }}",
             "{{ 'a' ~ 'b'|upper }}",
             "{{ loop.index < loop.length - 1 }}",
@@ -806,6 +839,10 @@ mod tests {
         assert_eq!(rewrite("{{ a < b <= c }}"), "{{ __fm_cmp(a, '<', b, '<=', c) }}");
         assert_eq!(rewrite("{{ a == b }}{{ a != b }}"), "{{ a == b }}{{ a != b }}");
         assert_eq!(
+            rewrite("{{ 'tool_calls' in message }}"),
+            "{{ __fm_in('tool_calls', message) }}"
+        );
+        assert_eq!(
             rewrite("{% if (a|length) > n and m.role in roles %}{% endif %}"),
             "{% if __fm_gt((a|length), n) and __fm_in(m.role, roles) %}{% endif %}"
         );
@@ -817,6 +854,10 @@ mod tests {
         assert_eq!(rewrite("{% for m in (xs) if m %}{% endfor %}"), "{% for m in __fm_iter((xs)) if m %}{% endfor %}");
         assert_eq!(rewrite("{{ p.items }}{{ p.items() }}{{ loop.index }}{{ p.type }}"), "{{ __fm_attr(p, 'items') }}{{ p.items() }}{{ loop.index }}{{ p.type }}");
         assert_eq!(rewrite("{% set ns._x = 1 %}"), "{% set ns._x = __fm_private_attr('_x', 1) %}");
+        assert_eq!(
+            rewrite("{% for k, (v, w) in xs %}{% endfor %}{% set a, b = 'xy' %}"),
+            "{% for k, (v, w) in __fm_iter_unpack((xs), [none, [none, none]]) %}{% endfor %}{% set a, b = __fm_unpack(('xy'), [none, none]) %}"
+        );
     }
 
     #[test]

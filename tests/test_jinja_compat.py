@@ -326,6 +326,9 @@ GLOBALS = cases(
     ("{% set ns = namespace({'_a': 1}) %}", {}),
     ("{% set ns = namespace(a=1) %}{% set ns._b = 2 %}{{ ns._b }}", {}),
     ("{% set ns = namespace(a=1) %}{% if false %}{% set ns._b = 2 %}{% endif %}{{ ns.a }}", {}),
+    ("{% set ns = namespace(k=1) %}{{ 'k' in ns }}", {}),
+    ("{% set ns = namespace(k=1) %}{{ 'z' not in ns }}", {}),
+    ("{% set ns = namespace(k=1) %}{% set key = 'k' %}{{ key in ns }}", {}),
     ("{% set ns = namespace() %}{{ ns }}{% set ns2 = namespace(a=1) %}{{ ns2 }}{{ ns2 is mapping }}{{ ns2 is iterable }}", {}),
     ("{{ dict(a=1, b=2) }}{{ dict(a=1)['a'] }}{{ dict([('a', 1)]) }}{{ dict({'a': 1}, b=2) }}{{ dict() }}{{ dict(x, c=3) }}", {"x": {"a": 1}}),
     ("{{ dict(1, 2) }}", {}),
@@ -356,7 +359,29 @@ LOOPS = cases(
     ("{% for x in none %}{{ x }}{% endfor %}", {}),
     ("{% for a, b in [[1, 2], [3, 4]] %}{{ a }}{{ b }}{% endfor %}{% for a, b in [(1, 2)] %}{{ a }}{{ b }}{% endfor %}", {}),
     ("{% for m in messages %}{{ loop.index0 }}{{ m.role }}{% for n in messages[loop.index:] %}{{ n.role }}{% endfor %};{% endfor %}", {}),
+    ("{% for a, b in ['ab', 'cd'] %}{{ a }}{{ b }}|{% endfor %}{% set x, y = 'xy' %}{{ x }}{{ y }}{% for k, (v, w) in [('k', 'vw')] %}{{ k }}{{ v }}{{ w }}{% endfor %}", {}),
+    ("{% for a, b in s %}{{ a }}{{ b }}{% endfor %}", {"s": ["ab", "c"]}),
+    ("{% for a, b in 'ab' %}{{ a }}{{ b }}{% endfor %}", {}),
+    ("{% set a, b = 'xyz' %}{{ a }}", {}),
     ("{% for x in [[1, [2]], [3]] recursive %}[{% if x is iterable %}{{ loop(x) }}{% else %}{{ x }}{% endif %}]{% endfor %}", {}),
+)
+
+# Tuples given in the input stay tuples, as transformers' `_plain_template_data` keeps them.
+TUPLE_INPUT = {"t": (1, "a", None), "one": ({"type": "text", "text": "hi"},), "empty": (), "nested": {"k": (1.5, [2, (3,)])}}
+TUPLES = cases(
+    ("{{ t }}|{{ one }}|{{ empty }}|{{ nested }}|{{ t|string }}|{{ '' ~ t }}|{{ '%s' % (t,) }}|{{ [t] }}", TUPLE_INPUT),
+    ("{{ t[0] }}{{ t[-1] }}{{ t[1:] }}{{ t[::-1] }}{{ t|length }}{{ t|first }}{{ t|last }}{{ t|list }}{{ t + (2,) }}{{ t * 2 }}{{ empty|length }}", TUPLE_INPUT),
+    ("{{ t is sequence }}{{ t is iterable }}{{ t is string }}{{ t is mapping }}{{ t == [1, 'a', none] }}{{ t == (1, 'a', none) }}{{ 'a' in t }}{{ 2 in t }}{{ t.count(1) }}{{ t.index('a') }}{{ t.count is defined }}{{ t.append is defined }}", TUPLE_INPUT),
+    ("{% for x in t %}{{ x }}{{ loop.length }}{{ loop.last }}{% endfor %}{% for p in one %}{{ p.type }}:{{ p['text'] }}{% endfor %}{% if empty %}x{% else %}empty{% endif %}", TUPLE_INPUT),
+    ("{{ t|tojson }}{{ nested|tojson }}{{ one|tojson(indent=1) }}{{ empty|tojson }}", TUPLE_INPUT),
+    ("{{ t|join(',') }}", TUPLE_INPUT),
+    ("{{ one|map(attribute='text')|list }}{{ one|selectattr('type', 'equalto', 'text')|list }}{{ (3, 1, 2)|sort }}{{ t|reject('none')|list }}", TUPLE_INPUT),
+    ("{% set a, b, c = t %}{{ a }}{{ b }}{{ c }}{% for x, y in [t[:2]] %}{{ x }}{{ y }}{% endfor %}", TUPLE_INPUT),
+    ("{{ t < (1, 'b') }}{{ t[:2] < (1, 'b') }}", TUPLE_INPUT),
+    ("{{ t < [1] }}", TUPLE_INPUT),
+    ("{{ t + [1] }}", TUPLE_INPUT),
+    ("{{ t.append(1) }}", TUPLE_INPUT),
+    ("{% for part in one %}{% if part.type == 'text' %}{{ part.text }}{% endif %}{% endfor %}{{ one[0].text }}{{ one is string }}", TUPLE_INPUT),
 )
 
 MACROS_AND_BLOCKS = cases(
@@ -466,6 +491,11 @@ def test_globals(tokenizer_json, source, variables):
 
 @pytest.mark.parametrize(("source", "variables"), LOOPS)
 def test_loops(tokenizer_json, source, variables):
+    check(tokenizer_json, source, variables)
+
+
+@pytest.mark.parametrize(("source", "variables"), TUPLES)
+def test_tuples_in_the_input(tokenizer_json, source, variables):
     check(tokenizer_json, source, variables)
 
 

@@ -1,7 +1,7 @@
 //! Python objects -> template values and options, checked while attached to the interpreter.
 //! Nothing Python survives the conversion, so templates can never reach a Python object.
 
-use minijinja::value::Value;
+use minijinja::value::{Tuple, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
@@ -96,6 +96,10 @@ fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
             .enumerate()
             .map(|(index, item)| to_value(item, depth + 1).map_err(|msg| format!("item {index}: {msg}")))
             .collect::<Result<Vec<Value>, String>>()?;
+        // transformers keeps tuples: a template printing one shows `(...,)`, and tuple methods apply.
+        if obj.is_instance_of::<PyTuple>() {
+            return Ok(Value::from(Tuple::from(values)));
+        }
         return Ok(Value::from(values));
     }
     Ok(Value::from(format!("<{}>", type_name(obj))))
