@@ -26,6 +26,7 @@ all. transformers' results are computed once per (template, family, case) and re
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -39,12 +40,31 @@ transformers = pytest.importorskip("transformers")
 jinja2 = pytest.importorskip("jinja2")
 
 import fastmask  # noqa: E402
-from corpus import BY_NAME, CASES, TOOLS, Case, chat_cases  # noqa: E402
+from corpus import chat_cases  # noqa: E402
+from fastmask.conformance.corpus import BY_NAME, CASES, PINNED_NOW, TOOLS, Case  # noqa: E402
 from transformers.utils import chat_template_utils  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
 from trl_templates import training_templates  # noqa: E402
 
 transformers_logging.set_verbosity_error()
+
+
+class _PinnedDatetime(datetime.datetime):
+    """transformers' `strftime_now` reads `datetime.now()` from its module; this pins it."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime.datetime:
+        return PINNED_NOW
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pinned_clock() -> Iterator[None]:
+    """Both engines read PINNED_NOW: transformers through its module's `datetime`, fastmask
+    through `FASTMASK_NOW` (which also pins the drop-in `apply_chat_template`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chat_template_utils, "datetime", _PinnedDatetime)
+        patch.setenv("FASTMASK_NOW", PINNED_NOW.isoformat())
+        yield
 
 IGNORE_INDEX = -100
 
@@ -160,7 +180,7 @@ def hf_tokenizer(family: str) -> Any:
 @functools.lru_cache(maxsize=2)  # tests are grouped by pair; a large vocabulary is ~100 MB
 def _chat_tokenizer_outcome(template: str, family: str) -> Outcome:
     hf = hf_tokenizer(family)
-    return outcome(lambda: fastmask.ChatTokenizer.from_transformers(hf, chat_template=TEMPLATES[template]))
+    return outcome(lambda: fastmask.ChatTokenizer.from_transformers(hf, chat_template=TEMPLATES[template], now=PINNED_NOW))
 
 
 def chat_tokenizer(template: str, family: str) -> fastmask.ChatTokenizer:
@@ -313,22 +333,7 @@ def run_fastmask(reference_error: Exception | None, call: Callable[[], Any], *, 
 
 # Checked discrepancies: (template, case name, or batch name for the batch tests) -> reason.
 # Each becomes a strict xfail, so a fix shows up as XPASS and the entry must then be removed.
-_TUPLE_REPR = (
-    "a tuple in the input renders as a list: transformers keeps tuples, so a template that prints "
-    "the content shows Python's tuple repr `({...},)` where fastmask shows `[{...}]`"
-)
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    (template, "content_parts_tuple"): _TUPLE_REPR
-    for template in (
-        "cohere2_training",
-        "gemma_training",
-        "llama3_training",
-        "nemotron_3_5_lightning_training",
-        "nemotron_3_nano_training",
-        "nemotron_3_super_training",
-        "nemotron_3_ultra_training",
-    )
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def mark_known(request: pytest.FixtureRequest, template: str, name: str) -> None:
@@ -338,12 +343,16 @@ def mark_known(request: pytest.FixtureRequest, template: str, name: str) -> None
 
 
 CASES_PARAM = pytest.mark.parametrize("case_name", [case.name for case in CASES])
+# `continue_final_message` is an option of `apply_chat_template`, not of ChatTokenizer.
+CHAT_TOKENIZER_CASES = pytest.mark.parametrize(
+    "case_name", [case.name for case in CASES if not case.continues_final_message]
+)
 
 
 # -- one conversation -------------------------------------------------------------------------------
 
 
-@CASES_PARAM
+@CHAT_TOKENIZER_CASES
 @PAIRS
 def test_render(template: str, family: str, case_name: str, request: pytest.FixtureRequest) -> None:
     mark_known(request, template, case_name)
@@ -361,7 +370,7 @@ def test_render(template: str, family: str, case_name: str, request: pytest.Fixt
         pytest.fail(f"generation spans differ:\n  transformers: {ref.spans.value}\n  fastmask:     {spans}")
 
 
-@CASES_PARAM
+@CHAT_TOKENIZER_CASES
 @PAIRS
 def test_encode(template: str, family: str, case_name: str, request: pytest.FixtureRequest) -> None:
     mark_known(request, template, case_name)
@@ -401,6 +410,20 @@ def test_apply_chat_template(template: str, family: str, case_name: str, request
     if text is not None and text != ref.text.value:
         pytest.fail("tokenize=False: " + first_text_difference(ref.text.value, text))
 
+    if BY_NAME[case_name].continues_final_message:
+        # transformers refuses masks with continue_final_message: compare the ids.
+        conversation, kwargs = BY_NAME[case_name].fresh()
+        expected_ids = outcome(lambda: hf.apply_chat_template(conversation, chat_template=source, return_dict=False, **kwargs))
+        conversation, kwargs = BY_NAME[case_name].fresh()
+        ids = run_fastmask(
+            expected_ids.error,
+            lambda: fastmask.apply_chat_template(hf, conversation, chat_template=source, return_dict=False, **kwargs),
+            also=(type(expected_ids.error),) if expected_ids.error else (),
+        )
+        if ids is not None:
+            expect_equal_lists("continued ids", expected_ids.value, ids, hf, expected_ids.value)
+
+    conversation, kwargs = BY_NAME[case_name].fresh()
     out = run_fastmask(
         ref.encoded.error,
         lambda: fastmask.apply_chat_template(

@@ -49,7 +49,8 @@ class ChatTokenizer:
         """The low-level constructor: a serialized tokenizer.json and a template source.
 
         `special_tokens` become template variables (`bos_token`, ...); `pad_token` defaults to
-        `special_tokens["pad_token"]`. `now` pins the clock `strftime_now` reads.
+        `special_tokens["pad_token"]`. `now` pins the clock `strftime_now` reads; without it the
+        `FASTMASK_NOW` environment variable (an ISO date-time) does, else the local clock.
         """
         if not isinstance(chat_template, str):
             raise InputError(f"chat_template must be a string, got {type(chat_template).__name__}")
@@ -61,7 +62,7 @@ class ChatTokenizer:
             chat_template,
             special_tokens=special,
             pad_token=pad_token,
-            now=now.replace(tzinfo=None).isoformat() if now is not None else None,
+            now=_pinned_clock(now),
         )
         self = object.__new__(cls)
         object.__setattr__(self, "_core", core)
@@ -339,6 +340,24 @@ def _padding_strategy(padding: Any) -> str:
     raise InputError(f"padding must be False, True, 'longest' or 'max_length', got {padding!r}")
 
 
+# Pins `strftime_now` for every ChatTokenizer built without `now=` (reproducible preprocessing,
+# and the drop-in `apply_chat_template`, which has no parameter for it).
+NOW_ENV = "FASTMASK_NOW"
+
+
+def _pinned_clock(now: datetime.datetime | None) -> str | None:
+    """The ISO date-time the core pins `strftime_now` to, or None for the local clock."""
+    if now is None:
+        text = os.environ.get(NOW_ENV, "").strip()
+        if not text:
+            return None
+        try:
+            now = datetime.datetime.fromisoformat(text)
+        except ValueError as err:
+            raise InputError(f"{NOW_ENV} must be an ISO date-time such as 2025-03-14T15:09:26, got {text!r}") from err
+    return now.replace(tzinfo=None).isoformat()
+
+
 def _as_list(conversations: Any) -> list:
     if isinstance(conversations, (list, tuple)):
         return list(conversations)
@@ -365,7 +384,7 @@ def _tools(tools: Any) -> Any:
     if not isinstance(tools, (list, tuple)):
         raise InputError(f"tools must be a list, got {type(tools).__name__}")
     if all(isinstance(tool, dict) for tool in tools):
-        return tools
+        return list(tools)  # transformers builds a list: a tuple of tools must not print as one
     import inspect
 
     converted = []
@@ -373,15 +392,26 @@ def _tools(tools: Any) -> Any:
         if isinstance(tool, dict):
             converted.append(tool)
         elif inspect.isfunction(tool) or inspect.ismethod(tool):
-            from transformers.utils import get_json_schema
-
-            converted.append(get_json_schema(tool))
+            converted.append(_json_schema(tool, index))
         else:
             raise InputError(
                 f"tools[{index}]: a tool must be a JSON schema dict or a function with type hints and a docstring, "
                 f"got {type(tool).__name__}"
             )
     return converted
+
+
+def _json_schema(function: Any, index: int) -> dict[str, Any]:
+    """A function's JSON schema exactly as transformers derives it (its docstring and type hints)."""
+    try:
+        from transformers.utils import get_json_schema
+    except ImportError as err:
+        raise InputError(
+            f"tools[{index}] is the function {getattr(function, '__name__', function)!r}: converting a function "
+            "to a JSON schema uses transformers' get_json_schema, and transformers is not installed "
+            "(pip install transformers, or pass the JSON schema dict instead)"
+        ) from err
+    return get_json_schema(function)
 
 
 def _wants_arrays(return_tensors: str | None) -> bool:

@@ -12,6 +12,7 @@ transformers is imported lazily, inside functions: fastmask imports without it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import weakref
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from inspect import isfunction, ismethod
 from typing import Any
 
-from fastmask._tokenizer import ChatTokenizer
+from fastmask._tokenizer import NOW_ENV, ChatTokenizer
 
 # `render_jinja_template`'s test for a template that can produce masks, and the warning it logs.
 _GENERATION_TAG = re.compile(r"\{\%-?\s*generation\s*-?\%\}")
@@ -120,7 +121,8 @@ def _chat_tokenizer(tokenizer: Any, template: str) -> ChatTokenizer:
     """
     backend = _fast_backend(tokenizer)
     special = dict(tokenizer.special_tokens_map)
-    key = (template, json.dumps(special, sort_keys=True), tokenizer.pad_token, id(backend), len(tokenizer))
+    clock = os.environ.get(NOW_ENV, "")  # a pinned clock is compiled into the template
+    key = (template, json.dumps(special, sort_keys=True), tokenizer.pad_token, id(backend), len(tokenizer), clock)
     with _CACHE_LOCK:
         held = _CACHE.get(tokenizer)
         if held is not None and key in held:

@@ -14,9 +14,15 @@ case that transformers rejects for a template is compared as "both raise".
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+# The date `strftime_now` reads in conformance runs and the differential tests: both engines are
+# pinned to it (transformers reads `datetime.now()`, fastmask takes `now=`), so templates that
+# print today's date render reproducibly.
+PINNED_NOW = datetime.datetime(2025, 3, 14, 15, 9, 26)
 
 # -- building blocks ------------------------------------------------------------------------------
 
@@ -84,6 +90,41 @@ SEARCH_TOOL = {
 TOOLS = [WEATHER_TOOL, ADD_TOOL]
 
 
+# Tools given as Python functions: transformers converts them with `get_json_schema` (docstring
+# and type hints), and so does fastmask.
+def get_current_time(timezone: str, format: str = "iso", include_seconds: bool = True) -> str:
+    """
+    Get the current time in a time zone, e.g. "Europe/Paris" or 'Asia/Tokyo' (<b>IANA</b> names & aliases).
+
+    Args:
+        timezone: An IANA time zone name — "Europe/Paris", 東京 → "Asia/Tokyo".
+        format: The output format, either "iso" or "unix".
+        include_seconds: Whether the time shows seconds.
+
+    Returns:
+        The current time in that zone.
+    """
+    raise NotImplementedError("a schema source, never called")
+
+
+class Calculator:
+    """Holds a bound method, which transformers also accepts as a tool."""
+
+    def scale(self, values: list[float], factor: float, labels: dict[str, int]) -> list[float]:
+        """
+        Multiply every value by a factor.
+
+        Args:
+            values: The numbers to scale.
+            factor: The multiplier, e.g. 0.1 or 1e-05.
+            labels: Names for the values, mapped to their positions.
+        """
+        raise NotImplementedError("a schema source, never called")
+
+
+FUNCTION_TOOLS = [get_current_time, Calculator().scale]
+
+
 def call(name: str, arguments: Any, call_id: str | None = None) -> dict[str, Any]:
     """An OpenAI-style tool call, as transformers documents it."""
     out: dict[str, Any] = {"type": "function", "function": {"name": name, "arguments": arguments}}
@@ -139,6 +180,11 @@ class Case:
     @property
     def add_generation_prompt(self) -> bool:
         return bool(self.kwargs.get("add_generation_prompt", False))
+
+    @property
+    def continues_final_message(self) -> bool:
+        """`continue_final_message` is an `apply_chat_template` option, not a `ChatTokenizer` one."""
+        return bool(self.kwargs.get("continue_final_message", False))
 
 
 def _cases() -> list[Case]:
@@ -464,6 +510,85 @@ def _cases() -> list[Case]:
             "extra_message_keys",
             [u("Hi", name="alice"), a("Hello Alice.", name="bot", id="msg_1"), u("Bye", metadata={"k": [1, 2]})],
         ),
+        # -- tools as Python functions, converted by transformers' get_json_schema
+        Case(
+            "tools_as_functions",
+            [
+                u("What time is it in Tokyo? Then scale [1, 2] by 0.5."),
+                a("", tool_calls=[call("get_current_time", {"timezone": "Asia/Tokyo"}, "call_t")]),
+                tool_result("2025-03-14T15:09:26+09:00", "get_current_time", "call_t"),
+                a("", tool_calls=[call("scale", {"values": [1, 2], "factor": 0.5, "labels": {"a": 0}}, "call_s")]),
+                tool_result("[0.5, 1.0]", "scale", "call_s"),
+                a("It is 15:09 in Tokyo; scaled: [0.5, 1.0]."),
+            ],
+            {"tools": FUNCTION_TOOLS},
+        ),
+        Case("tools_functions_and_schemas_mixed", [u("Hi"), a("Hello.")], {"tools": [WEATHER_TOOL, get_current_time]}),
+        Case(
+            "tool_arguments_escapes",
+            [
+                u("Store this."),
+                a(
+                    "",
+                    tool_calls=[
+                        call(
+                            "store",
+                            {
+                                "text": 'He said "hi" & \'bye\' </script> <tool_call> C:\\path\\file \\n',
+                                "controls": "\x00\x01\x07\x08\t\n\x0b\x0c\r\x1b\x1f\x7f\x85\u2028\u2029",
+                                "big_ints": [2**63, -(2**63) - 1, 2**64, -(2**70)],
+                                "floats": [0.1, 1e-05, 1e16, 1e-7, 3.0, -1.5e300],
+                                "flags": [True, False, None],
+                                "ключ": {"κλειδί": "値", "": "empty key"},
+                            },
+                            "call_e",
+                        ),
+                        call("store", '{"text": "a \\"quoted\\" \\u00e9 \\n string", "n": 1e-05, "ok": true, "none": null}', "call_f"),
+                    ],
+                ),
+                tool_result('{"stored": true, "path": "C:\\\\tmp"}', "store", "call_e"),
+                tool_result("ok", "store", "call_f"),
+                a("Stored both."),
+            ],
+            {"tools": TOOLS},
+        ),
+        Case(
+            "tool_calls_tuple",
+            [u("Weather?"), a("", tool_calls=(weather_call,)), tool_result("21", "get_weather", "call_1"), a("21.")],
+            {"tools": TOOLS},
+        ),
+        # -- multimodal parts beyond images
+        Case(
+            "parts_image_video_text",
+            [
+                s(parts("Describe media.")),
+                u([{"type": "video"}, {"type": "text", "text": "and"}, {"type": "image", "image": "x.png"}, {"type": "text", "text": "What changed?"}]),
+                a(parts("The cat moved.")),
+            ],
+        ),
+        # -- thinking switches on full conversations
+        Case(
+            "enable_thinking_false_history",
+            [u("1+1?"), a("2", reasoning_content="one plus one"), u("2+2?"), a("4", reasoning_content="two plus two")],
+            {"enable_thinking": False},
+        ),
+        Case(
+            "thinking_alias_generation_prompt",
+            [u("Hi"), a("Hello.", thinking="Be polite."), u("Bye")],
+            {"add_generation_prompt": True, "enable_thinking": True},
+        ),
+        # -- continue_final_message: the last message is left open (apply_chat_template only)
+        Case("continue_final_message", [u("Write a limerick."), a("There once was a")], {"continue_final_message": True}),
+        Case(
+            "continue_final_message_parts",
+            [u(parts("Count to three.")), a(parts("One, ", "two,"))],
+            {"continue_final_message": True},
+        ),
+        Case(
+            "continue_final_message_reasoning",
+            [u("Solve 6*7."), a("", reasoning_content="Six times seven is")],
+            {"continue_final_message": "reasoning_content"},
+        ),
         Case(
             "none_values_dropped",
             [u("Hi"), a("Hello.", tool_calls=None, reasoning_content=None), u("Again", name=None), a("Sure.")],
@@ -478,90 +603,3 @@ assert len(BY_NAME) == len(CASES), "case names must be unique"
 
 def case(name: str) -> Case:
     return BY_NAME[name]
-
-
-# -- hypothesis strategies ------------------------------------------------------------------------
-
-# Pieces that matter at turn boundaries or for tokenization, mixed into random text.
-FRAGMENTS = (
-    " ",
-    "  ",
-    "\n",
-    "\n\n",
-    "\t",
-    "\r\n",
-    " \n ",
-    "你好",
-    "世界",
-    "👨\u200d👩\u200d👧",
-    "🏳️\u200d🌈",
-    "e\u0301",
-    "\u0301",
-    "\u200d",
-    "\u00a0",
-    "<think>",
-    "</think>",
-    "{{ x }}",
-    "{% raw %}",
-    "'",
-    '"',
-    "\\",
-    "<|im_end|>",
-)
-
-
-def texts(min_size: int = 0, max_size: int = 40):
-    """Random unicode text (no surrogates) mixed with boundary-sensitive fragments."""
-    from hypothesis import strategies as st
-
-    free = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
-    piece = st.one_of(free, st.sampled_from(FRAGMENTS), st.text(alphabet=" \n\tab", max_size=6))
-    return st.lists(piece, max_size=max(1, max_size // 4)).map("".join).filter(
-        lambda text: min_size <= len(text) <= max_size * 4
-    )
-
-
-def conversations(
-    *,
-    min_turns: int = 1,
-    max_turns: int = 4,
-    system: bool | None = None,
-    end_with_assistant: bool | None = None,
-):
-    """Alternating user/assistant conversations, optionally opened by a system message.
-
-    `system=None` draws whether to add one; `end_with_assistant=None` draws whether the last
-    user message gets its answer (a conversation always starts with a user turn after the system).
-    """
-    from hypothesis import strategies as st
-
-    @st.composite
-    def build(draw):
-        turns = draw(st.integers(min_value=min_turns, max_value=max_turns))
-        messages: list[dict[str, Any]] = []
-        if system if system is not None else draw(st.booleans()):
-            messages.append(s(draw(texts())))
-        for turn in range(turns):
-            messages.append(u(draw(texts())))
-            last = turn == turns - 1
-            answer = True if not last else (end_with_assistant if end_with_assistant is not None else draw(st.booleans()))
-            if answer:
-                messages.append(a(draw(texts())))
-        return messages
-
-    return build()
-
-
-def chat_cases(**options: Any):
-    """`Case`s built from `conversations()`, with add_generation_prompt drawn when the chat ends on a user turn."""
-    from hypothesis import strategies as st
-
-    @st.composite
-    def build(draw):
-        conversation = draw(conversations(**options))
-        kwargs: dict[str, Any] = {}
-        if conversation[-1]["role"] == "user" and draw(st.booleans()):
-            kwargs["add_generation_prompt"] = True
-        return Case("generated", conversation, kwargs)
-
-    return build()
