@@ -246,6 +246,50 @@ def test_pinned_clock(deepseek_json):
     assert tok.render(CONV, train_roles=())[0] == "29 February 2024"
 
 
+def test_clock_pinned_by_environment(deepseek_json, monkeypatch):
+    monkeypatch.setenv("FASTMASK_NOW", "2023-12-31T23:59:00")
+    tok = fastmask.ChatTokenizer.from_file(deepseek_json, chat_template="{{ strftime_now('%Y-%m-%d %H:%M') }}")
+    assert tok.render(CONV, train_roles=())[0] == "2023-12-31 23:59"
+    monkeypatch.setenv("FASTMASK_NOW", "yesterday")
+    with pytest.raises(fastmask.InputError, match="FASTMASK_NOW must be an ISO date-time"):
+        fastmask.ChatTokenizer.from_file(deepseek_json, chat_template="x")
+
+
+def test_with_chat_template_shares_the_tokenizer(chat_tokenizer):
+    import datetime
+
+    other = chat_tokenizer.with_chat_template(
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{{ strftime_now('%Y') }}",
+        now=datetime.datetime(2001, 1, 1),
+    )
+    expected = "".join(f"<{m['role']}>{m['content']}" for m in CONV) + "2001"
+    assert other.render(CONV, train_roles=())[0] == expected
+    # Same vocabulary and pad token; the original keeps its template.
+    assert other.encode_texts(["Hello!"])["input_ids"] == chat_tokenizer.encode_texts(["Hello!"])["input_ids"]
+    assert other.pad_token_id == chat_tokenizer.pad_token_id
+    assert chat_tokenizer.has_generation and not other.has_generation
+    with pytest.raises(fastmask.TemplateSyntaxError):
+        chat_tokenizer.with_chat_template("{% if %}")
+
+
+def test_function_tools_without_transformers_fail_clearly(chat_tokenizer, monkeypatch):
+    import sys
+
+    def lookup(city: str) -> str:
+        """
+        Look a city up.
+
+        Args:
+            city: The city.
+        """
+        return city
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` raises ImportError
+    monkeypatch.setitem(sys.modules, "transformers.utils", None)
+    with pytest.raises(fastmask.InputError, match=r"tools\[0\] is the function 'lookup'.*transformers is not installed"):
+        chat_tokenizer.render(CONV, tools=[lookup])
+
+
 def test_from_pretrained_reads_a_model_directory(tmp_path, deepseek_json):
     (tmp_path / "tokenizer.json").write_bytes(deepseek_json.read_bytes())
     config = {

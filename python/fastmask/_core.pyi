@@ -43,6 +43,12 @@ class ChatTokenizer:
         pad_token: str | None = None,
         now: str | None = None,
     ) -> ChatTokenizer: ...
+    def with_chat_template(self, chat_template: str, *, now: str | None = None) -> ChatTokenizer:
+        """The same tokenizer (shared, not reloaded), special tokens and pad token with another template.
+
+        Raises:
+            TemplateSyntaxError: the template does not parse, or uses a construct fastmask refuses.
+        """
     @property
     def has_generation(self) -> bool:
         """Whether the template has `{% generation %}` blocks."""

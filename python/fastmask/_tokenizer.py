@@ -124,6 +124,18 @@ class ChatTokenizer:
             parts["tokenizer_json"], parts["chat_template"], special_tokens=parts["special_tokens"], **options
         )
 
+    def with_chat_template(self, chat_template: str, *, now: datetime.datetime | None = None) -> ChatTokenizer:
+        """This tokenizer with another template: the vocabulary is shared, not loaded again, so
+        checking many templates against one tokenizer costs one load. Sides, pad token, special
+        tokens and `model_max_length` are kept; `now` pins `strftime_now` as in `from_parts`."""
+        if not isinstance(chat_template, str):
+            raise InputError(f"chat_template must be a string, got {type(chat_template).__name__}")
+        other = object.__new__(type(self))
+        object.__setattr__(other, "_core", self._core.with_chat_template(chat_template, now=_pinned_clock(now)))
+        for name in ("_padding_side", "_truncation_side", "_model_max_length"):
+            object.__setattr__(other, name, getattr(self, name))
+        return other
+
     # -- properties ---------------------------------------------------------------------------
 
     @property

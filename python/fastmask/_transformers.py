@@ -124,12 +124,17 @@ def _chat_tokenizer(tokenizer: Any, template: str) -> ChatTokenizer:
     clock = os.environ.get(NOW_ENV, "")  # a pinned clock is compiled into the template
     key = (template, json.dumps(special, sort_keys=True), tokenizer.pad_token, id(backend), len(tokenizer), clock)
     with _CACHE_LOCK:
-        held = _CACHE.get(tokenizer)
-        if held is not None and key in held:
+        held = _CACHE.get(tokenizer, {})
+        if key in held:
             return held[key]
-    chat = ChatTokenizer.from_parts(
-        _backend_json(backend), template, special_tokens=special, pad_token=tokenizer.pad_token
-    )
+        # The same tokenizer with another template: share its loaded vocabulary.
+        sibling = next((chat for other, chat in held.items() if other[1:] == key[1:]), None)
+    if sibling is not None:
+        chat = sibling.with_chat_template(template)
+    else:
+        chat = ChatTokenizer.from_parts(
+            _backend_json(backend), template, special_tokens=special, pad_token=tokenizer.pad_token
+        )
     with _CACHE_LOCK:
         held = _CACHE.setdefault(tokenizer, {})
         while len(held) >= _CACHE_PER_TOKENIZER:

@@ -18,7 +18,8 @@ use convert::{conversations_from_py, encode_options, py_to_value, template_kwarg
 /// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
 struct Core {
     template: ChatTemplate,
-    tokenizer: Tokenizer,
+    /// Shared by the ChatTokenizers `with_chat_template` derives: loading a vocabulary is the slow part.
+    tokenizer: Arc<Tokenizer>,
     special_tokens: Vec<(String, Value)>,
     pad_id: Option<u32>,
 }
@@ -45,13 +46,7 @@ impl PyChatTokenizer {
             Some(dict) => template_kwargs_from_py(dict).map_err(Error::input)?,
             None => Vec::new(),
         };
-        let clock = match now {
-            Some(text) => Clock::Pinned(
-                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                    .map_err(|err| Error::input(format!("now must be an ISO date-time: {err}")))?,
-            ),
-            None => Clock::Local,
-        };
+        let clock = clock(now)?;
         let core = py.detach(|| -> crate::Result<Core> {
             let template = ChatTemplate::compile(chat_template, clock)?;
             let tokenizer = Tokenizer::from_json(tokenizer_json)?;
@@ -62,8 +57,22 @@ impl PyChatTokenizer {
                         .ok_or_else(|| Error::tokenizer(format!("pad token {token:?} is not in the vocabulary")))
                 })
                 .transpose()?;
-            Ok(Core { template, tokenizer, special_tokens, pad_id })
+            Ok(Core { template, tokenizer: Arc::new(tokenizer), special_tokens, pad_id })
         })?;
+        Ok(PyChatTokenizer { core: Arc::new(core) })
+    }
+
+    /// The same tokenizer, special tokens and pad token with another template.
+    #[pyo3(signature = (chat_template, *, now=None))]
+    fn with_chat_template(&self, py: Python<'_>, chat_template: &str, now: Option<&str>) -> PyResult<Self> {
+        let clock = clock(now)?;
+        let template = py.detach(|| ChatTemplate::compile(chat_template, clock))?;
+        let core = Core {
+            template,
+            tokenizer: Arc::clone(&self.core.tokenizer),
+            special_tokens: self.core.special_tokens.clone(),
+            pad_id: self.core.pad_id,
+        };
         Ok(PyChatTokenizer { core: Arc::new(core) })
     }
 
@@ -160,6 +169,16 @@ impl PyChatTokenizer {
         let core = &self.core;
         let encoded = py.detach(|| batch::encode_texts(&core.tokenizer, &texts, &options, num_threads))?;
         outputs_to_py(py, &encoded, as_arrays)
+    }
+}
+
+/// `now` as an ISO date-time pins `strftime_now`; None reads the local clock.
+fn clock(now: Option<&str>) -> Result<Clock, Error> {
+    match now {
+        Some(text) => chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .map(Clock::Pinned)
+            .map_err(|err| Error::input(format!("now must be an ISO date-time: {err}"))),
+        None => Ok(Clock::Local),
     }
 }
 
