@@ -36,7 +36,8 @@ pub fn render_batch(
     run_indexed(conversations, threads, |conversation| plan.render(template, conversation, inputs, special_tokens))
 }
 
-/// Renders, tokenizes, truncates, masks and pads every conversation.
+/// Renders, tokenizes, truncates, masks and pads every conversation; the first failing one fails
+/// the batch.
 pub fn encode_batch(
     template: &ChatTemplate,
     tokenizer: &Tokenizer,
@@ -47,14 +48,52 @@ pub fn encode_batch(
     plan: &MaskPlan,
     threads: Threads,
 ) -> Result<Vec<Encoded>> {
-    inputs.validate()?;
-    options.validate()?;
-    let mut batch = run_indexed(conversations, threads, |conversation| {
-        let rendered = plan.render(template, conversation, inputs, special_tokens)?;
-        encode_rendered(&rendered, tokenizer, options)
-    })?;
+    let results = encode_unpadded(template, tokenizer, conversations, inputs, special_tokens, options, plan, threads)?;
+    let mut batch = results.into_iter().collect::<Result<Vec<Encoded>>>()?;
     pad_batch(&mut batch, options);
     Ok(batch)
+}
+
+/// `encode_batch` that keeps going past failures: one result per conversation, each error
+/// naming its index, and padding computed over the conversations that succeeded. Errors in the
+/// options still fail the whole call.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_each(
+    template: &ChatTemplate,
+    tokenizer: &Tokenizer,
+    conversations: &[Conversation],
+    inputs: &RenderInputs,
+    special_tokens: &[(String, Value)],
+    options: &EncodeOptions,
+    plan: &MaskPlan,
+    threads: Threads,
+) -> Result<Vec<Result<Encoded>>> {
+    let mut results = encode_unpadded(template, tokenizer, conversations, inputs, special_tokens, options, plan, threads)?;
+    let mut good: Vec<Encoded> = results.iter_mut().filter_map(|r| r.as_mut().ok().map(std::mem::take)).collect();
+    pad_batch(&mut good, options);
+    for (slot, encoded) in results.iter_mut().filter_map(|r| r.as_mut().ok()).zip(good) {
+        *slot = encoded;
+    }
+    Ok(results)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn encode_unpadded(
+    template: &ChatTemplate,
+    tokenizer: &Tokenizer,
+    conversations: &[Conversation],
+    inputs: &RenderInputs,
+    special_tokens: &[(String, Value)],
+    options: &EncodeOptions,
+    plan: &MaskPlan,
+    threads: Threads,
+) -> Result<Vec<Result<Encoded>>> {
+    inputs.validate()?;
+    options.validate()?;
+    run_each(conversations, threads, |conversation| {
+        let rendered = plan.render(template, conversation, inputs, special_tokens)?;
+        encode_rendered(&rendered, tokenizer, options)
+    })
 }
 
 /// Tokenizes already-rendered texts (no assistant spans), with the same truncation and padding.
@@ -70,14 +109,19 @@ pub fn encode_texts(tokenizer: &Tokenizer, texts: &[String], options: &EncodeOpt
 /// Maps `work` over `items` on the pool; the error of the lowest failing index wins, so the
 /// report does not depend on scheduling.
 fn run_indexed<T: Sync, R: Send>(items: &[T], threads: Threads, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
-    let results: Vec<Result<R>> = pool(threads)?.install(|| {
+    run_each(items, threads, work)?.into_iter().collect()
+}
+
+/// Maps `work` over `items` on the pool, one result per item in input order, each error tagged
+/// with its item's index.
+fn run_each<T: Sync, R: Send>(items: &[T], threads: Threads, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<Result<R>>> {
+    Ok(pool(threads)?.install(|| {
         items
             .par_iter()
             .enumerate()
             .map(|(index, item)| work(item).map_err(|err| err.in_conversation(index)))
             .collect()
-    });
-    results.into_iter().collect()
+    }))
 }
 
 /// Pools by thread count, and the process they were built in: pools inherited through `fork`
@@ -132,6 +176,11 @@ mod tests {
     use super::*;
     use crate::environment::Clock;
 
+    /// A word-level tokenizer: "a"=0, "b"=1, "[UNK]"=2.
+    const WORD_LEVEL: &str = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
+        "pre_tokenizer":{"type":"Whitespace"},"post_processor":null,"decoder":null,
+        "model":{"type":"WordLevel","vocab":{"a":0,"b":1,"[UNK]":2},"unk_token":"[UNK]"}}"#;
+
     fn message(role: &str, content: &str) -> Value {
         Value::from_pairs([("role", Value::from(role)), ("content", Value::from(content))])
     }
@@ -149,6 +198,31 @@ mod tests {
             .collect();
         let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap_err();
         assert_eq!(err.to_string(), "conversation 1: bad turn");
+    }
+
+    #[test]
+    fn each_conversation_keeps_its_own_result() {
+        let template = ChatTemplate::compile(
+            "{% for m in messages %}{% if m.content == 'bad' %}{{ raise_exception('bad turn') }}{% endif %}{{ m.content }}{% endfor %}",
+            Clock::Local,
+        )
+        .unwrap();
+        let tokenizer = Tokenizer::from_json(WORD_LEVEL).unwrap();
+        let conversations: Vec<Conversation> = ["a", "bad", "a b", "bad"]
+            .iter()
+            .map(|c| Conversation { messages: vec![message("user", c)] })
+            .collect();
+        let options = EncodeOptions { padding: crate::encode::PaddingStrategy::Longest, pad_id: Some(0), ..Default::default() };
+        let each = encode_each(&template, &tokenizer, &conversations, &RenderInputs::default(), &[], &options, &MaskPlan::default(), None)
+            .unwrap();
+        let failed: Vec<String> = each.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+        assert_eq!(failed, ["conversation 1: bad turn", "conversation 3: bad turn"]);
+        // Padding is computed over the successes only: both reach the longest success.
+        let lengths: Vec<usize> = each.iter().filter_map(|r| r.as_ref().ok().map(|e| e.input_ids.len())).collect();
+        assert_eq!(lengths.len(), 2);
+        assert!(lengths.iter().all(|&n| n == lengths[0]));
+        let raised = encode_batch(&template, &tokenizer, &conversations, &RenderInputs::default(), &[], &options, &MaskPlan::default(), None);
+        assert_eq!(raised.unwrap_err().to_string(), "conversation 1: bad turn");
     }
 
     #[test]

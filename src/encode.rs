@@ -74,6 +74,8 @@ pub struct Encoded {
     pub attention_mask: Vec<u8>,
     pub assistant_masks: Vec<u8>,
     pub labels: Vec<i64>,
+    /// How many tokens truncation removed (0 when the conversation fit).
+    pub truncated_tokens: usize,
 }
 
 /// Tokenizes, truncates and masks one rendered conversation (padding needs the whole batch).
@@ -87,7 +89,8 @@ pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &Enc
         .zip(&assistant_masks)
         .map(|(&id, &mask)| if mask == 1 { i64::from(id) } else { options.ignore_index })
         .collect();
-    Ok(Encoded { input_ids: ids.to_vec(), attention_mask: vec![1; ids.len()], assistant_masks, labels })
+    let truncated_tokens = tokens.ids.len() - ids.len();
+    Ok(Encoded { input_ids: ids.to_vec(), attention_mask: vec![1; ids.len()], assistant_masks, labels, truncated_tokens })
 }
 
 /// Keeps `max_length` tokens from the side opposite `truncation_side`, as `tokenizers` does for
@@ -138,6 +141,7 @@ mod tests {
             attention_mask: vec![1; ids.len()],
             assistant_masks: mask.to_vec(),
             labels: ids.iter().zip(mask).map(|(&i, &m)| if m == 1 { i64::from(i) } else { -100 }).collect(),
+            truncated_tokens: 0,
         }
     }
 

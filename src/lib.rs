@@ -21,7 +21,7 @@ mod tokenize;
 mod turns;
 
 pub use align::assistant_mask;
-pub use batch::{encode_batch, encode_texts, render_batch, NUM_THREADS_ENV};
+pub use batch::{encode_batch, encode_each, encode_texts, render_batch, NUM_THREADS_ENV};
 pub use encode::{EncodeOptions, Encoded, PaddingStrategy, Side};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{Conversation, RenderInputs};

@@ -89,12 +89,22 @@ class ChatTokenizer:
         ignore_index: int = -100,
         as_arrays: bool = False,
         num_threads: int | None = None,
+        masks: Any = None,
+        on_error: str = "raise",
+        as_arrow: bool = False,
     ) -> dict[str, Any]:
         """Renders, tokenizes, truncates, masks and pads each conversation.
 
+        Args:
+            on_error: `"raise"`, or `"skip"`: failing conversations are left out and reported
+                under `errors` as `(index, exception)` pairs; padding covers the others.
+            as_arrow: return Arrow list buffers instead of lists.
+
         Returns:
             `input_ids`, `attention_mask`, `assistant_masks`, `labels`: lists of lists, or with
-            `as_arrays` a `(bytearray of little-endian int64, (rows, columns))` per name.
+            `as_arrays` a `(bytearray of little-endian int64, (rows, columns))` per name, or with
+            `as_arrow` `(values bytearray, int32 offsets bytearray, value width in bytes)` per
+            name (int32 ids, int8 masks, int64 labels).
 
         Raises:
             InputError, TemplateError, TokenizerError: naming the first failing conversation.

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastmask import _core, _model_dir
+from fastmask import _arrow, _core, _model_dir, _on_error
 from fastmask._core import InputError
 
 OUTPUT_NAMES = ("input_ids", "attention_mask", "assistant_masks", "labels")
@@ -225,14 +225,18 @@ class ChatTokenizer:
         mask_end_of_turn: bool = True,
         mask_separator: bool = True,
         mask_header_whitespace: bool = False,
+        on_error: str = "raise",
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Renders, tokenizes and masks every conversation in parallel.
 
         Returns `input_ids`, `attention_mask`, `assistant_masks` and `labels` (the ids where the
         mask is 1, `ignore_index` elsewhere and on padding), as lists, or as arrays with
-        `return_tensors="np"` / `"pt"` (which need equal lengths, e.g. `padding=True`).
-        `num_threads` overrides `FASTMASK_NUM_THREADS` (default: all cores) for this call.
+        `return_tensors="np"` / `"pt"` (which need equal lengths, e.g. `padding=True`), or as
+        pyarrow list arrays with `return_tensors="arrow"` (`input_ids` int32, masks int8, `labels`
+        int64; plus `truncated_tokens`, an int64 array: how many tokens truncation removed). `conversations` may also be a pyarrow array of `list<struct<role, content, ...>>`
+        or a table with a `messages` column. `on_error`: `"raise"`, `"skip"` or `"collect"`
+        (see `fastmask._on_error`). `num_threads` overrides `FASTMASK_NUM_THREADS` (default: all cores) for this call.
 
         Masks come from the template's `{% generation %}` blocks (`mask_source="generation"`), from
         turns inferred by rendering conversation prefixes (`"turns"`), or from blocks when the
@@ -243,15 +247,26 @@ class ChatTokenizer:
         turn header (as TRL's Qwen training templates do).
         """
         options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
+        arrow = return_tensors == "arrow"
+        policy = _on_error.core_policy(on_error, return_tensors)
+        batch = _arrow.conversations_from_arrow(conversations) if _arrow.is_arrow(conversations) else _as_list(conversations)
         out = self._core.encode_batch(
-            _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
+            batch, add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
             documents=documents, template_kwargs=_merged(template_kwargs, kwargs), ignore_index=int(ignore_index),
-            as_arrays=_wants_arrays(return_tensors), num_threads=num_threads,
+            as_arrays=_wants_arrays(None if arrow else return_tensors), as_arrow=arrow, num_threads=num_threads,
             masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
                               mask_header_whitespace),
-            **options,
+            on_error=policy, **options,
         )
-        return _finish(out, return_tensors)
+        errors = out.pop("errors", None)
+        out = _arrow.list_arrays(out) if arrow else _finish(out, return_tensors)
+        if errors is None:
+            return out
+        if on_error == "collect":
+            failed = [index for index, _ in errors]
+            collect = _arrow.collected if arrow else _on_error.collected_lists
+            out = collect(out, failed, len(batch))
+        return {**out, "errors": errors}
 
     def encode_texts(
         self,
@@ -428,7 +443,7 @@ def _json_schema(function: Any, index: int) -> dict[str, Any]:
 
 def _wants_arrays(return_tensors: str | None) -> bool:
     if return_tensors not in (None, "np", "pt"):
-        raise InputError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+        raise InputError(f"return_tensors must be None, 'np', 'pt' or 'arrow' (encode_batch), got {return_tensors!r}")
     return return_tensors is not None
 
 

@@ -25,6 +25,18 @@ pub fn conversations_from_py(batch: &Bound<'_, PyAny>) -> PyResult<Vec<Conversat
         .collect()
 }
 
+/// A batch converted item by item: a malformed conversation is its own error, not the batch's.
+pub fn conversations_from_py_each(batch: &Bound<'_, PyAny>) -> PyResult<Vec<Result<Conversation, Error>>> {
+    let items = sequence_items(batch).ok_or_else(|| {
+        Error::input(format!("conversations must be a list of conversations, got {}", type_name(batch)))
+    })?;
+    Ok(items
+        .iter()
+        .enumerate()
+        .map(|(index, conversation)| conversation_from_py(conversation).map_err(|err| err.in_conversation(index)))
+        .collect())
+}
+
 fn conversation_from_py(conversation: &Bound<'_, PyAny>) -> Result<Conversation, Error> {
     let messages = sequence_items(conversation).ok_or_else(|| {
         Error::input(format!("a conversation must be a list of messages, got {}", type_name(conversation)))

@@ -2,7 +2,9 @@
 //! attached, run the core with the interpreter detached, and convert the results back.
 
 mod convert;
+mod each;
 mod errors;
+mod flat;
 
 use std::sync::Arc;
 
@@ -13,7 +15,8 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use crate::encode::Encoded;
 use crate::input::RenderInputs;
 use crate::{batch, ChatTemplate, Clock, Error, Tokenizer};
-use convert::{conversations_from_py, encode_options, py_to_value, template_kwargs_from_py, PyMaskOptions};
+use flat::Layout;
+use convert::{conversations_from_py, conversations_from_py_each, encode_options, py_to_value, template_kwargs_from_py, PyMaskOptions};
 
 /// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
 struct Core {
@@ -117,7 +120,8 @@ impl PyChatTokenizer {
 
     #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None,
         template_kwargs=None, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
-        padding_side="right", ignore_index=-100, as_arrays=false, num_threads=None, masks=None))]
+        padding_side="right", ignore_index=-100, as_arrays=false, num_threads=None, masks=None, on_error="raise",
+        as_arrow=false))]
     #[allow(clippy::too_many_arguments)]
     fn encode_batch<'py>(
         &self,
@@ -136,18 +140,26 @@ impl PyChatTokenizer {
         as_arrays: bool,
         num_threads: Option<usize>,
         masks: Option<PyMaskOptions>,
+        on_error: &str,
+        as_arrow: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let conversations = conversations_from_py(conversations)?;
+        let layout = Layout::new(as_arrays, as_arrow);
+        let policy = each::ErrorPolicy::parse(on_error)?;
         let plan = masks.map(|m| m.plan).unwrap_or_default();
         let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
         let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
+        if policy == each::ErrorPolicy::Skip {
+            let converted = conversations_from_py_each(conversations)?;
+            return each::encode_skipping(py, &self.core, converted, &inputs, &options, &plan, num_threads, layout);
+        }
+        let conversations = conversations_from_py(conversations)?;
         let core = &self.core;
         let encoded = py.detach(|| {
             batch::encode_batch(
                 &core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options, &plan, num_threads,
             )
         })?;
-        outputs_to_py(py, &encoded, as_arrays)
+        layout.outputs_to_py(py, &encoded)
     }
 
     #[pyo3(signature = (texts, *, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",

@@ -1,0 +1,40 @@
+"""`encode_batch(on_error=...)`: what a batch does with conversations that fail.
+
+- `"raise"` (default): the first failing conversation raises, its index in the message.
+- `"skip"`: failing conversations are left out of the outputs.
+- `"collect"`: every conversation keeps its row, `None` (a null with `return_tensors="arrow"`)
+  where it failed.
+
+With `"skip"` and `"collect"` the result also has `errors`: `(index, exception)` pairs in index
+order, each exception of the class `"raise"` would have raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastmask._core import InputError
+
+POLICIES = ("raise", "skip", "collect")
+
+
+def core_policy(on_error: Any, return_tensors: Any) -> str:
+    """The policy the core runs: it only raises or skips; `collect` re-inserts rows afterwards."""
+    if on_error not in POLICIES:
+        raise InputError(f"on_error must be 'raise', 'skip' or 'collect', got {on_error!r}")
+    if on_error == "collect" and return_tensors in ("np", "pt"):
+        raise InputError(
+            "on_error='collect' keeps a None row where a conversation failed, which an array cannot hold: "
+            "use on_error='skip', or return_tensors=None or 'arrow'"
+        )
+    return "raise" if on_error == "raise" else "skip"
+
+
+def collected_lists(out: dict[str, Any], failed: list[int], count: int) -> dict[str, Any]:
+    """Rows put back at their batch positions, `None` where a conversation failed."""
+    failed_set = set(failed)
+    collected = {}
+    for name, rows in out.items():
+        good = iter(rows)
+        collected[name] = [None if index in failed_set else next(good) for index in range(count)]
+    return collected
