@@ -22,10 +22,12 @@ dev: $(PY) ## build the extension into .venv with the test extras
 	$(PY) -m pip install -q --no-deps $(NO_DEPS)
 
 demo-deps: $(PY)
-	$(PY) -m pip install -q -e '.[demo]'
+	$(PY) -m pip install -q -e '.[demo,cli]'
 
-run: demo-deps ## build, then run the demo on the bundled sample conversations
-	$(PY) -m fastmask.demo
+run: demo-deps ## build, then show and encode the bundled sample conversations with the CLI
+	$(VENV)/bin/fastmask render --limit 3
+	mkdir -p .cache
+	$(VENV)/bin/fastmask encode -o .cache/sample.encoded.parquet
 
 test-rust: ## Rust unit tests of the core (no Python needed)
 	cargo test --quiet

@@ -1,0 +1,5 @@
+import sys
+
+from fastmask.cli import main
+
+sys.exit(main())

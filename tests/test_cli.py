@@ -1,0 +1,139 @@
+"""The `fastmask` command on real files: outputs equal transformers' / encode_batch's, bad rows,
+pass-through columns, formats, truncation, atomic output, render and bench."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fastmask.cli import encode as encode_command
+from fastmask.cli import main
+from fastmask.cli._defaults import DEFAULT_SPECIAL_TOKENS, chat_template, sample_conversations, tokenizer_json
+
+SAMPLE = [json.loads(line)["messages"] for line in sample_conversations().read_text(encoding="utf-8").splitlines()]
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_default_run_equals_transformers(tmp_path):
+    """No input, no tokenizer: the bundled sample, DeepSeek's tokenizer and the ChatML template."""
+    from transformers import PreTrainedTokenizerFast
+
+    out = tmp_path / "sample.parquet"
+    assert main(["encode", "-o", str(out), "--quiet", "--chunk-size", "4"]) == 0
+    table = pq.read_table(out)
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json()), **DEFAULT_SPECIAL_TOKENS)
+    expected = hf.apply_chat_template(SAMPLE, chat_template=chat_template(), tokenize=True, return_dict=True,
+                                      return_assistant_tokens_mask=True)
+    assert table.column("input_ids").to_pylist() == expected["input_ids"]
+    assert table.column("assistant_masks").to_pylist() == expected["assistant_masks"]
+    labels = [[i if m else -100 for i, m in zip(ids, mask)] for ids, mask in zip(expected["input_ids"], expected["assistant_masks"])]
+    assert table.column("labels").to_pylist() == labels
+
+
+def test_parquet_in_with_pass_through_columns(tmp_path, chat_tokenizer):
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": list(range(6)), "messages": pa.array(SAMPLE), "source": ["s"] * 6}), source)
+    out = tmp_path / "out.parquet"
+    assert main(["encode", str(source), "-o", str(out), "--quiet", "--chunk-size", "4"]) == 0
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "source", "input_ids", "assistant_masks", "labels"]
+    assert table.column("id").to_pylist() == list(range(6))
+    expected = chat_tokenizer.encode_batch(SAMPLE)
+    assert table.column("input_ids").to_pylist() == expected["input_ids"]
+
+
+def test_bad_rows_are_skipped_and_reported(tmp_path, chat_tokenizer, capsys):
+    rows = [{"messages": SAMPLE[0], "id": 0}, "{not json", {"id": 2}, {"messages": SAMPLE[1], "id": 3},
+            {"messages": [{"role": "user", "content": "\ud800"}], "id": 4}, {"messages": SAMPLE[2], "id": 5}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.parquet"
+    assert main(["encode", str(source), "-o", str(out), "--on-error", "skip", "--chunk-size", "2"]) == 0
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == [0, 3, 5]
+    assert table.column("input_ids").to_pylist() == chat_tokenizer.encode_batch(SAMPLE[:3])["input_ids"]
+    report = [json.loads(line) for line in (tmp_path / "out.parquet.errors.jsonl").read_text().splitlines()]
+    assert [entry["row"] for entry in report] == [1, 2, 4]
+    assert report[2]["reason"] == "InputError" and "surrogate" in report[2]["message"]
+    summary = capsys.readouterr().err
+    assert "wrote 3 rows" in summary and "skipped rows: 3" in summary and "unreadable row: 2" in summary
+
+
+def test_raise_stops_without_leaving_an_output(tmp_path, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"messages": SAMPLE[0]}, {"messages": 7}])
+    out = tmp_path / "out.parquet"
+    assert main(["encode", str(source), "-o", str(out), "--quiet"]) == 1
+    assert "row 1:" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_interrupted_run_leaves_no_output(tmp_path, monkeypatch):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"messages": c} for c in SAMPLE])
+    real = encode_command.encode_chunk
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(encode_command, "encode_chunk", interrupted)
+    assert main(["encode", str(source), "-o", str(tmp_path / "out.parquet"), "--quiet", "--chunk-size", "2"]) == 130
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_sharegpt_json_to_jsonl_with_truncation(tmp_path, chat_tokenizer, capsys):
+    speakers = {"user": "human", "assistant": "gpt", "system": "system"}
+    rows = [{"conversations": [{"from": speakers[m["role"]], "value": m["content"]} for m in c]} for c in SAMPLE]
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["encode", str(source), "-o", str(out), "--sharegpt", "--max-length", "30", "--truncation", "left"]) == 0
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    expected = chat_tokenizer.encode_batch(SAMPLE, max_length=30, truncation=True, truncation_side="left")
+    assert [row["input_ids"] for row in written] == expected["input_ids"]
+    assert [row["labels"] for row in written] == expected["labels"]
+    longer = sum(len(ids) > 30 for ids in chat_tokenizer.encode_batch(SAMPLE)["input_ids"])
+    assert f"truncated rows: {longer}" in capsys.readouterr().err
+
+
+def test_model_directory_and_template_file(tmp_path, chat_tokenizer):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "tokenizer.json").write_bytes(tokenizer_json().read_bytes())
+    (model / "tokenizer_config.json").write_text(json.dumps(DEFAULT_SPECIAL_TOKENS), encoding="utf-8")
+    template = tmp_path / "t.jinja"
+    template.write_text(chat_template(), encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    assert main(["encode", "-o", str(out), "--quiet", "--tokenizer", str(model), "--chat-template", str(template)]) == 0
+    assert pq.read_table(out).column("labels").to_pylist() == chat_tokenizer.encode_batch(SAMPLE)["labels"]
+
+
+def test_bare_tokenizer_json_needs_a_template(tmp_path, capsys):
+    bare = tmp_path / "tokenizer.json"
+    bare.write_bytes(tokenizer_json().read_bytes())
+    assert main(["encode", "-o", str(tmp_path / "o.parquet"), "--tokenizer", str(bare)]) == 1
+    assert "--chat-template" in capsys.readouterr().err
+
+
+def test_render_marks_assistant_spans(capsys, chat_tokenizer):
+    assert main(["render", "--row", "1"]) == 0
+    printed = capsys.readouterr().out
+    text, spans = chat_tokenizer.render(SAMPLE[1])
+    body = printed.split("\n", 1)[1]
+    assert body.count("⟦") == len(spans) == 2
+    assert body.replace("⟦", "").replace("⟧", "").rstrip("\n") == text.rstrip("\n")
+    assert [part.split("⟧")[0] for part in body.split("⟦")[1:]] == [text[s:e] for s, e in spans]
+
+
+def test_bench_checks_equality(capsys):
+    assert main(["bench", "--rows", "12", "--repeat", "1"]) == 0
+    assert "outputs identical" in capsys.readouterr().out
