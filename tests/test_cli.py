@@ -137,3 +137,17 @@ def test_render_marks_assistant_spans(capsys, chat_tokenizer):
 def test_bench_checks_equality(capsys):
     assert main(["bench", "--rows", "12", "--repeat", "1"]) == 0
     assert "outputs identical" in capsys.readouterr().out
+
+
+def test_conformance_subcommand_is_the_conformance_report(tmp_path, deepseek_json, capsys):
+    from trl_templates import template
+
+    from fastmask import conformance
+
+    (tmp_path / "qwen3_training.jinja").write_text(template("qwen3_training"), encoding="utf-8")
+    argv = ["--templates", str(tmp_path), "--tokenizer", str(deepseek_json.parent), "--cases", "single_turn"]
+    assert main(["conformance", *argv]) == 0
+    through_cli = capsys.readouterr().out
+    assert conformance.main(argv) == 0
+    assert through_cli == capsys.readouterr().out
+    assert through_cli.splitlines()[-1] == "1 templates: 1 identical, 0 differ, 0 unsupported"

@@ -23,7 +23,7 @@ class ChatTokenizer:
     Build one with `from_pretrained`, `from_file`, `from_transformers` or `from_parts`.
     """
 
-    __slots__ = ("_core", "_padding_side", "_truncation_side", "_model_max_length")
+    __slots__ = ("_core", "_padding_side", "_truncation_side", "_model_max_length", "_parts")
 
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
         raise TypeError("use ChatTokenizer.from_pretrained / from_file / from_transformers / from_parts")
@@ -70,7 +70,18 @@ class ChatTokenizer:
         object.__setattr__(self, "_truncation_side", _side(truncation_side, "truncation_side"))
         limit = model_max_length if model_max_length is not None and model_max_length < _NO_LIMIT else None
         object.__setattr__(self, "_model_max_length", limit)
+        # What pickling rebuilds the tokenizer from (for multiprocessing, datasets' cache, Ray).
+        object.__setattr__(self, "_parts", {
+            "tokenizer_json": tokenizer_json, "chat_template": chat_template, "special_tokens": special,
+            "padding_side": padding_side, "truncation_side": truncation_side, "pad_token": pad_token,
+            "model_max_length": model_max_length, "now": now,
+        })
         return self
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickles as the parts it was built from, so two equal tokenizers pickle (and so
+        fingerprint in `datasets`) identically and a worker process rebuilds the same one."""
+        return _from_parts, (self._parts,)
 
     @classmethod
     def from_file(
@@ -333,6 +344,10 @@ class ChatTokenizer:
 
     def __repr__(self) -> str:
         return f"ChatTokenizer(has_generation={self.has_generation}, pad_token_id={self.pad_token_id})"
+
+
+def _from_parts(parts: dict[str, Any]) -> ChatTokenizer:
+    return ChatTokenizer.from_parts(**parts)
 
 
 def _read_text(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The `fastmask` command: `fastmask encode | render | bench` (one module per subcommand)."""
+"""The `fastmask` command: `fastmask encode | render | bench | conformance` (one module per subcommand)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import argparse
 import sys
 
 from fastmask import FastmaskError, __version__
-from fastmask.cli import bench, encode, render
+from fastmask.cli import bench, conformance, encode, render
 
-SUBCOMMANDS = (encode, render, bench)
+SUBCOMMANDS = (encode, render, bench, conformance)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for module in SUBCOMMANDS:
+        if getattr(module, "PASS_THROUGH", False) and argv[:1] == [module.__name__.rsplit(".", 1)[-1]]:
+            return module.main(argv[1:])
     parser = argparse.ArgumentParser(prog="fastmask", description="Chat conversations to token ids and assistant masks.")
     parser.add_argument("--version", action="version", version=f"fastmask {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

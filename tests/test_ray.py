@@ -1,0 +1,37 @@
+"""Ray Data: map_batches with EncodeBatches on a local Ray instance equals the single-process output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import ray
+
+from fastmask.ray import EncodeBatches
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benches"))
+import synth  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_map_batches_equals_single_process(local_ray, chat_tokenizer):
+    conversations = synth.corpus(60, seed=11, tools=False)
+    table = pa.table({"id": list(range(60)), "messages": pa.array(conversations)})
+    options = {"max_length": 256, "truncation": True}
+    dataset = ray.data.from_arrow([table.slice(start, 15) for start in range(0, 60, 15)])
+    # Two actors of half a CPU each leave the other half-CPUs to Ray Data's own tasks.
+    encoded = dataset.map_batches(EncodeBatches, fn_constructor_kwargs={"tokenizer": chat_tokenizer, **options},
+                                  batch_format="pyarrow", batch_size=16, concurrency=2, num_cpus=0.5)
+    rows = sorted(encoded.take_all(), key=lambda row: row["id"])
+    expected = chat_tokenizer.encode_batch(conversations, **options)
+    assert [row["id"] for row in rows] == list(range(60))
+    for name, values in expected.items():
+        assert [list(row[name]) for row in rows] == values
