@@ -207,7 +207,7 @@ mod tests {
             Clock::Local,
         )
         .unwrap();
-        let tokenizer = Tokenizer::from_json(WORD_LEVEL).unwrap();
+        let tokenizer = Tokenizer::from_json(WORD_LEVEL, crate::tokenize::Backend::Auto).unwrap();
         let conversations: Vec<Conversation> = ["a", "bad", "a b", "bad"]
             .iter()
             .map(|c| Conversation { messages: vec![message("user", c)] })

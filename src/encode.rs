@@ -3,7 +3,7 @@
 use crate::align::{assistant_mask, ByteRange};
 use crate::error::{Error, Result};
 use crate::template::Rendered;
-use crate::tokenize::Tokenizer;
+use crate::tokenize::{Tokenizer, Truncation};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Side {
@@ -65,6 +65,14 @@ impl EncodeOptions {
         }
         Ok(())
     }
+
+    /// The truncation to apply, if any: `max_length` tokens with `truncation`.
+    pub fn truncation(&self) -> Option<Truncation> {
+        match self.max_length {
+            Some(max_length) if self.truncation => Some(Truncation { max_length, side: self.truncation_side }),
+            _ => None,
+        }
+    }
 }
 
 /// The model inputs of one conversation.
@@ -80,29 +88,17 @@ pub struct Encoded {
 
 /// Tokenizes, truncates and masks one rendered conversation (padding needs the whole batch).
 pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &EncodeOptions) -> Result<Encoded> {
-    let tokens = tokenizer.encode(&rendered.text)?;
-    let (ids, offsets) = truncate(&tokens.ids, &tokens.offsets, options);
+    let tokens = tokenizer.encode(&rendered.text, options.truncation())?;
     let spans: Vec<ByteRange> = rendered.spans.iter().map(|s| (s.start_byte, s.end_byte)).collect();
-    let assistant_masks = assistant_mask(offsets, &spans);
-    let labels = ids
+    let assistant_masks = assistant_mask(&tokens.offsets, &spans);
+    let labels = tokens
+        .ids
         .iter()
         .zip(&assistant_masks)
         .map(|(&id, &mask)| if mask == 1 { i64::from(id) } else { options.ignore_index })
         .collect();
-    let truncated_tokens = tokens.ids.len() - ids.len();
-    Ok(Encoded { input_ids: ids.to_vec(), attention_mask: vec![1; ids.len()], assistant_masks, labels, truncated_tokens })
-}
-
-/// Keeps `max_length` tokens from the side opposite `truncation_side`, as `tokenizers` does for
-/// a single sequence (stride 0).
-fn truncate<'a>(ids: &'a [u32], offsets: &'a [ByteRange], options: &EncodeOptions) -> (&'a [u32], &'a [ByteRange]) {
-    match options.max_length {
-        Some(max_length) if options.truncation && ids.len() > max_length => match options.truncation_side {
-            Side::Right => (&ids[..max_length], &offsets[..max_length]),
-            Side::Left => (&ids[ids.len() - max_length..], &offsets[offsets.len() - max_length..]),
-        },
-        _ => (ids, offsets),
-    }
+    let attention_mask = vec![1; tokens.ids.len()];
+    Ok(Encoded { input_ids: tokens.ids, attention_mask, assistant_masks, labels, truncated_tokens: tokens.truncated })
 }
 
 /// Pads every sequence to the batch's target length; padding never enters the mask or labels.
@@ -147,14 +143,13 @@ mod tests {
 
     #[test]
     fn truncation_sides() {
-        let ids = [1, 2, 3, 4];
-        let offsets = [(0, 1), (1, 2), (2, 3), (3, 4)];
         let mut options = EncodeOptions { max_length: Some(2), truncation: true, ..Default::default() };
-        assert_eq!(truncate(&ids, &offsets, &options).0, [1, 2]);
+        assert_eq!(options.truncation().map(|t| t.kept(4)), Some(0..2));
         options.truncation_side = Side::Left;
-        assert_eq!(truncate(&ids, &offsets, &options), (&ids[2..], &offsets[2..]));
+        assert_eq!(options.truncation().map(|t| t.kept(4)), Some(2..4));
+        assert_eq!(options.truncation().map(|t| t.kept(1)), Some(0..1));
         options.truncation = false;
-        assert_eq!(truncate(&ids, &offsets, &options).0, ids);
+        assert_eq!(options.truncation(), None);
     }
 
     #[test]

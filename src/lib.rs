@@ -27,7 +27,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use input::{Conversation, RenderInputs};
 pub use environment::Clock;
 pub use template::{ChatTemplate, Rendered, Span};
-pub use tokenize::{TokenOffsets, Tokenizer};
+pub use tokenize::{Backend, TokenOffsets, Tokenizer, Truncation};
 pub use turns::{MaskPlan, MaskSource, TurnOptions};
 
 #[cfg(feature = "python")]

@@ -1,8 +1,15 @@
-//! The tokenizer backend: ids and byte offsets of a rendered text, via the `tokenizers` crate.
+//! The tokenizer backends: ids and byte offsets of a rendered text, from the fast byte-level BPE
+//! (`src/bpe`) when the tokenizer.json has a shape it reproduces exactly, else from the
+//! `tokenizers` crate; both give the same ids and offsets, truncation included.
 
+use std::ops::Range;
 use std::str::FromStr;
 
+use tokenizers::{PostProcessor, PostProcessorWrapper, TruncationDirection};
+
 use crate::align::ByteRange;
+use crate::bpe::FastBpe;
+use crate::encode::Side;
 use crate::error::{Error, Result};
 
 /// Ids and the byte range of the rendered text each id covers.
@@ -10,37 +17,138 @@ use crate::error::{Error, Result};
 pub struct TokenOffsets {
     pub ids: Vec<u32>,
     pub offsets: Vec<ByteRange>,
+    /// How many tokens truncation removed.
+    pub truncated: usize,
+}
+
+/// `tokenizers`' truncation of a single sequence with stride 0: keep `max_length` tokens, cutting
+/// from `side`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    pub max_length: usize,
+    pub side: Side,
+}
+
+impl Truncation {
+    /// The indices kept out of `len` tokens.
+    pub fn kept(&self, len: usize) -> Range<usize> {
+        let keep = len.min(self.max_length);
+        match self.side {
+            Side::Right => 0..keep,
+            Side::Left => len - keep..len,
+        }
+    }
+
+    /// Cuts `values`, one per token, to the kept tokens.
+    pub fn apply<T>(&self, values: &mut Vec<T>) {
+        let kept = self.kept(values.len());
+        values.truncate(kept.end);
+        values.drain(..kept.start);
+    }
+
+    fn direction(&self) -> TruncationDirection {
+        match self.side {
+            Side::Right => TruncationDirection::Right,
+            Side::Left => TruncationDirection::Left,
+        }
+    }
+}
+
+/// Which backend encodes: `Auto` takes the fast BPE when the tokenizer's shape is supported,
+/// `Tokenizers` always uses the `tokenizers` crate, `Fast` is `Auto` that refuses an unsupported
+/// shape. Texts the fast BPE declines (not NFC under an NFC normalizer) always go to `tokenizers`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    #[default]
+    Auto,
+    Tokenizers,
+    Fast,
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "auto" => Ok(Backend::Auto),
+            "tokenizers" => Ok(Backend::Tokenizers),
+            "fast" => Ok(Backend::Fast),
+            other => Err(Error::input(format!("backend must be 'auto', 'tokenizers' or 'fast', got {other:?}"))),
+        }
+    }
 }
 
 /// A `tokenizer.json` loaded for encoding chat text.
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
+    /// The `tokenizers` pipeline without its post-processor, which runs after truncation (kept
+    /// apart so a per-call truncation can sit between them, as in `Tokenizer::post_process`).
+    model: tokenizers::Tokenizer,
+    post_processor: Option<PostProcessorWrapper>,
+    fast: Option<FastBpe>,
 }
 
 impl Tokenizer {
     /// Loads a serialized tokenizer. Truncation and padding stored in the JSON are cleared: they
     /// are per-call options here, as in transformers.
-    pub fn from_json(json: &str) -> Result<Self> {
-        let mut inner = tokenizers::Tokenizer::from_str(json)
+    pub fn from_json(json: &str, backend: Backend) -> Result<Self> {
+        let mut model = tokenizers::Tokenizer::from_str(json)
             .map_err(|err| Error::tokenizer(format!("cannot load tokenizer JSON: {err}")))?;
-        inner
+        model
             .with_truncation(None)
             .map_err(|err| Error::tokenizer(format!("cannot clear truncation: {err}")))?;
-        inner.with_padding(None);
-        Ok(Tokenizer { inner })
+        model.with_padding(None);
+        let fast = match backend {
+            Backend::Tokenizers => None,
+            Backend::Auto => FastBpe::from_tokenizer(&model),
+            Backend::Fast => Some(FastBpe::from_tokenizer(&model).ok_or_else(|| {
+                Error::tokenizer(
+                    "backend='fast' but this tokenizer.json is not a byte-level BPE shape the fast backend \
+                     reproduces exactly; use backend='auto' or 'tokenizers'",
+                )
+            })?),
+        };
+        let post_processor = model.get_post_processor().cloned();
+        model.with_post_processor(None::<PostProcessorWrapper>);
+        Ok(Tokenizer { model, post_processor, fast })
+    }
+
+    /// "fast" when the fast BPE encodes (texts it declines still go to `tokenizers`), else
+    /// "tokenizers".
+    pub fn backend_name(&self) -> &'static str {
+        if self.fast.is_some() {
+            "fast"
+        } else {
+            "tokenizers"
+        }
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        self.model.token_to_id(token)
     }
 
-    /// Encodes with `add_special_tokens=False`, as transformers' `apply_chat_template` does.
-    pub fn encode(&self, text: &str) -> Result<TokenOffsets> {
-        let encoding = self
-            .inner
-            .encode(text, false)
-            .map_err(|err| Error::tokenizer(format!("cannot encode the rendered text: {err}")))?;
-        Ok(TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec() })
+    /// Encodes with `add_special_tokens=False`, as transformers' `apply_chat_template` does, then
+    /// truncates as `tokenizers` would with these truncation parameters set.
+    pub fn encode(&self, text: &str, truncation: Option<Truncation>) -> Result<TokenOffsets> {
+        if let Some(tokens) = self.fast.as_ref().and_then(|fast| fast.encode_truncated(text, truncation)) {
+            return Ok(tokens);
+        }
+        self.encode_with_tokenizers(text, truncation)
+    }
+
+    fn encode_with_tokenizers(&self, text: &str, truncation: Option<Truncation>) -> Result<TokenOffsets> {
+        let failed = |err: tokenizers::Error| Error::tokenizer(format!("cannot encode the rendered text: {err}"));
+        let mut encoding = self.model.encode(text, false).map_err(failed)?;
+        let mut truncated = 0;
+        if let Some(truncation) = truncation {
+            if encoding.len() > truncation.max_length {
+                truncated = encoding.len() - truncation.max_length;
+                encoding.truncate(truncation.max_length, 0, truncation.direction());
+            }
+        }
+        if let Some(processor) = &self.post_processor {
+            encoding = processor.process(encoding, None, false).map_err(failed)?;
+        }
+        Ok(TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated })
     }
 }
 
@@ -55,15 +163,23 @@ mod tests {
 
     #[test]
     fn stored_truncation_is_cleared_and_offsets_are_bytes() {
-        let tokenizer = Tokenizer::from_json(WORD_LEVEL).unwrap();
-        let out = tokenizer.encode("a é b").unwrap();
+        let tokenizer = Tokenizer::from_json(WORD_LEVEL, Backend::Auto).unwrap();
+        let out = tokenizer.encode("a é b", None).unwrap();
         assert_eq!(out.ids, [0, 2, 1]);
         assert_eq!(out.offsets, [(0, 1), (2, 4), (5, 6)]);
+        assert_eq!(tokenizer.backend_name(), "tokenizers");
+    }
+
+    #[test]
+    fn fast_backend_refuses_an_unsupported_shape() {
+        let err = Tokenizer::from_json(WORD_LEVEL, Backend::Fast).err().unwrap();
+        assert!(err.message.contains("backend='fast'"), "{}", err.message);
+        assert!("bpe".parse::<Backend>().is_err());
     }
 
     #[test]
     fn bad_json_is_a_tokenizer_error() {
-        let err = Tokenizer::from_json("{").err().unwrap();
+        let err = Tokenizer::from_json("{", Backend::Auto).err().unwrap();
         assert_eq!(err.kind, crate::ErrorKind::Tokenizer);
     }
 }

@@ -28,10 +28,15 @@ class ChatTokenizer:
         special_tokens: template variables such as `bos_token` (kwargs of a call win over them).
         pad_token: the token padding uses.
         now: an ISO date-time that `strftime_now` reads instead of the local clock.
+        backend: "auto" (the fast byte-level BPE when the tokenizer.json has a shape it
+            reproduces exactly, else the `tokenizers` crate), "tokenizers", or "fast" (as auto,
+            but an unsupported shape is an error). Both give identical ids and offsets.
 
     Raises:
         TemplateSyntaxError: the template does not parse.
-        TokenizerError: the JSON is not a tokenizer, or `pad_token` is not in its vocabulary.
+        TokenizerError: the JSON is not a tokenizer, `pad_token` is not in its vocabulary, or
+            backend="fast" and the shape is unsupported.
+        InputError: `backend` is not one of the names above.
     """
 
     def __new__(
@@ -42,6 +47,7 @@ class ChatTokenizer:
         special_tokens: dict[str, Any] | None = None,
         pad_token: str | None = None,
         now: str | None = None,
+        backend: str = "auto",
     ) -> ChatTokenizer: ...
     def with_chat_template(self, chat_template: str, *, now: str | None = None) -> ChatTokenizer:
         """The same tokenizer (shared, not reloaded), special tokens and pad token with another template.
@@ -52,6 +58,9 @@ class ChatTokenizer:
     @property
     def has_generation(self) -> bool:
         """Whether the template has `{% generation %}` blocks."""
+    @property
+    def backend(self) -> str:
+        """The backend that encodes: "fast" or "tokenizers"."""
     @property
     def pad_token_id(self) -> int | None:
         """The id padding uses, or None."""

@@ -45,12 +45,17 @@ class ChatTokenizer:
         pad_token: str | None = None,
         model_max_length: int | None = None,
         now: datetime.datetime | None = None,
+        backend: str = "auto",
     ) -> ChatTokenizer:
         """The low-level constructor: a serialized tokenizer.json and a template source.
 
         `special_tokens` become template variables (`bos_token`, ...); `pad_token` defaults to
         `special_tokens["pad_token"]`. `now` pins the clock `strftime_now` reads; without it the
         `FASTMASK_NOW` environment variable (an ISO date-time) does, else the local clock.
+        `backend`: `"auto"` encodes with fastmask's byte-level BPE when the tokenizer.json has a
+        shape it reproduces exactly (ids and offsets identical to `tokenizers`) and with the
+        `tokenizers` crate otherwise; `"tokenizers"` forces the latter; `"fast"` refuses an
+        unsupported shape.
         """
         if not isinstance(chat_template, str):
             raise InputError(f"chat_template must be a string, got {type(chat_template).__name__}")
@@ -63,6 +68,7 @@ class ChatTokenizer:
             special_tokens=special,
             pad_token=pad_token,
             now=_pinned_clock(now),
+            backend=backend,
         )
         self = object.__new__(cls)
         object.__setattr__(self, "_core", core)
@@ -74,7 +80,7 @@ class ChatTokenizer:
         object.__setattr__(self, "_parts", {
             "tokenizer_json": tokenizer_json, "chat_template": chat_template, "special_tokens": special,
             "padding_side": padding_side, "truncation_side": truncation_side, "pad_token": pad_token,
-            "model_max_length": model_max_length, "now": now,
+            "model_max_length": model_max_length, "now": now, "backend": backend,
         })
         return self
 
@@ -157,6 +163,12 @@ class ChatTokenizer:
     @property
     def pad_token_id(self) -> int | None:
         return self._core.pad_token_id
+
+    @property
+    def backend(self) -> str:
+        """`"fast"` when fastmask's byte-level BPE encodes (a text it cannot take exactly, such
+        as one not in NFC under an NFC normalizer, still goes to `tokenizers`), else `"tokenizers"`."""
+        return self._core.backend
 
     # -- rendering ----------------------------------------------------------------------------
 
@@ -343,7 +355,8 @@ class ChatTokenizer:
         }
 
     def __repr__(self) -> str:
-        return f"ChatTokenizer(has_generation={self.has_generation}, pad_token_id={self.pad_token_id})"
+        return (f"ChatTokenizer(has_generation={self.has_generation}, pad_token_id={self.pad_token_id}, "
+                f"backend={self.backend!r})")
 
 
 def _from_parts(parts: dict[str, Any]) -> ChatTokenizer:

@@ -220,7 +220,8 @@ fn check(case: &Case, size: usize) -> Report {
     report.load = started.elapsed();
     let nfc = matches!(&tokenizer.get_normalizer(), Some(n) if serde_json::to_value(n).is_ok_and(|v| v.to_string().contains("NFC")));
     let mut corpus = Corpus::new(&tokenizer, &case.name);
-    for _ in 0..size {
+    let mut truncating = tokenizer.clone();
+    for index in 0..size {
         let text = corpus.next_text();
         report.strings += 1;
         report.bytes += text.len();
@@ -237,12 +238,36 @@ fn check(case: &Case, size: usize) -> Report {
                         expected.get_ids(),
                         expected.get_offsets()
                     ));
+                } else if index % TRUNCATION_EVERY == 0 {
+                    check_truncation(&fast, &mut truncating, &text, index, &mut report);
                 }
             }
         }
     }
     report.run = started.elapsed() - report.load;
     report
+}
+
+/// Every this many strings, truncation is checked too (a cut inside the text, either side).
+const TRUNCATION_EVERY: usize = 8;
+
+fn check_truncation(fast: &FastBpe, reference: &mut tokenizers::Tokenizer, text: &str, index: usize, report: &mut Report) {
+    use crate::encode::Side;
+    use crate::tokenize::Truncation;
+    use tokenizers::{TruncationDirection, TruncationParams};
+
+    let (side, direction) =
+        if index % 16 == 0 { (Side::Left, TruncationDirection::Left) } else { (Side::Right, TruncationDirection::Right) };
+    let full = fast.encode(text).map_or(0, |t| t.ids.len());
+    let max_length = full * (index % 7) / 7;
+    reference
+        .with_truncation(Some(TruncationParams { max_length, direction, ..Default::default() }))
+        .expect("truncation");
+    let expected = reference.encode(text, false).expect("the reference encodes");
+    let got = fast.encode_truncated(text, Some(Truncation { max_length, side }));
+    if got.as_ref().map(|t| (&t.ids[..], &t.offsets[..])) != Some((expected.get_ids(), expected.get_offsets())) {
+        report.mismatches.push(format!("{text:?} truncated to {max_length} from {side:?}: {got:?}"));
+    }
 }
 
 /// A small seeded xorshift generator: the corpus is the same on every run and machine.

@@ -31,7 +31,7 @@ use std::str::FromStr;
 
 use onig::Region;
 
-use crate::tokenize::TokenOffsets;
+use crate::tokenize::{TokenOffsets, Truncation};
 use added::{AddedTokens, Pass};
 use merge::{MergeScratch, Model};
 use pretokenize::PreTokenizer;
@@ -71,12 +71,19 @@ impl FastBpe {
     /// Ids and byte offsets of `text` as `tokenizers::Tokenizer::encode(text, false)` gives them,
     /// or None when this text needs the `tokenizers` path (NFC normalizer, text not in NFC).
     pub fn encode(&self, text: &str) -> Option<TokenOffsets> {
+        self.encode_truncated(text, None)
+    }
+
+    /// [`FastBpe::encode`] with `tokenizers`' truncation: the model's tokens are cut before the
+    /// post-processor trims offsets, as `Tokenizer::post_process` does (ByteLevel's trim treats
+    /// the first token kept by a left cut as the first token).
+    pub fn encode_truncated(&self, text: &str, truncation: Option<Truncation>) -> Option<TokenOffsets> {
         if self.nfc && !is_nfc(text) {
             return None;
         }
         // About four bytes a token in most text: one allocation each, seldom grown.
         let capacity = text.len() / 4 + 8;
-        let mut out = TokenOffsets { ids: Vec::with_capacity(capacity), offsets: Vec::with_capacity(capacity) };
+        let mut out = TokenOffsets { ids: Vec::with_capacity(capacity), offsets: Vec::with_capacity(capacity), truncated: 0 };
         let mut spaces = Vec::new();
         let mut region = Region::new();
         let mut scratch = MergeScratch::default();
@@ -110,6 +117,12 @@ impl FastBpe {
                 });
             });
         });
+        if let Some(truncation) = truncation {
+            out.truncated = out.ids.len() - truncation.kept(out.ids.len()).len();
+            truncation.apply(&mut out.ids);
+            truncation.apply(&mut out.offsets);
+            truncation.apply(&mut spaces);
+        }
         for &add_prefix_space in &self.trims {
             trim_offsets(&mut out.offsets, &spaces, add_prefix_space);
         }

@@ -95,7 +95,7 @@ fn reference(json: &Value, text: &str) -> TokenOffsets {
     tokenizer.with_truncation(None).expect("no truncation");
     tokenizer.with_padding(None);
     let encoding = tokenizer.encode(text, false).expect("reference encodes");
-    TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec() }
+    TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated: 0 }
 }
 
 fn fast(json: &Value) -> FastBpe {
@@ -175,6 +175,35 @@ fn trim_offsets_as_the_byte_level_post_processor() {
              "special_tokens": {"<|im_start|>": {"id": "<|im_start|>", "ids": [256], "tokens": ["<|im_start|>"]}}}]});
         assert_same(&json, TEXTS);
         assert_same(&json, &[" the", "  the ", "x [R] \u{3000}y", "\u{3000}[L]"]);
+    }
+}
+
+/// Both backends of `crate::tokenize::Tokenizer` truncate as `tokenizers` does with truncation
+/// set: before the post-processor, whose ByteLevel trim treats a left cut's first token as first.
+#[test]
+fn truncation_equals_tokenizers_with_truncation_set() {
+    use crate::encode::Side;
+    use crate::tokenize::{Backend, Tokenizer, Truncation};
+    use tokenizers::{TruncationDirection, TruncationParams};
+
+    let mut json = tokenizer_json(MERGES, standard_added());
+    json["post_processor"] = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true});
+    let mut reference = tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
+    let backends = [Backend::Fast, Backend::Tokenizers].map(|b| Tokenizer::from_json(&json.to_string(), b).expect("loads"));
+    for text in [" the  the hello", "x [R]  the \u{3000}y", "<|im_start|> the<|im_end|>\n the"] {
+        for (side, direction) in [(Side::Right, TruncationDirection::Right), (Side::Left, TruncationDirection::Left)] {
+            for max_length in 0..12 {
+                let params = TruncationParams { max_length, direction, ..Default::default() };
+                reference.with_truncation(Some(params)).expect("truncation");
+                let expected = reference.encode(text, false).expect("reference encodes");
+                for backend in &backends {
+                    let got = backend.encode(text, Some(Truncation { max_length, side })).expect("encodes");
+                    let context = format!("{} {text:?} {side:?} {max_length}", backend.backend_name());
+                    assert_eq!(got.ids, expected.get_ids(), "{context}");
+                    assert_eq!(got.offsets, expected.get_offsets(), "{context}");
+                }
+            }
+        }
     }
 }
 
@@ -407,7 +436,7 @@ fn encode_special_tokens_leaves_special_tokens_as_text() {
     let backend = FastBpe::from_tokenizer(&tokenizer).expect("supported shape");
     for text in TEXTS {
         let encoding = tokenizer.encode(*text, false).expect("encodes");
-        let expected = TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec() };
+        let expected = TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated: 0 };
         assert_eq!(backend.encode(text), Some(expected), "text {text:?}");
     }
 }

@@ -14,7 +14,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::encode::Encoded;
 use crate::input::RenderInputs;
-use crate::{batch, ChatTemplate, Clock, Error, Tokenizer};
+use crate::{batch, Backend, ChatTemplate, Clock, Error, Tokenizer};
 use flat::Layout;
 use convert::{conversations_from_py, conversations_from_py_each, encode_options, py_to_value, template_kwargs_from_py, PyMaskOptions};
 
@@ -36,7 +36,7 @@ struct PyChatTokenizer {
 #[pymethods]
 impl PyChatTokenizer {
     #[new]
-    #[pyo3(signature = (tokenizer_json, chat_template, *, special_tokens=None, pad_token=None, now=None))]
+    #[pyo3(signature = (tokenizer_json, chat_template, *, special_tokens=None, pad_token=None, now=None, backend="auto"))]
     fn new(
         py: Python<'_>,
         tokenizer_json: &str,
@@ -44,7 +44,9 @@ impl PyChatTokenizer {
         special_tokens: Option<&Bound<'_, PyDict>>,
         pad_token: Option<&str>,
         now: Option<&str>,
+        backend: &str,
     ) -> PyResult<Self> {
+        let backend: Backend = backend.parse()?;
         let special_tokens = match special_tokens {
             Some(dict) => template_kwargs_from_py(dict).map_err(Error::input)?,
             None => Vec::new(),
@@ -52,7 +54,7 @@ impl PyChatTokenizer {
         let clock = clock(now)?;
         let core = py.detach(|| -> crate::Result<Core> {
             let template = ChatTemplate::compile(chat_template, clock)?;
-            let tokenizer = Tokenizer::from_json(tokenizer_json)?;
+            let tokenizer = Tokenizer::from_json(tokenizer_json, backend)?;
             let pad_id = pad_token
                 .map(|token| {
                     tokenizer
@@ -83,6 +85,12 @@ impl PyChatTokenizer {
     #[getter]
     fn has_generation(&self) -> bool {
         self.core.template.has_generation()
+    }
+
+    /// The backend that encodes: "fast" (the byte-level BPE of src/bpe) or "tokenizers".
+    #[getter]
+    fn backend(&self) -> &'static str {
+        self.core.tokenizer.backend_name()
     }
 
     /// The id padding uses, or None.
