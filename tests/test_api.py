@@ -270,6 +270,11 @@ def test_with_chat_template_shares_the_tokenizer(chat_tokenizer):
     assert chat_tokenizer.has_generation and not other.has_generation
     with pytest.raises(fastmask.TemplateSyntaxError):
         chat_tokenizer.with_chat_template("{% if %}")
+    # It pickles as its own parts: the shared tokenizer with the new template.
+    import pickle
+
+    again = pickle.loads(pickle.dumps(other))
+    assert again.render(CONV, train_roles=())[0] == expected
 
 
 def test_function_tools_without_transformers_fail_clearly(chat_tokenizer, monkeypatch):

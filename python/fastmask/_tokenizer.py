@@ -151,6 +151,7 @@ class ChatTokenizer:
         object.__setattr__(other, "_core", self._core.with_chat_template(chat_template, now=_pinned_clock(now)))
         for name in ("_padding_side", "_truncation_side", "_model_max_length"):
             object.__setattr__(other, name, getattr(self, name))
+        object.__setattr__(other, "_parts", {**self._parts, "chat_template": chat_template, "now": now})
         return other
 
     # -- properties ---------------------------------------------------------------------------
