@@ -28,7 +28,7 @@ pub use input::{Conversation, RenderInputs};
 pub use environment::Clock;
 pub use template::{ChatTemplate, Rendered, Span};
 pub use tokenize::{Backend, TokenOffsets, Tokenizer, Truncation};
-pub use turns::{MaskPlan, MaskSource, TurnOptions};
+pub use turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
 
 #[cfg(feature = "python")]
 mod py;

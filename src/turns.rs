@@ -34,9 +34,25 @@ pub struct TurnOptions {
     pub mask_end_of_turn: bool,
     /// Keep the whitespace that separates the turn from the next one (e.g. the `\n` after `<|im_end|>`).
     pub mask_separator: bool,
-    /// Start the span before the whitespace that ends the turn header (e.g. the `\n` after
-    /// `<|im_start|>assistant`), as TRL's Qwen training templates do.
+    /// Where an assistant turn's span starts; see [`TurnStart`].
+    pub turn_start: TurnStart,
+    /// Start the span before the whitespace that precedes its start (e.g. the `\n` after
+    /// `<|im_start|>assistant`), as TRL's Qwen2.5 training template does.
     pub mask_header_whitespace: bool,
+}
+
+/// Where an assistant turn's span starts. A turn is rendered as a role header (what the template
+/// writes before the reply, e.g. `<|im_start|>assistant\n`), maybe a prefill the generation prompt
+/// adds on the header's line after it (`<think>\n`), then the reply. Turns of other trained roles
+/// always start at their header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnStart {
+    /// After the whole generation prompt: what the model writes when it is prompted.
+    Content,
+    /// After the generation prompt's first line: a prefill such as `<think>\n` is trained.
+    Prefill,
+    /// At the role header: `<｜Assistant｜>` or `<|start|>assistant` is trained.
+    Header,
 }
 
 impl Default for TurnOptions {
@@ -47,6 +63,7 @@ impl Default for TurnOptions {
             last_turn_only: false,
             mask_end_of_turn: true,
             mask_separator: true,
+            turn_start: TurnStart::Content,
             mask_header_whitespace: false,
         }
     }
@@ -116,7 +133,7 @@ pub fn render_turns(
         let before = render(index, false).map_err(|err| turn_error(index, err))?;
         let prompt = if is_assistant { Some(render(index, true).map_err(|err| turn_error(index, err))?) } else { None };
         let through = render(index + 1, false).map_err(|err| turn_error(index, err))?;
-        let (start, end) = locate_turn(&full.text, &before, prompt.as_deref(), &through)
+        let (start, end) = locate_turn(&full.text, &before, prompt.as_deref(), &through, options.turn_start)
             .map_err(|why| Error::new(ErrorKind::Template, format!("message {index}: {why}")))?;
         byte_spans.push(trim_turn(&full.text, start, end, message, options).map_err(|why| {
             Error::new(ErrorKind::Input, format!("message {index}: {why}"))
@@ -150,13 +167,20 @@ fn is_trained(message: &Value, options: &TurnOptions) -> bool {
 
 /// The byte range of one turn in `full`, from the renders of the prefix before it (without and,
 /// for assistant turns, with the generation prompt) and through it.
-fn locate_turn(full: &str, before: &str, prompt: Option<&str>, through: &str) -> std::result::Result<(usize, usize), String> {
-    let start = match prompt {
+fn locate_turn(
+    full: &str,
+    before: &str,
+    prompt: Option<&str>,
+    through: &str,
+    turn_start: TurnStart,
+) -> std::result::Result<(usize, usize), String> {
+    let content_start = match prompt {
         Some(prompt) if full.starts_with(prompt) => prompt.len(),
         // The turn starts after the part of the generation prompt that the full render shares: a
         // prompt may add more than the header (DeepSeek-R1's `<think>\n`), which a written turn lacks.
         Some(prompt) if full.starts_with(before) && prompt.starts_with(before) => {
-            before.len() + common_prefix_len(&full[before.len()..], &prompt[before.len()..])
+            let shared = before.len() + common_prefix_len(&full[before.len()..], &prompt[before.len()..]);
+            marker_start(full, shared).max(before.len())
         }
         None if full.starts_with(before) => before.len(),
         _ => {
@@ -165,8 +189,22 @@ fn locate_turn(full: &str, before: &str, prompt: Option<&str>, through: &str) ->
                 .into())
         }
     };
+    let start = match (prompt, turn_start) {
+        (Some(_), TurnStart::Content) => content_start,
+        (Some(prompt), TurnStart::Prefill) => prefill_start(before, prompt).min(content_start),
+        (Some(_), TurnStart::Header) if full.starts_with(before) => before.len(),
+        (Some(_), TurnStart::Header) => {
+            return Err("the template renders the earlier messages differently once later ones follow, \
+                        so this turn's header cannot be located"
+                .into())
+        }
+        (None, _) => content_start,
+    };
     if full.starts_with(through) && through.len() >= start {
         return Ok((start, through.len()));
+    }
+    if let Some(end) = end_before_closing(full, before, through, start) {
+        return Ok((start, end));
     }
     // The turn renders differently when it is not the last message (Qwen3 drops the reasoning of
     // earlier turns, for example). Such changes sit at the turn's start, so its rendering in
@@ -179,6 +217,46 @@ fn locate_turn(full: &str, before: &str, prompt: Option<&str>, through: &str) ->
          cannot be matched"
             .into()
     })
+}
+
+/// Where the turn ends when the render through it differs from `full` only by a closing the
+/// template appends after the last message, whatever its role (Phi-3's `eos_token`): the closing
+/// is the shortest common ending of `before` and `through` whose removal leaves a prefix of `full`.
+fn end_before_closing(full: &str, before: &str, through: &str, start: usize) -> Option<usize> {
+    let shared = common_prefix_len(full, through);
+    let common_ending = common_suffix_len(before, through);
+    (1..=common_ending).map(|closing| through.len() - closing).find_map(|cut| {
+        let cut = marker_start(through, through.is_char_boundary(cut).then_some(cut)?);
+        (cut >= start && cut <= shared && before.ends_with(&through[cut..])).then_some(cut)
+    })
+}
+
+/// Moves a cut back to the start of a `<…>` marker it would split (`<|endoftext|>`, `<think>`):
+/// renders that diverge at a marker share its first characters (`<|end…` and `<|user…`), which
+/// are not a boundary of either.
+fn marker_start(text: &str, cut: usize) -> usize {
+    let head = &text[..cut];
+    match head.rfind('<') {
+        Some(open) if !head[open..].contains(|c: char| c == '>' || c.is_whitespace()) => open,
+        _ => cut,
+    }
+}
+
+/// Length in bytes of the longest common suffix, starting on a character boundary.
+fn common_suffix_len(a: &str, b: &str) -> usize {
+    a.chars().rev().zip(b.chars().rev()).take_while(|(x, y)| x == y).map(|(x, _)| x.len_utf8()).sum()
+}
+
+/// Where the generation prompt's first line and the whitespace after it end: the header,
+/// without what the prompt prefills on later lines (Qwen3's `<think>\n`; Llama 3's blank line
+/// after the header is still header). A prompt on one line prefills nothing.
+fn prefill_start(before: &str, prompt: &str) -> usize {
+    let Some(added) = prompt.get(before.len()..).filter(|_| prompt.starts_with(before)) else {
+        return prompt.len();
+    };
+    let Some(newline) = added.find('\n') else { return prompt.len() };
+    let rest = &added[newline..];
+    prompt.len() - rest.trim_start_matches(char::is_whitespace).len()
 }
 
 /// Length in bytes of the longest common prefix, ending on a character boundary.
@@ -314,6 +392,34 @@ mod tests {
         let source = "{% for m in messages %}<{{ m.role }}>{{ m.content }}</s>{% endfor %}{% if add_generation_prompt %}<assistant><think>\n{% endif %}";
         let conv = conversation(&[("user", "q"), ("assistant", "a"), ("user", "q2"), ("assistant", "<think>\nr")]);
         assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["a</s>", "r</s>"]);
+    }
+
+    #[test]
+    fn a_closing_after_the_last_message_is_not_part_of_earlier_turns() {
+        // Like Phi-3: an eos after the last message, whatever its role.
+        let source = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}\
+                      {% if add_generation_prompt %}<|assistant|>\n{% else %}<|endoftext|>{% endif %}";
+        let conv = conversation(&[("user", "q"), ("assistant", "a"), ("user", "q2"), ("assistant", "b")]);
+        assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["a<|end|>\n", "b<|end|>\n<|endoftext|>"]);
+    }
+
+    #[test]
+    fn cuts_inside_a_marker_move_to_its_start() {
+        assert_eq!(marker_start("ab<|end", 7), 2);
+        assert_eq!(marker_start("ab<|end|>", 9), 9);
+        assert_eq!(marker_start("a < b", 5), 5);
+    }
+
+    #[test]
+    fn turn_start_takes_in_the_prefill_or_the_header() {
+        let source = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
+                      {% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}";
+        let conv = conversation(&[("user", "q"), ("assistant", "<think>\nr</think>a")]);
+        assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["r</think>a<|im_end|>\n"]);
+        let options = TurnOptions { turn_start: TurnStart::Prefill, ..Default::default() };
+        assert_eq!(spans(source, &conv, &options).unwrap(), ["<think>\nr</think>a<|im_end|>\n"]);
+        let options = TurnOptions { turn_start: TurnStart::Header, ..Default::default() };
+        assert_eq!(spans(source, &conv, &options).unwrap(), ["<|im_start|>assistant\n<think>\nr</think>a<|im_end|>\n"]);
     }
 
     #[test]

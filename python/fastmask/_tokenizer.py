@@ -208,6 +208,7 @@ class ChatTokenizer:
         last_turn_only: bool = False,
         mask_end_of_turn: bool = True,
         mask_separator: bool = True,
+        turn_start: str = "content",
         mask_header_whitespace: bool = False,
         **kwargs: Any,
     ) -> list[tuple[str, list[tuple[int, int]]]]:
@@ -216,7 +217,7 @@ class ChatTokenizer:
             _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
             documents=documents, template_kwargs=_merged(template_kwargs, kwargs), num_threads=num_threads,
             masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
-                              mask_header_whitespace),
+                              turn_start, mask_header_whitespace),
         )
 
     # -- encoding -----------------------------------------------------------------------------
@@ -248,6 +249,7 @@ class ChatTokenizer:
         last_turn_only: bool = False,
         mask_end_of_turn: bool = True,
         mask_separator: bool = True,
+        turn_start: str = "content",
         mask_header_whitespace: bool = False,
         on_error: str = "raise",
         **kwargs: Any,
@@ -267,8 +269,10 @@ class ChatTokenizer:
         template has them and turns otherwise (`"auto"`). For inferred turns: `train_roles` are
         trained, a message's `train_key` boolean overrides that, `last_turn_only` keeps only the
         last trained turn, `mask_end_of_turn` / `mask_separator` keep the end-of-turn marker and
-        the whitespace after it, `mask_header_whitespace` also trains the whitespace that ends the
-        turn header (as TRL's Qwen training templates do).
+        the whitespace after it, `turn_start` says where an assistant turn starts (`"content"`: after
+        the generation prompt; `"prefill"`: after the prompt's first line, so a prefilled `<think>`
+        is trained; `"header"`: at the role header), `mask_header_whitespace` also trains the
+        whitespace just before that start (as TRL's Qwen2.5 training template does).
         """
         options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
         arrow = return_tensors == "arrow"
@@ -279,7 +283,7 @@ class ChatTokenizer:
             documents=documents, template_kwargs=_merged(template_kwargs, kwargs), ignore_index=int(ignore_index),
             as_arrays=_wants_arrays(None if arrow else return_tensors), as_arrow=arrow, num_threads=num_threads,
             masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
-                              mask_header_whitespace),
+                              turn_start, mask_header_whitespace),
             on_error=policy, **options,
         )
         errors = out.pop("errors", None)
@@ -320,6 +324,7 @@ class ChatTokenizer:
         last_turn_only: bool,
         mask_end_of_turn: bool,
         mask_separator: bool,
+        turn_start: str,
         mask_header_whitespace: bool,
     ) -> Any:
         if mask_source == "generation" and not self.has_generation:
@@ -332,7 +337,8 @@ class ChatTokenizer:
         return _core.MaskOptions(
             mask_source=mask_source, train_roles=list(train_roles), train_key=train_key,
             last_turn_only=bool(last_turn_only), mask_end_of_turn=bool(mask_end_of_turn),
-            mask_separator=bool(mask_separator), mask_header_whitespace=bool(mask_header_whitespace),
+            mask_separator=bool(mask_separator), turn_start=turn_start,
+            mask_header_whitespace=bool(mask_header_whitespace),
         )
 
     def _tokenization_options(

@@ -8,7 +8,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use crate::encode::{EncodeOptions, PaddingStrategy, Side};
 use crate::error::Error;
 use crate::input::Conversation;
-use crate::turns::{MaskPlan, MaskSource, TurnOptions};
+use crate::turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
 
 /// Deepest nesting accepted in a message, tool or kwarg; deeper input (or a cycle) is an error.
 pub const MAX_DEPTH: usize = 200;
@@ -200,7 +200,7 @@ pub struct PyMaskOptions {
 impl PyMaskOptions {
     #[new]
     #[pyo3(signature = (*, mask_source="generation", train_roles=None, train_key=Some("train".to_string()),
-        last_turn_only=false, mask_end_of_turn=true, mask_separator=true, mask_header_whitespace=false))]
+        last_turn_only=false, mask_end_of_turn=true, mask_separator=true, turn_start="content", mask_header_whitespace=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         mask_source: &str,
@@ -209,6 +209,7 @@ impl PyMaskOptions {
         last_turn_only: bool,
         mask_end_of_turn: bool,
         mask_separator: bool,
+        turn_start: &str,
         mask_header_whitespace: bool,
     ) -> PyResult<Self> {
         let source = match mask_source {
@@ -219,6 +220,14 @@ impl PyMaskOptions {
                 return Err(Error::input(format!("mask_source must be 'generation', 'turns' or 'auto', got {other:?}")).into())
             }
         };
+        let turn_start = match turn_start {
+            "content" => TurnStart::Content,
+            "prefill" => TurnStart::Prefill,
+            "header" => TurnStart::Header,
+            other => {
+                return Err(Error::input(format!("turn_start must be 'content', 'prefill' or 'header', got {other:?}")).into())
+            }
+        };
         let defaults = TurnOptions::default();
         let turns = TurnOptions {
             roles: train_roles.unwrap_or(defaults.roles),
@@ -226,6 +235,7 @@ impl PyMaskOptions {
             last_turn_only,
             mask_end_of_turn,
             mask_separator,
+            turn_start,
             mask_header_whitespace,
         };
         Ok(PyMaskOptions { plan: MaskPlan { source, turns } })
