@@ -130,11 +130,16 @@ pub fn render_turns(
             // of an empty prefix says nothing about where the first turn starts.
             return Err(Error::input("message 0: a trained first message has no prefix to infer its start from"));
         }
-        let before = render(index, false).map_err(|err| turn_error(index, err))?;
         let prompt = if is_assistant { Some(render(index, true).map_err(|err| turn_error(index, err))?) } else { None };
         let through = render(index + 1, false).map_err(|err| turn_error(index, err))?;
-        let (start, end) = locate_turn(&full.text, &before, prompt.as_deref(), &through, options.turn_start)
-            .map_err(|why| Error::new(ErrorKind::Template, format!("message {index}: {why}")))?;
+        let located = match content_turn(&full.text, prompt.as_deref(), &through, options.turn_start) {
+            Some(turn) => Ok(turn),
+            None => {
+                let before = render(index, false).map_err(|err| turn_error(index, err))?;
+                locate_turn(&full.text, &before, prompt.as_deref(), &through, options.turn_start)
+            }
+        };
+        let (start, end) = located.map_err(|why| Error::new(ErrorKind::Template, format!("message {index}: {why}")))?;
         byte_spans.push(trim_turn(&full.text, start, end, message, options).map_err(|why| {
             Error::new(ErrorKind::Input, format!("message {index}: {why}"))
         })?);
@@ -163,6 +168,13 @@ fn is_trained(message: &Value, options: &TurnOptions) -> bool {
         }
     }
     role(message).is_some_and(|role| options.roles.iter().any(|trained| *trained == role))
+}
+
+/// The common case without rendering the prefix before the turn: the generation prompt and the
+/// render through the turn are both prefixes of `full`, so the turn's content lies between them.
+fn content_turn(full: &str, prompt: Option<&str>, through: &str, turn_start: TurnStart) -> Option<(usize, usize)> {
+    let prompt = prompt.filter(|prompt| turn_start == TurnStart::Content && full.starts_with(prompt))?;
+    (full.starts_with(through) && through.len() >= prompt.len()).then_some((prompt.len(), through.len()))
 }
 
 /// The byte range of one turn in `full`, from the renders of the prefix before it (without and,
