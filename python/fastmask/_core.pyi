@@ -19,6 +19,12 @@ class InputError(FastmaskError):
 class TokenizerError(FastmaskError):
     """The tokenizer could not be loaded or used."""
 
+class Int64Buffer:
+    """The int64 values of one output matrix, row-major, behind the (writable) buffer protocol:
+    `numpy.frombuffer(buffer, dtype=numpy.int64)` wraps them without a copy."""
+
+    def __len__(self) -> int: ...
+
 class ChatTokenizer:
     """A compiled chat template and a loaded tokenizer, immutable and shared across threads.
 
@@ -111,7 +117,8 @@ class ChatTokenizer:
 
         Returns:
             `input_ids`, `attention_mask`, `assistant_masks`, `labels`: lists of lists, or with
-            `as_arrays` a `(bytearray of little-endian int64, (rows, columns))` per name, or with
+            `as_arrays` an `(Int64Buffer, (rows, columns))` per name (native-endian int64 values
+            behind the buffer protocol, for `numpy.frombuffer` without a copy), or with
             `as_arrow` `(values bytearray, int32 offsets bytearray, value width in bytes)` per
             name (int32 ids, int8 masks, int64 labels).
 

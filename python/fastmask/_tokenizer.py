@@ -483,12 +483,12 @@ def _wants_arrays(return_tensors: str | None) -> bool:
 
 
 def _finish(out: dict[str, Any], return_tensors: str | None) -> dict[str, Any]:
-    """Wraps the `(bytearray, shape)` buffers from the core as int64 arrays without copying."""
+    """Wraps the `(Int64Buffer, shape)` buffers from the core as int64 arrays without copying."""
     if return_tensors is None:
         return out
     import numpy as np
 
-    arrays = {name: np.frombuffer(buffer, dtype="<i8").reshape(shape) for name, (buffer, shape) in out.items()}
+    arrays = {name: np.frombuffer(buffer, dtype=np.int64).reshape(shape) for name, (buffer, shape) in out.items()}
     if return_tensors == "pt":
         import torch
 

@@ -5,17 +5,18 @@ mod convert;
 mod each;
 mod errors;
 mod flat;
+mod outputs;
 
 use std::sync::Arc;
 
 use minijinja::value::Value;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList};
 
-use crate::encode::Encoded;
 use crate::input::RenderInputs;
 use crate::{batch, Backend, ChatTemplate, Clock, Error, Tokenizer};
 use flat::Layout;
+use outputs::outputs_to_py;
 use convert::{conversations_from_py, conversations_from_py_each, encode_options, py_to_value, template_kwargs_from_py, PyMaskOptions};
 
 /// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
@@ -225,48 +226,11 @@ fn render_inputs(
     })
 }
 
-/// Lists of lists, or, with `as_arrays`, `(bytearray of little-endian int64, (rows, columns))`
-/// per output so numpy wraps them without a Python object per token.
-fn outputs_to_py<'py>(py: Python<'py>, batch: &[Encoded], as_arrays: bool) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    let columns: [(&str, fn(&Encoded) -> Vec<i64>); 4] = [
-        ("input_ids", |e| e.input_ids.iter().map(|&v| i64::from(v)).collect()),
-        ("attention_mask", |e| e.attention_mask.iter().map(|&v| i64::from(v)).collect()),
-        ("assistant_masks", |e| e.assistant_masks.iter().map(|&v| i64::from(v)).collect()),
-        ("labels", |e| e.labels.clone()),
-    ];
-    for (name, column) in columns {
-        if as_arrays {
-            let width = batch.first().map_or(0, |e| e.input_ids.len());
-            if batch.iter().any(|e| e.input_ids.len() != width) {
-                return Err(Error::input(
-                    "sequences have different lengths, so they cannot form one array: pass padding=True or padding='max_length'",
-                )
-                .into());
-            }
-            let mut bytes = Vec::with_capacity(batch.len() * width * 8);
-            for encoded in batch {
-                for value in column(encoded) {
-                    bytes.extend_from_slice(&value.to_le_bytes());
-                }
-            }
-            let array = (pyo3::types::PyByteArray::new(py, &bytes), (batch.len(), width));
-            out.set_item(name, PyTuple::new(py, [array.0.into_any(), array.1.into_pyobject(py)?.into_any()])?)?;
-        } else {
-            let rows = PyList::empty(py);
-            for encoded in batch {
-                rows.append(PyList::new(py, column(encoded))?)?;
-            }
-            out.set_item(name, rows)?;
-        }
-    }
-    Ok(out)
-}
-
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChatTokenizer>()?;
     m.add_class::<PyMaskOptions>()?;
+    m.add_class::<outputs::Int64Buffer>()?;
     errors::register(m)?;
     m.add("NUM_THREADS_ENV", crate::NUM_THREADS_ENV)?;
     Ok(())
