@@ -165,6 +165,10 @@ pub(super) fn escape_class(escape: &str) -> Option<Class> {
 pub(super) struct Pattern {
     top: Vec<Vec<Node>>,
     classes: Vec<Class>,
+    /// Per top-level alternative, the ASCII characters a match of it can start with (every bit
+    /// set when that is not known): `search` skips an alternative that cannot start at an ASCII
+    /// character, which is most attempts on text (the contraction alternative on every word).
+    first_ascii: Vec<u128>,
 }
 
 /// The continuation of a match: the rest of an enclosing sequence, then its own continuation.
@@ -181,7 +185,8 @@ impl Pattern {
         if parser.at != parser.chars.len() {
             return None;
         }
-        Some(Pattern { top, classes: parser.classes })
+        let first_ascii = top.iter().map(|seq| first_ascii(seq, &parser.classes)).collect();
+        Some(Pattern { top, classes: parser.classes, first_ascii })
     }
 
     /// The leftmost match starting at or after `from`, as onig's `search` finds it.
@@ -189,7 +194,14 @@ impl Pattern {
         let bytes = text.as_bytes();
         let mut at = from;
         loop {
-            for alternative in &self.top {
+            let skip = match bytes.get(at) {
+                Some(&byte) if byte < 0x80 => 1u128 << byte,
+                _ => 0,
+            };
+            for (alternative, &first) in self.top.iter().zip(&self.first_ascii) {
+                if skip != 0 && skip & first == 0 {
+                    continue;
+                }
                 if let Some(end) = self.match_seq(bytes, alternative, at, None) {
                     return Some((at, end));
                 }
@@ -598,6 +610,31 @@ fn repeat_group(alternatives: Vec<Vec<Node>>, min: u32, max: u32) -> Option<Vec<
     }
     out.extend(optional);
     Some(out)
+}
+
+/// The ASCII characters a match of `seq` can start with; every bit when a lookaround or an
+/// empty match makes that unknown (then nothing is skipped).
+fn first_ascii(seq: &[Node], classes: &[Class]) -> u128 {
+    let mut set = 0;
+    for node in seq {
+        match node {
+            Node::Class(class) => return set | classes[*class].ascii,
+            Node::Repeat { class, min, .. } => {
+                set |= classes[*class].ascii;
+                if *min > 0 {
+                    return set;
+                }
+            }
+            Node::Group(alternatives) => {
+                if alternatives.iter().any(|a| can_be_empty(a)) {
+                    return u128::MAX;
+                }
+                return set | alternatives.iter().fold(0, |m, a| m | first_ascii(a, classes));
+            }
+            Node::NotAhead(_) | Node::Ahead(_) => return u128::MAX,
+        }
+    }
+    u128::MAX
 }
 
 fn can_be_empty(seq: &[Node]) -> bool {
