@@ -108,8 +108,16 @@ def worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     run()
     seconds = time.perf_counter() - start
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mib": rss_mib}))
+    print(json.dumps({"seconds": seconds, "rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. Not `getrusage`'s ru_maxrss: Linux carries the parent's peak
+    across fork+exec into it, so every worker would report the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def check_equal(args: argparse.Namespace) -> tuple[int, list[str]]:
