@@ -8,7 +8,7 @@ use minijinja::value::Value;
 use rayon::prelude::*;
 
 use crate::encode::{encode_rendered, pad_batch, EncodeOptions, Encoded};
-use crate::error::{Error, Result};
+use crate::error::{catch_panic, Error, Result};
 use crate::input::{Conversation, RenderInputs};
 use crate::template::{ChatTemplate, Rendered};
 use crate::tokenize::Tokenizer;
@@ -112,16 +112,27 @@ fn run_indexed<T: Sync, R: Send>(items: &[T], threads: Threads, work: impl Fn(&T
     run_each(items, threads, work)?.into_iter().collect()
 }
 
-/// Maps `work` over `items` on the pool, one result per item in input order, each error tagged
-/// with its item's index.
-fn run_each<T: Sync, R: Send>(items: &[T], threads: Threads, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<Result<R>>> {
+/// Maps `work` over `items` on the pool, one result per item. A panic in one item becomes that
+/// item's `Internal` error; the other items are unaffected.
+pub(crate) fn run_each<T: Sync, R: Send>(
+    items: &[T],
+    threads: Threads,
+    work: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<Result<R>>> {
     Ok(pool(threads)?.install(|| {
         items
             .par_iter()
             .enumerate()
-            .map(|(index, item)| work(item).map_err(|err| err.in_conversation(index)))
+            .map(|(index, item)| catch_panic(|| work(item)).map_err(|err| err.in_conversation(index)))
             .collect()
     }))
+}
+
+/// Runs `work` on a worker thread (with its large stack) and waits for it: for work on untrusted
+/// input, such as compiling a template, that must not depend on the caller's stack size.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub fn on_worker<R: Send>(work: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+    pool(Some(1))?.install(|| catch_panic(work))
 }
 
 /// Pools by thread count, and the process they were built in: pools inherited through `fork`
@@ -146,10 +157,12 @@ fn pool(threads: Threads) -> Result<Arc<rayon::ThreadPool>> {
     };
     let pid = std::process::id();
     let mut slot = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let pools = match slot.as_mut() {
-        Some(pools) if pools.pid == pid => pools,
-        _ => slot.insert(Pools { pid, by_threads: HashMap::new() }),
-    };
+    if slot.as_ref().is_some_and(|pools| pools.pid != pid) {
+        // Inherited through fork: dropping these pools would wake their (absent) threads through
+        // rayon's locks, which a parent thread may have held at the fork, and hang. Leak them.
+        std::mem::forget(slot.take());
+    }
+    let pools = slot.get_or_insert_with(|| Pools { pid, by_threads: HashMap::new() });
     if let Some(pool) = pools.by_threads.get(&threads) {
         return Ok(Arc::clone(pool));
     }
@@ -243,6 +256,23 @@ mod tests {
         let three = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(3)).unwrap();
         assert_eq!(one, three);
         assert!(render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(0)).is_err());
+    }
+
+    #[test]
+    fn a_panicking_item_fails_alone() {
+        let items: Vec<usize> = (0..1000).collect();
+        let results = run_each(&items, Some(4), |&i| if i == 617 { panic!("injected") } else { Ok(i) }).unwrap();
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Ok(value) => assert_eq!(*value, i),
+                Err(err) => {
+                    assert_eq!((i, err.kind, err.conversation), (617, crate::ErrorKind::Internal, Some(617)));
+                }
+            }
+        }
+        assert!(results[617].is_err());
+        let err = run_indexed(&items, None, |&i| if i >= 900 { panic!("late") } else { Ok(i) }).unwrap_err();
+        assert_eq!(err.conversation, Some(900));
     }
 
     #[test]

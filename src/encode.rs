@@ -33,6 +33,8 @@ pub struct EncodeOptions {
     pub pad_id: Option<u32>,
     /// The label of tokens outside the assistant mask and of padding.
     pub ignore_index: i64,
+    /// Control tokens marked in user data are encoded as text (`src/sanitize.rs`).
+    pub sanitize_control_tokens: bool,
 }
 
 impl Default for EncodeOptions {
@@ -45,6 +47,7 @@ impl Default for EncodeOptions {
             padding_side: Side::Right,
             pad_id: None,
             ignore_index: -100,
+            sanitize_control_tokens: false,
         }
     }
 }
@@ -88,7 +91,19 @@ pub struct Encoded {
 
 /// Tokenizes, truncates and masks one rendered conversation (padding needs the whole batch).
 pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &EncodeOptions) -> Result<Encoded> {
-    let tokens = tokenizer.encode(&rendered.text, options.truncation())?;
+    let tokens = if options.sanitize_control_tokens {
+        let mut tokens = crate::sanitize::encode_marked(tokenizer, &rendered.text)?;
+        // transformers cuts the sanitized ids as they are (`ids[:max_length]` / `ids[-max_length:]`).
+        if let Some(truncation) = options.truncation() {
+            let before = tokens.ids.len();
+            truncation.apply(&mut tokens.ids);
+            truncation.apply(&mut tokens.offsets);
+            tokens.truncated = before - tokens.ids.len();
+        }
+        tokens
+    } else {
+        tokenizer.encode(&rendered.text, options.truncation())?
+    };
     let spans: Vec<ByteRange> = rendered.spans.iter().map(|s| (s.start_byte, s.end_byte)).collect();
     let assistant_masks = assistant_mask(&tokens.offsets, &spans);
     let labels = tokens

@@ -12,12 +12,6 @@ use minijinja::{Environment, Error, ErrorKind, State};
 use crate::pyobjects::{is_namespace, Cycler, DictGlobal, DictView, Joiner, PyMethod, PyRange};
 use crate::python_format::{json_dumps, write_str, JsonOptions};
 
-/// Instructions one render may execute: far above what real templates need for very long chats,
-/// low enough that a runaway loop stops within seconds.
-pub const DEFAULT_FUEL: u64 = 200_000_000;
-
-/// Nesting depth of macros, includes and loops (minijinja's default).
-pub const RECURSION_LIMIT: usize = 500;
 
 /// The clock `strftime_now` reads: the local time, or a pinned time for reproducible output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,8 +30,10 @@ pub fn hf_syntax() -> minijinja::syntax::SyntaxConfig {
 pub fn hf_environment(clock: Clock) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_syntax(hf_syntax());
-    env.set_fuel(Some(DEFAULT_FUEL));
-    env.set_recursion_limit(RECURSION_LIMIT);
+    // The defaults; a template's own limits are set when it is compiled (`template.rs`).
+    let limits = crate::limits::Limits::default();
+    env.set_fuel(Some(limits.fuel));
+    env.set_recursion_limit(limits.recursion);
     env.set_unknown_method_callback(crate::methods::call_method);
     env.set_formatter(|out, _state, value| {
         let mut text = String::new();

@@ -13,6 +13,10 @@ pub enum ErrorKind {
     Input,
     /// The tokenizer JSON could not be loaded or a text could not be encoded (`TokenizerError`).
     Tokenizer,
+    /// A configured limit was reached: fuel, output or input size, nesting (`LimitError`).
+    Limit,
+    /// A bug in fastmask itself, such as a caught panic (`FastmaskError`).
+    Internal,
 }
 
 /// An error with the conversation it belongs to, when it belongs to one.
@@ -39,6 +43,10 @@ impl Error {
         Error::new(ErrorKind::Tokenizer, message)
     }
 
+    pub fn limit(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Limit, message)
+    }
+
     /// Attaches the batch index, keeping an index that is already there.
     pub fn in_conversation(mut self, index: usize) -> Self {
         self.conversation.get_or_insert(index);
@@ -57,6 +65,23 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Runs `work`, turning a panic into an `Internal` error so one bad item never takes down the
+/// call, and Python never sees pyo3's `PanicException` (a `BaseException` that `except Exception`
+/// misses). Panics print nothing extra here: the hook has already reported them.
+pub fn catch_panic<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let detail = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(Error::new(ErrorKind::Internal, format!("internal error (a bug in fastmask, please report it): {detail}")))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +90,14 @@ mod tests {
     fn message_names_the_conversation() {
         let err = Error::input("message 3: content must be a string").in_conversation(17);
         assert_eq!(err.to_string(), "conversation 17: message 3: content must be a string");
+    }
+
+    #[test]
+    fn panics_become_internal_errors() {
+        let err = catch_panic::<()>(|| panic!("boom {}", 7)).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Internal);
+        assert!(err.message.ends_with("boom 7"), "{}", err.message);
+        assert_eq!(catch_panic(|| Ok(3)), Ok(3));
     }
 
     #[test]

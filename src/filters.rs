@@ -203,7 +203,7 @@ fn replace(value: &Value, args: Args) -> Result<Value, Error> {
     let a = params(args, &["old", "new", "count"], 2)?;
     let (old, new) = (str_arg(&a[0]).unwrap_or_default(), str_arg(&a[1]).unwrap_or_default());
     let limit = present(&a[2]).and_then(Value::as_i64).filter(|n| *n >= 0).map(|n| n as usize);
-    let replaced = crate::methods::replace(&py_str(value), &old, &new, limit);
+    let replaced = crate::methods::replace(&py_str(value), &old, &new, limit)?;
     Ok(if value.is_safe() { Value::from_safe_string(replaced) } else { Value::from(replaced) })
 }
 
@@ -223,6 +223,7 @@ fn join(value: &Value, args: Args) -> Result<String, Error> {
             None => item,
         };
         write_str(&item, &mut out);
+        crate::limits::check_string(out.len(), "join")?;
     }
     Ok(out)
 }
@@ -542,6 +543,7 @@ fn indent(value: &Value, args: Args) -> Result<String, Error> {
     };
     let text = py_str(value) + "\n";
     let lines: Vec<&str> = crate::methods::split_lines(&text, false);
+    crate::limits::check_string(text.len().saturating_add(indention.len().saturating_mul(lines.len() + 1)), "indent")?;
     let mut out = if blank {
         lines.join(&format!("\n{indention}"))
     } else {

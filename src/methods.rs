@@ -129,7 +129,7 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
         "replace" => {
             let a = positional(args, &["old", "new", "count"], 2)?;
             let count = opt_int(&a[2], "count")?.filter(|n| *n >= 0).map(|n| n as usize);
-            v(replace(text, req_str(&a[0], "old")?, req_str(&a[1], "new")?, count))
+            v(replace(text, req_str(&a[0], "old")?, req_str(&a[1], "new")?, count)?)
         }
         "find" | "rfind" | "index" | "rindex" | "count" => {
             let a = positional(args, &["sub", "start", "end"], 1)?;
@@ -348,8 +348,13 @@ fn affix_test(text: &str, method: &str, affix: &Value, start: &Option<Value>, en
 }
 
 /// `str.replace(old, new[, count])`, including Python's handling of an empty `old`.
-pub fn replace(text: &str, old: &str, new: &str, count: Option<usize>) -> String {
+pub fn replace(text: &str, old: &str, new: &str, count: Option<usize>) -> Result<String, Error> {
     let limit = count.unwrap_or(usize::MAX);
+    if new.len() > old.len() {
+        let found = if old.is_empty() { text.chars().count() + 1 } else { text.matches(old).count() };
+        let grown = found.min(limit).saturating_mul(new.len() - old.len());
+        crate::limits::check_string(text.len().saturating_add(grown), "replace")?;
+    }
     if old.is_empty() {
         let mut out = String::new();
         let mut done = 0;
@@ -363,12 +368,12 @@ pub fn replace(text: &str, old: &str, new: &str, count: Option<usize>) -> String
         if done < limit {
             out.push_str(new);
         }
-        return out;
+        return Ok(out);
     }
-    match count {
+    Ok(match count {
         None => text.replace(old, new),
         Some(n) => text.replacen(old, new, n),
-    }
+    })
 }
 
 fn char_index(text: &str, byte: usize) -> Value {
@@ -516,6 +521,7 @@ fn join(separator: &str, items: &Value) -> Result<String, Error> {
             out.push_str(separator);
         }
         out.push_str(text);
+        crate::limits::check_string(out.len(), "join")?;
     }
     Ok(out)
 }

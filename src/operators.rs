@@ -49,8 +49,9 @@ pub fn register(env: &mut Environment<'static>) {
         let mut out = String::new();
         for part in parts.iter() {
             write_str(part, &mut out);
+            crate::limits::check_string(out.len(), "~")?;
         }
-        Value::from(out)
+        Ok::<_, Error>(Value::from(out))
     });
     env.add_function(ITER, |value: Value| iterable(value));
     env.add_function(ITER_UNPACK, |value: Value, shape: Value| {

@@ -34,6 +34,7 @@ pub fn check_width(width: usize) -> Result<usize, Error> {
     if width > MAX_PADDED_LEN {
         return Err(Error::new(ErrorKind::InvalidOperation, format!("width {width} is too large")));
     }
+    crate::limits::check_string(width, "a width or precision")?;
     Ok(width)
 }
 
@@ -195,6 +196,8 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
             out.push(c);
             continue;
         }
+        // Each field is within the string limit; this bounds their sum.
+        crate::limits::check_string(out.len(), "%-formatting")?;
         let mut key = None;
         if chars.peek() == Some(&'(') {
             chars.next();
@@ -273,6 +276,7 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
     if next < items.len() && mapping.is_none() {
         return Err(type_error("not all arguments converted during string formatting"));
     }
+    crate::limits::check_string(out.len(), "string formatting")?;
     Ok(out)
 }
 
@@ -466,6 +470,7 @@ fn format_fields(
             }
             '}' => return Err(type_error("Single '}' encountered in format string")),
             '{' => {
+                crate::limits::check_string(out.len(), "str.format")?;
                 let mut nesting = 1;
                 let start = at + 1;
                 let mut end = None;
@@ -489,6 +494,7 @@ fn format_fields(
             c => out.push(c),
         }
     }
+    crate::limits::check_string(out.len(), "string formatting")?;
     Ok(out)
 }
 

@@ -293,22 +293,25 @@ fn write_json_container<T>(
         out.push(close);
         return Ok(());
     }
-    let newline = |level: usize, out: &mut String| {
+    let newline = |level: usize, out: &mut String| -> Result<(), Error> {
         if let Some(indent) = &options.indent {
+            crate::limits::check_string(out.len().saturating_add(indent.len().saturating_mul(level)), "tojson")?;
             out.push('\n');
             for _ in 0..level {
                 out.push_str(indent);
             }
         }
+        Ok(())
     };
     for (index, item) in items.iter().enumerate() {
         if index > 0 {
             out.push_str(&options.item_separator);
         }
-        newline(depth + 1, out);
+        newline(depth + 1, out)?;
         write_item(item, out)?;
+        crate::limits::check_string(out.len(), "tojson")?;
     }
-    newline(depth, out);
+    newline(depth, out)?;
     out.push(close);
     Ok(())
 }

@@ -13,6 +13,7 @@ use minijinja::{Environment, State};
 
 use crate::environment::{hf_environment, hf_syntax, Clock};
 use crate::error::{Error, ErrorKind, Result};
+use crate::limits::{Limits, RenderGuard};
 use crate::rewrite::rewrite_for_jinja2;
 use crate::tag::{rewrite_generation_tags, GENERATION_FUNCTION};
 
@@ -39,11 +40,25 @@ pub struct Rendered {
 pub struct ChatTemplate {
     env: Environment<'static>,
     has_generation: bool,
+    limits: Limits,
 }
 
 impl ChatTemplate {
-    /// Compiles `source`; a syntax error names its line.
+    /// Compiles `source` with the default limits; a syntax error names its line.
     pub fn compile(source: &str, clock: Clock) -> Result<Self> {
+        Self::compile_with_limits(source, clock, Limits::default())
+    }
+
+    /// Compiles `source`, which renders under `limits`.
+    pub fn compile_with_limits(source: &str, clock: Clock, limits: Limits) -> Result<Self> {
+        limits.validate()?;
+        if source.len() > limits.template_bytes {
+            return Err(Error::limit(format!(
+                "template limit: the template has {} bytes, more than the limit of {}",
+                source.len(),
+                limits.template_bytes
+            )));
+        }
         // jinja2 reads `\r\n` and `\r` line endings as `\n`.
         let source = source.replace("\r\n", "\n").replace('\r', "\n");
         let rewritten = rewrite_generation_tags(&source);
@@ -52,11 +67,18 @@ impl ChatTemplate {
             Error::new(ErrorKind::TemplateSyntax, format!("{} (template line {})", rejected.message, rejected.line))
         })?;
         let mut env = hf_environment(clock);
+        env.set_fuel(Some(limits.fuel));
+        env.set_recursion_limit(limits.recursion);
         env.add_function(GENERATION_FUNCTION, generation);
         env.add_function("raise_exception", raise_exception);
         env.add_template_owned(TEMPLATE_NAME, jinja2_source)
             .map_err(|err| template_error(ErrorKind::TemplateSyntax, &err, None))?;
-        Ok(ChatTemplate { env, has_generation: rewritten.has_generation })
+        Ok(ChatTemplate { env, has_generation: rewritten.has_generation, limits })
+    }
+
+    /// The limits this template renders under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Whether the template marks assistant text with `{% generation %}`.
@@ -70,7 +92,8 @@ impl ChatTemplate {
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|err| template_error(ErrorKind::Template, &err, None))?;
-        let guard = TrackerGuard::install();
+        let limits = RenderGuard::install(&self.limits);
+        let guard = TrackerGuard::install(self.limits.output_bytes);
         let result = template.render_captured_to(context, TrackingWriter).map(drop);
         let tracker = guard.finish();
         match result {
@@ -79,9 +102,29 @@ impl ChatTemplate {
                     .map_err(|_| Error::new(ErrorKind::Template, "the template produced invalid UTF-8"))?;
                 Ok(Rendered { text, spans: tracker.spans })
             }
-            Err(err) => Err(template_error(ErrorKind::Template, &err, tracker.raised)),
+            Err(err) => Err(match limits.reached() {
+                Some(message) => Error::limit(message),
+                None => render_error(&err, tracker.raised, &self.limits),
+            }),
         }
     }
+}
+
+/// A render error: running out of fuel or recursion depth is a limit, the rest template errors.
+fn render_error(err: &minijinja::Error, raised: Option<String>, limits: &Limits) -> Error {
+    if raised.is_none() {
+        if err.kind() == minijinja::ErrorKind::OutOfFuel {
+            return Error::limit(format!("fuel limit: the template ran more than {} steps (an endless or huge loop?)", limits.fuel));
+        }
+        let detail = err.detail().unwrap_or_default();
+        if detail.contains("recursion limit exceeded") {
+            return Error::limit(format!("recursion limit: macros or loops nested deeper than {}", limits.recursion));
+        }
+        if detail.contains("is too large") {
+            return Error::limit(format!("string limit: {detail}"));
+        }
+    }
+    template_error(ErrorKind::Template, err, raised)
 }
 
 /// Turns a minijinja error into ours; `raise_exception` messages are passed through verbatim.
@@ -102,6 +145,7 @@ fn template_error(kind: ErrorKind, err: &minijinja::Error, raised: Option<String
 #[derive(Default)]
 struct Tracker {
     output: Vec<u8>,
+    output_limit: usize,
     chars_written: usize,
     spans: Vec<Span>,
     raised: Option<String>,
@@ -115,8 +159,8 @@ thread_local! {
 struct TrackerGuard;
 
 impl TrackerGuard {
-    fn install() -> Self {
-        TRACKER.with(|cell| *cell.borrow_mut() = Some(Tracker::default()));
+    fn install(output_limit: usize) -> Self {
+        TRACKER.with(|cell| *cell.borrow_mut() = Some(Tracker { output_limit, ..Tracker::default() }));
         TrackerGuard
     }
 
@@ -141,10 +185,18 @@ struct TrackingWriter;
 impl io::Write for TrackingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let chars = buf.iter().filter(|b| (**b & 0xC0) != 0x80).count();
-        with_tracker(|tracker| {
+        let within = with_tracker(|tracker| {
+            if tracker.output.len().saturating_add(buf.len()) > tracker.output_limit {
+                return Err(tracker.output_limit);
+            }
             tracker.output.extend_from_slice(buf);
             tracker.chars_written += chars;
+            Ok(())
         });
+        if let Some(Err(limit)) = within {
+            crate::limits::reached(format!("output limit: the rendered text would exceed {limit} bytes"));
+            return Err(io::Error::other("output limit reached"));
+        }
         Ok(buf.len())
     }
 

@@ -150,6 +150,39 @@ impl Tokenizer {
         }
         Ok(TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated })
     }
+
+    /// Encodes without matching any added token, special or not: normalizer, pre-tokenizer and
+    /// model only, as transformers' fast `_encode_without_added_tokens` runs them.
+    pub fn encode_without_added_tokens(&self, text: &str) -> Result<TokenOffsets> {
+        use tokenizers::{Model, Normalizer, OffsetType, PreTokenizedString, PreTokenizer};
+        let failed = |err: tokenizers::Error| Error::tokenizer(format!("cannot encode a control token as text: {err}"));
+        let mut normalized = tokenizers::NormalizedString::from(text);
+        if let Some(normalizer) = self.model.get_normalizer() {
+            normalizer.normalize(&mut normalized).map_err(failed)?;
+        }
+        let mut pieces = PreTokenizedString::from(normalized);
+        if let Some(pre_tokenizer) = self.model.get_pre_tokenizer() {
+            pre_tokenizer.pre_tokenize(&mut pieces).map_err(failed)?;
+        }
+        let model = self.model.get_model();
+        pieces.tokenize(|piece| model.tokenize(piece.get())).map_err(failed)?;
+        let encoding = pieces.into_encoding(None, 0, OffsetType::Byte).map_err(failed)?;
+        Ok(TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated: 0 })
+    }
+
+    /// Every added token, special or not, as (content, special) in id order.
+    pub fn added_tokens(&self) -> Vec<(String, bool)> {
+        let mut tokens: Vec<(u32, tokenizers::AddedToken)> = self.model.get_added_tokens_decoder().into_iter().collect();
+        tokens.sort_by_key(|(id, _)| *id);
+        tokens.into_iter().map(|(_, token)| (token.content, token.special)).collect()
+    }
+
+    /// The contents of every added token, longest first.
+    pub fn added_tokens_longest_first(&self) -> Vec<String> {
+        let mut tokens: Vec<String> = self.added_tokens().into_iter().map(|(content, _)| content).collect();
+        tokens.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        tokens
+    }
 }
 
 #[cfg(test)]

@@ -93,14 +93,14 @@ def test_too_deep_input_is_rejected(chat_tokenizer):
     for _ in range(1000):
         node.append([])
         node = node[0]
-    with pytest.raises(fastmask.InputError, match="nested deeper"):
+    with pytest.raises(fastmask.LimitError, match="nested deeper"):
         chat_tokenizer.encode_batch([[{"role": "user", "content": "x", "extra": deep}]])
 
 
 def test_self_referencing_dict_is_rejected(chat_tokenizer):
     message = {"role": "user", "content": "x"}
     message["self"] = message
-    with pytest.raises(fastmask.InputError, match="nested deeper"):
+    with pytest.raises(fastmask.LimitError, match="contains itself"):
         chat_tokenizer.encode_batch([[message]])
 
 

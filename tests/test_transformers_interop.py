@@ -400,7 +400,6 @@ def test_continue_final_message_deleted_by_the_template(hf):
         (CONV, {"return_assistant_tokens_mask": True, "return_dict": False}),
         (CONV, {"continue_final_message": True, "add_generation_prompt": True}),
         (CONV, {"continue_final_message": True, "return_assistant_tokens_mask": True}),
-        (CONV, {"sanitize_control_tokens": True, "return_assistant_tokens_mask": True}),
         (CONV, {"sanitize_control_tokens": True, "tokenize": False}),
         (CONV + ["not a message"], {}),
         ([CONV, [1]], {"tokenize": False}),
@@ -409,7 +408,7 @@ def test_continue_final_message_deleted_by_the_template(hf):
     ],
     ids=[
         "empty", "empty-tuple", "mask-without-tokenize", "mask-without-dict", "continue-with-prompt",
-        "continue-with-mask", "sanitize-with-mask", "sanitize-without-tokenize", "non-dict-message",
+        "continue-with-mask", "sanitize-without-tokenize", "non-dict-message",
         "non-dict-in-batch", "bad-tensor-type", "tokenizer-kwargs-collision",
     ],
 )
@@ -436,9 +435,7 @@ def test_no_template(hf):
     check_raises(hf, CONV)
 
 
-def test_sanitize_control_tokens_is_not_implemented(hf):
-    with pytest.raises(NotImplementedError, match="sanitize_control_tokens"):
-        apply_chat_template(hf, CONV, sanitize_control_tokens=True)
+# sanitize_control_tokens (with and without masks): tests/test_hardening_sanitize.py.
 
 
 @pytest.mark.parametrize(

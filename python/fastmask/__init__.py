@@ -4,10 +4,12 @@ transformers' ``apply_chat_template(..., return_assistant_tokens_mask=True)``, f
 from fastmask._core import (
     FastmaskError,
     InputError,
+    LimitError,
     TemplateError,
     TemplateSyntaxError,
     TokenizerError,
 )
+from fastmask._limits import Limits
 from fastmask._tokenizer import ChatTokenizer
 from fastmask._transformers import apply_chat_template
 
@@ -17,6 +19,8 @@ __all__ = [
     "ChatTokenizer",
     "FastmaskError",
     "InputError",
+    "LimitError",
+    "Limits",
     "TemplateError",
     "TemplateSyntaxError",
     "TokenizerError",

@@ -3,6 +3,7 @@
 from typing import Any
 
 NUM_THREADS_ENV: str
+DEFAULT_LIMITS: dict[str, int]
 
 class FastmaskError(ValueError):
     """Base class of every error fastmask raises."""
@@ -18,6 +19,12 @@ class InputError(FastmaskError):
 
 class TokenizerError(FastmaskError):
     """The tokenizer could not be loaded or used."""
+
+class LimitError(FastmaskError):
+    """A safety limit was reached (fuel, sizes, nesting); see `fastmask.Limits`."""
+
+def _panic_in_batch(items: int, panic_at: int, *, num_threads: int | None = None) -> list[Any]:
+    """Test support: runs `items` tasks on the batch pool, one panicking; values or exceptions."""
 
 class Int64Buffer:
     """The int64 values of one output matrix, row-major, behind the (writable) buffer protocol:
@@ -37,9 +44,11 @@ class ChatTokenizer:
         backend: "auto" (the fast byte-level BPE when the tokenizer.json has a shape it
             reproduces exactly, else the `tokenizers` crate), "tokenizers", or "fast" (as auto,
             but an unsupported shape is an error). Both give identical ids and offsets.
+        limits: limit names to values (`fastmask.Limits` fields); missing ones keep the default.
 
     Raises:
         TemplateSyntaxError: the template does not parse.
+        LimitError: the template is longer than `limits["template_bytes"]`.
         TokenizerError: the JSON is not a tokenizer, `pad_token` is not in its vocabulary, or
             backend="fast" and the shape is unsupported.
         InputError: `backend` is not one of the names above.
@@ -54,6 +63,7 @@ class ChatTokenizer:
         pad_token: str | None = None,
         now: str | None = None,
         backend: str = "auto",
+        limits: dict[str, int] | None = None,
     ) -> ChatTokenizer: ...
     def with_chat_template(self, chat_template: str, *, now: str | None = None) -> ChatTokenizer:
         """The same tokenizer (shared, not reloaded), special tokens and pad token with another template.
@@ -67,6 +77,12 @@ class ChatTokenizer:
     @property
     def backend(self) -> str:
         """The backend that encodes: "fast" or "tokenizers"."""
+    @property
+    def limits(self) -> dict[str, int]:
+        """The limits templates and inputs are held to."""
+    @property
+    def added_tokens(self) -> list[tuple[str, bool]]:
+        """The tokenizer's added tokens as (content, special), in id order."""
     @property
     def pad_token_id(self) -> int | None:
         """The id padding uses, or None."""
@@ -107,6 +123,7 @@ class ChatTokenizer:
         masks: Any = None,
         on_error: str = "raise",
         as_arrow: bool = False,
+        sanitize_control_tokens: bool = False,
     ) -> dict[str, Any]:
         """Renders, tokenizes, truncates, masks and pads each conversation.
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastmask import _arrow, _core, _model_dir, _on_error
+from fastmask import _arrow, _core, _model_dir, _on_error, _sanitize
 from fastmask._core import InputError
+from fastmask._limits import Limits
 
 OUTPUT_NAMES = ("input_ids", "attention_mask", "assistant_masks", "labels")
 
@@ -23,7 +25,7 @@ class ChatTokenizer:
     Build one with `from_pretrained`, `from_file`, `from_transformers` or `from_parts`.
     """
 
-    __slots__ = ("_core", "_padding_side", "_truncation_side", "_model_max_length", "_parts")
+    __slots__ = ("_core", "_padding_side", "_truncation_side", "_model_max_length", "_parts", "_chat_template")
 
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
         raise TypeError("use ChatTokenizer.from_pretrained / from_file / from_transformers / from_parts")
@@ -46,6 +48,7 @@ class ChatTokenizer:
         model_max_length: int | None = None,
         now: datetime.datetime | None = None,
         backend: str = "auto",
+        limits: Limits | None = None,
     ) -> ChatTokenizer:
         """The low-level constructor: a serialized tokenizer.json and a template source.
 
@@ -55,7 +58,8 @@ class ChatTokenizer:
         `backend`: `"auto"` encodes with fastmask's byte-level BPE when the tokenizer.json has a
         shape it reproduces exactly (ids and offsets identical to `tokenizers`) and with the
         `tokenizers` crate otherwise; `"tokenizers"` forces the latter; `"fast"` refuses an
-        unsupported shape.
+        unsupported shape. `limits`
+        (a `fastmask.Limits`) replaces the default safety limits for templates and inputs.
         """
         if not isinstance(chat_template, str):
             raise InputError(f"chat_template must be a string, got {type(chat_template).__name__}")
@@ -69,6 +73,7 @@ class ChatTokenizer:
             pad_token=pad_token,
             now=_pinned_clock(now),
             backend=backend,
+            limits=_limits_dict(limits),
         )
         self = object.__new__(cls)
         object.__setattr__(self, "_core", core)
@@ -80,8 +85,9 @@ class ChatTokenizer:
         object.__setattr__(self, "_parts", {
             "tokenizer_json": tokenizer_json, "chat_template": chat_template, "special_tokens": special,
             "padding_side": padding_side, "truncation_side": truncation_side, "pad_token": pad_token,
-            "model_max_length": model_max_length, "now": now, "backend": backend,
+            "model_max_length": model_max_length, "now": now, "backend": backend, "limits": limits,
         })
+        object.__setattr__(self, "_chat_template", chat_template)
         return self
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
@@ -152,6 +158,7 @@ class ChatTokenizer:
         for name in ("_padding_side", "_truncation_side", "_model_max_length"):
             object.__setattr__(other, name, getattr(self, name))
         object.__setattr__(other, "_parts", {**self._parts, "chat_template": chat_template, "now": now})
+        object.__setattr__(other, "_chat_template", chat_template)
         return other
 
     # -- properties ---------------------------------------------------------------------------
@@ -160,6 +167,11 @@ class ChatTokenizer:
     def has_generation(self) -> bool:
         """Whether the template marks assistant text with `{% generation %}`."""
         return self._core.has_generation
+
+    @property
+    def limits(self) -> Limits:
+        """The safety limits this tokenizer holds templates and inputs to."""
+        return Limits(**self._core.limits)
 
     @property
     def pad_token_id(self) -> int | None:
@@ -252,6 +264,8 @@ class ChatTokenizer:
         turn_start: str = "content",
         mask_header_whitespace: bool = False,
         on_error: str = "raise",
+        sanitize_control_tokens: bool = False,
+        control_tokens: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Renders, tokenizes and masks every conversation in parallel.
@@ -273,15 +287,33 @@ class ChatTokenizer:
         the generation prompt; `"prefill"`: after the prompt's first line, so a prefilled `<think>`
         is trained; `"header"`: at the role header), `mask_header_whitespace` also trains the
         whitespace just before that start (as TRL's Qwen2.5 training template does).
+
+        `sanitize_control_tokens=True` encodes the control tokens found in the caller's strings
+        (messages, tools, documents, template variables; not dict keys) as plain text, so only
+        the template's own control tokens are encoded as tokens: transformers' option of that
+        name, here with assistant masks. Control tokens are the special added tokens plus the
+        added tokens the template contains, or exactly `control_tokens` when given (plus the
+        special ones, as transformers' `chat_control_tokens`).
         """
         options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
         arrow = return_tensors == "arrow"
         policy = _on_error.core_policy(on_error, return_tensors)
         batch = _arrow.conversations_from_arrow(conversations) if _arrow.is_arrow(conversations) else _as_list(conversations)
+        template_kwargs = _merged(template_kwargs, kwargs)
+        if sanitize_control_tokens:
+            pattern = _sanitize.control_tokens_pattern(self._control_tokens(control_tokens))
+            depth = self.limits.input_depth + 1
+            batch = [_sanitize.mark(conversation, pattern, depth) for conversation in batch]
+            tools = _sanitize.mark(tools, pattern, depth)
+            documents = _sanitize.mark(documents, pattern, depth)
+            template_kwargs = _sanitize.mark(template_kwargs, pattern, depth)
+        elif control_tokens is not None:
+            raise InputError("control_tokens is only used with sanitize_control_tokens=True")
         out = self._core.encode_batch(
             batch, add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
-            documents=documents, template_kwargs=_merged(template_kwargs, kwargs), ignore_index=int(ignore_index),
+            documents=documents, template_kwargs=template_kwargs, ignore_index=int(ignore_index),
             as_arrays=_wants_arrays(None if arrow else return_tensors), as_arrow=arrow, num_threads=num_threads,
+            sanitize_control_tokens=bool(sanitize_control_tokens),
             masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
                               turn_start, mask_header_whitespace),
             on_error=policy, **options,
@@ -315,6 +347,15 @@ class ChatTokenizer:
         )
         del out["assistant_masks"], out["labels"]
         return _finish(out, return_tensors)
+
+    def _control_tokens(self, control_tokens: Sequence[str] | None) -> tuple[str, ...]:
+        added = self._core.added_tokens
+        if control_tokens is None:
+            return _sanitize.default_control_tokens(added, self._chat_template)
+        if isinstance(control_tokens, str):
+            raise InputError("control_tokens must be a list of tokens, not a string")
+        chosen = set(control_tokens)
+        return tuple(content for content, special in added if special or content in chosen)
 
     def _masks(
         self,
@@ -494,3 +535,11 @@ def _finish(out: dict[str, Any], return_tensors: str | None) -> dict[str, Any]:
 
         return {name: torch.from_numpy(array) for name, array in arrays.items()}
     return arrays
+
+
+def _limits_dict(limits: Limits | None) -> dict[str, int] | None:
+    if limits is None:
+        return None
+    if not isinstance(limits, Limits):
+        raise InputError(f"limits must be a fastmask.Limits, got {type(limits).__name__}")
+    return dataclasses.asdict(limits)

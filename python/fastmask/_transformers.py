@@ -174,7 +174,7 @@ def apply_chat_template(
     `tokenizers.Encoding` objects, so `char_to_token` and `.encodings` are unavailable.
 
     Raises:
-        NotImplementedError: `sanitize_control_tokens=True`, a `tokenizer_kwargs` key fastmask does
+        NotImplementedError: `sanitize_control_tokens=True` with `continue_final_message`, a `tokenizer_kwargs` key fastmask does
             not support, a slow tokenizer, or a template variable named like an encoding option.
     """
     if not tokenize:
@@ -191,7 +191,7 @@ def apply_chat_template(
     if continue_final_message:
         _check_continue(add_generation_prompt, return_assistant_tokens_mask)
     if sanitize_control_tokens:
-        _refuse_sanitize(tokenize, return_assistant_tokens_mask)
+        _check_sanitize(tokenize, continue_final_message)
     _check_template_kwargs(kwargs)
     if return_assistant_tokens_mask and not _GENERATION_TAG.search(template):
         _warn_once(_NO_GENERATION_WARNING)
@@ -216,6 +216,10 @@ def apply_chat_template(
     if continue_final_message:
         encoded = chat.encode_texts(texts, return_tensors=native, **options)
     else:
+        if sanitize_control_tokens:
+            # transformers' own choice of control tokens for this template, marked by the core's rule.
+            render["sanitize_control_tokens"] = True
+            render["control_tokens"] = tokenizer._get_control_tokens(template)
         encoded = chat.encode_batch(
             conversations, add_generation_prompt=add_generation_prompt, return_tensors=native, **options, **render
         )
@@ -282,13 +286,15 @@ def _check_continue(add_generation_prompt: bool, return_assistant_tokens_mask: b
         raise ValueError("continue_final_message is not compatible with return_assistant_tokens_mask.")
 
 
-def _refuse_sanitize(tokenize: bool, return_assistant_tokens_mask: bool) -> None:
-    if not tokenize or return_assistant_tokens_mask:
+def _check_sanitize(tokenize: bool, continue_final_message: bool | str) -> None:
+    """transformers' refusal without `tokenize`; unlike transformers, masks are allowed."""
+    if not tokenize:
         raise ValueError(
             "`sanitize_control_tokens=True` requires `tokenize=True` and is not compatible with "
             "`return_assistant_tokens_mask=True`."
         )
-    raise NotImplementedError("sanitize_control_tokens=True is not supported by fastmask's apply_chat_template")
+    if continue_final_message:
+        raise NotImplementedError("sanitize_control_tokens=True with continue_final_message is not supported by fastmask")
 
 
 def _check_template_kwargs(kwargs: dict[str, Any]) -> None:

@@ -6,60 +6,61 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::encode::{EncodeOptions, PaddingStrategy, Side};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
+use crate::limits::Limits;
 use crate::input::Conversation;
 use crate::turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
 
-/// Deepest nesting accepted in a message, tool or kwarg; deeper input (or a cycle) is an error.
-pub const MAX_DEPTH: usize = 200;
-
 /// A batch: a list of conversations, each a list of messages.
-pub fn conversations_from_py(batch: &Bound<'_, PyAny>) -> PyResult<Vec<Conversation>> {
+pub fn conversations_from_py(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Vec<Conversation>> {
     let items = sequence_items(batch).ok_or_else(|| {
         Error::input(format!("conversations must be a list of conversations, got {}", type_name(batch)))
     })?;
     items
         .iter()
         .enumerate()
-        .map(|(index, conversation)| conversation_from_py(conversation).map_err(|err| err.in_conversation(index).into()))
+        .map(|(index, conversation)| conversation_from_py(conversation, limits).map_err(|err| err.in_conversation(index).into()))
         .collect()
 }
 
 /// A batch converted item by item: a malformed conversation is its own error, not the batch's.
-pub fn conversations_from_py_each(batch: &Bound<'_, PyAny>) -> PyResult<Vec<Result<Conversation, Error>>> {
+pub fn conversations_from_py_each(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Vec<Result<Conversation, Error>>> {
     let items = sequence_items(batch).ok_or_else(|| {
         Error::input(format!("conversations must be a list of conversations, got {}", type_name(batch)))
     })?;
     Ok(items
         .iter()
         .enumerate()
-        .map(|(index, conversation)| conversation_from_py(conversation).map_err(|err| err.in_conversation(index)))
+        .map(|(index, conversation)| conversation_from_py(conversation, limits).map_err(|err| err.in_conversation(index)))
         .collect())
 }
 
-fn conversation_from_py(conversation: &Bound<'_, PyAny>) -> Result<Conversation, Error> {
+fn conversation_from_py(conversation: &Bound<'_, PyAny>, limits: &Limits) -> Result<Conversation, Error> {
     let messages = sequence_items(conversation).ok_or_else(|| {
         Error::input(format!("a conversation must be a list of messages, got {}", type_name(conversation)))
     })?;
+    // One budget for the whole conversation: its text, however it is split into messages.
+    let mut walk = Walk::new(limits);
     let messages = messages
         .iter()
         .enumerate()
-        .map(|(index, message)| py_to_value(message).map_err(|msg| Error::input(format!("message {index}: {msg}"))))
+        .map(|(index, message)| walk.convert(message).map_err(|err| prefixed(err, &format!("message {index}"))))
         .collect::<Result<Vec<Value>, Error>>()?;
     Ok(Conversation { messages })
 }
 
 /// Template variables given as a dict of names to values.
-pub fn template_kwargs_from_py(dict: &Bound<'_, PyDict>) -> Result<Vec<(String, Value)>, String> {
+pub fn template_kwargs_from_py(dict: &Bound<'_, PyDict>, limits: &Limits) -> Result<Vec<(String, Value)>, Error> {
+    let mut walk = Walk::new(limits);
     dict.iter()
         .map(|(key, value)| {
             let name = key
                 .cast::<PyString>()
-                .map_err(|_| format!("template variable names must be strings, got {}", type_name(&key)))?
+                .map_err(|_| Error::input(format!("template variable names must be strings, got {}", type_name(&key))))?
                 .to_str()
-                .map_err(|_| "a template variable name is not valid UTF-8".to_string())?
+                .map_err(|_| Error::input("a template variable name is not valid UTF-8"))?
                 .to_string();
-            let value = py_to_value(&value).map_err(|msg| format!("template variable {name:?}: {msg}"))?;
+            let value = walk.convert(&value).map_err(|err| prefixed(err, &format!("template variable {name:?}")))?;
             Ok((name, value))
         })
         .collect()
@@ -67,54 +68,115 @@ pub fn template_kwargs_from_py(dict: &Bound<'_, PyDict>) -> Result<Vec<(String, 
 
 /// Converts JSON-like Python data. Other objects become `"<TypeName>"`, as transformers'
 /// `_plain_template_data` does.
-pub fn py_to_value(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
-    to_value(obj, 0)
+pub fn py_to_value(obj: &Bound<'_, PyAny>, limits: &Limits) -> Result<Value, Error> {
+    Walk::new(limits).convert(obj)
 }
 
-fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("nested deeper than {MAX_DEPTH} levels (or contains itself)"));
+fn prefixed(err: Error, context: &str) -> Error {
+    Error { message: format!("{context}: {}", err.message), ..err }
+}
+
+/// One conversion: the input limits, the text budget left, and the containers on the current
+/// path (to tell a self-referencing dict or list from one that is merely deep).
+struct Walk<'a> {
+    limits: &'a Limits,
+    bytes_left: usize,
+    path: Vec<*mut pyo3::ffi::PyObject>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(limits: &'a Limits) -> Self {
+        Walk { limits, bytes_left: limits.input_bytes, path: Vec::new() }
     }
-    if obj.is_none() {
-        return Ok(Value::from(()));
+
+    fn convert(&mut self, obj: &Bound<'_, PyAny>) -> Result<Value, Error> {
+        self.to_value(obj).map_err(|(kind, message)| Error::new(kind, message))
     }
-    if let Ok(text) = obj.cast::<PyString>() {
-        return text
-            .to_str()
-            .map(Value::from)
-            .map_err(|_| "string is not valid UTF-8 (it contains a lone surrogate)".to_string());
+
+    fn charge(&mut self, bytes: usize) -> Result<(), (ErrorKind, String)> {
+        match self.bytes_left.checked_sub(bytes) {
+            Some(left) => {
+                self.bytes_left = left;
+                Ok(())
+            }
+            None => Err((
+                ErrorKind::Limit,
+                format!("input limit: more than {} bytes of text", self.limits.input_bytes),
+            )),
+        }
     }
-    if let Ok(flag) = obj.cast::<PyBool>() {
-        return Ok(Value::from(flag.is_true()));
+
+    fn to_value(&mut self, obj: &Bound<'_, PyAny>) -> Result<Value, (ErrorKind, String)> {
+        let input = |message: &str| (ErrorKind::Input, message.to_string());
+        if obj.is_none() {
+            return Ok(Value::from(()));
+        }
+        if let Ok(text) = obj.cast::<PyString>() {
+            let text = text.to_str().map_err(|_| input("string is not valid UTF-8 (it contains a lone surrogate)"))?;
+            self.charge(text.len())?;
+            return Ok(Value::from(text));
+        }
+        if let Ok(flag) = obj.cast::<PyBool>() {
+            return Ok(Value::from(flag.is_true()));
+        }
+        if let Ok(int) = obj.cast::<PyInt>() {
+            return int_to_value(int).map_err(|message| input(&message));
+        }
+        if let Ok(float) = obj.cast::<PyFloat>() {
+            return Ok(Value::from(float.value()));
+        }
+        let is_dict = obj.cast::<PyDict>().is_ok();
+        let items = if is_dict { None } else { sequence_items(obj) };
+        if !is_dict && items.is_none() {
+            return Ok(Value::from(format!("<{}>", type_name(obj))));
+        }
+        if self.path.contains(&obj.as_ptr()) {
+            return Err((ErrorKind::Limit, "input limit: a dict or list contains itself".to_string()));
+        }
+        if self.path.len() >= self.limits.input_depth {
+            return Err((ErrorKind::Limit, format!("input limit: nested deeper than {} levels", self.limits.input_depth)));
+        }
+        self.path.push(obj.as_ptr());
+        let value = match items {
+            None => self.dict_to_value(obj),
+            Some(items) => self.sequence_to_value(obj, &items),
+        };
+        self.path.pop();
+        value
     }
-    if let Ok(int) = obj.cast::<PyInt>() {
-        return int_to_value(int);
-    }
-    if let Ok(float) = obj.cast::<PyFloat>() {
-        return Ok(Value::from(float.value()));
-    }
-    if let Ok(dict) = obj.cast::<PyDict>() {
+
+    fn dict_to_value(&mut self, obj: &Bound<'_, PyAny>) -> Result<Value, (ErrorKind, String)> {
+        let dict = obj.cast::<PyDict>().map_err(|_| (ErrorKind::Input, "not a dict".to_string()))?;
         let mut pairs = Vec::with_capacity(dict.len());
         for (key, value) in dict.iter() {
-            let key_value = to_value(&key, depth + 1)?;
-            let item = to_value(&value, depth + 1).map_err(|msg| format!("key {}: {msg}", key_label(&key)))?;
+            let key_value = self.to_value(&key)?;
+            let item = self.to_value(&value).map_err(|err| at_path(err, || format!("key {}", key_label(&key))))?;
             pairs.push((key_value, item));
         }
-        return Ok(Value::from_pairs(pairs));
+        Ok(Value::from_pairs(pairs))
     }
-    if let Some(items) = sequence_items(obj) {
+
+    fn sequence_to_value(&mut self, obj: &Bound<'_, PyAny>, items: &[Bound<'_, PyAny>]) -> Result<Value, (ErrorKind, String)> {
         let values = items
             .iter()
             .enumerate()
-            .map(|(index, item)| to_value(item, depth + 1).map_err(|msg| format!("item {index}: {msg}")))
-            .collect::<Result<Vec<Value>, String>>()?;
+            .map(|(index, item)| self.to_value(item).map_err(|err| at_path(err, || format!("item {index}"))))
+            .collect::<Result<Vec<Value>, _>>()?;
         // transformers keeps tuples: a template printing one shows `(...,)`, and tuple methods apply.
         if obj.is_instance_of::<PyTuple>() {
             return Ok(Value::from(Tuple::from(values)));
         }
-        return Ok(Value::from(values));
+        Ok(Value::from(values))
     }
-    Ok(Value::from(format!("<{}>", type_name(obj))))
+}
+
+/// Prefixes where in the value an input error is; limit errors (nesting, cycles, size) keep
+/// their message short, as the path would repeat once per level.
+fn at_path((kind, message): (ErrorKind, String), place: impl FnOnce() -> String) -> (ErrorKind, String) {
+    match kind {
+        ErrorKind::Limit => (kind, message),
+        _ => (kind, format!("{}: {message}", place())),
+    }
 }
 
 fn int_to_value(int: &Bound<'_, PyInt>) -> Result<Value, String> {
@@ -186,6 +248,7 @@ pub fn encode_options(
         padding_side: side(padding_side, "padding_side")?,
         pad_id,
         ignore_index,
+        sanitize_control_tokens: false,
     })
 }
 
@@ -240,4 +303,42 @@ impl PyMaskOptions {
         };
         Ok(PyMaskOptions { plan: MaskPlan { source, turns } })
     }
+}
+
+/// The names of `Limits`' fields as Python sees them (`fastmask.Limits`), with their values.
+pub fn limits_to_pairs(limits: &Limits) -> [(&'static str, u64); 7] {
+    [
+        ("fuel", limits.fuel),
+        ("recursion", limits.recursion as u64),
+        ("output_bytes", limits.output_bytes as u64),
+        ("string_bytes", limits.string_bytes as u64),
+        ("template_bytes", limits.template_bytes as u64),
+        ("input_bytes", limits.input_bytes as u64),
+        ("input_depth", limits.input_depth as u64),
+    ]
+}
+
+/// `Limits` from a dict of field names to non-negative ints; missing fields keep their default.
+pub fn limits_from_py(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Limits> {
+    let mut limits = Limits::default();
+    let Some(dict) = dict else { return Ok(limits) };
+    for (key, value) in dict.iter() {
+        let name: String = key.extract().map_err(|_| Error::input("limits: names must be strings"))?;
+        let number: u64 = value
+            .extract()
+            .map_err(|_| Error::input(format!("limits: {name} must be a non-negative int, got {}", type_name(&value))))?;
+        let size = usize::try_from(number).unwrap_or(usize::MAX);
+        match name.as_str() {
+            "fuel" => limits.fuel = number,
+            "recursion" => limits.recursion = size,
+            "output_bytes" => limits.output_bytes = size,
+            "string_bytes" => limits.string_bytes = size,
+            "template_bytes" => limits.template_bytes = size,
+            "input_bytes" => limits.input_bytes = size,
+            "input_depth" => limits.input_depth = size,
+            other => return Err(Error::input(format!("limits: unknown limit {other:?}")).into()),
+        }
+    }
+    limits.validate()?;
+    Ok(limits)
 }

@@ -11,6 +11,7 @@ create_exception!(fastmask, TemplateSyntaxError, FastmaskError, "The chat templa
 create_exception!(fastmask, TemplateError, FastmaskError, "The chat template failed while rendering.");
 create_exception!(fastmask, InputError, FastmaskError, "A conversation or an option is malformed.");
 create_exception!(fastmask, TokenizerError, FastmaskError, "The tokenizer could not be loaded or used.");
+create_exception!(fastmask, LimitError, FastmaskError, "A safety limit was reached (fuel, sizes, nesting); see `fastmask.Limits`.");
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -20,6 +21,8 @@ impl From<Error> for PyErr {
             ErrorKind::Template => TemplateError::new_err(message),
             ErrorKind::Input => InputError::new_err(message),
             ErrorKind::Tokenizer => TokenizerError::new_err(message),
+            ErrorKind::Limit => LimitError::new_err(message),
+            ErrorKind::Internal => FastmaskError::new_err(message),
         }
     }
 }
@@ -31,5 +34,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TemplateError", py.get_type::<TemplateError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("TokenizerError", py.get_type::<TokenizerError>())?;
+    m.add("LimitError", py.get_type::<LimitError>())?;
     Ok(())
 }

@@ -14,10 +14,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::input::RenderInputs;
+use crate::error::catch_panic;
 use crate::{batch, Backend, ChatTemplate, Clock, Error, Tokenizer};
 use flat::Layout;
 use outputs::outputs_to_py;
-use convert::{conversations_from_py, conversations_from_py_each, encode_options, py_to_value, template_kwargs_from_py, PyMaskOptions};
+use convert::{
+    conversations_from_py, conversations_from_py_each, encode_options, limits_from_py, limits_to_pairs, py_to_value,
+    template_kwargs_from_py, PyMaskOptions,
+};
 
 /// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
 struct Core {
@@ -37,7 +41,7 @@ struct PyChatTokenizer {
 #[pymethods]
 impl PyChatTokenizer {
     #[new]
-    #[pyo3(signature = (tokenizer_json, chat_template, *, special_tokens=None, pad_token=None, now=None, backend="auto"))]
+    #[pyo3(signature = (tokenizer_json, chat_template, *, special_tokens=None, pad_token=None, now=None, backend="auto", limits=None))]
     fn new(
         py: Python<'_>,
         tokenizer_json: &str,
@@ -46,15 +50,18 @@ impl PyChatTokenizer {
         pad_token: Option<&str>,
         now: Option<&str>,
         backend: &str,
+        limits: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let backend: Backend = backend.parse()?;
+        let limits = limits_from_py(limits)?;
         let special_tokens = match special_tokens {
-            Some(dict) => template_kwargs_from_py(dict).map_err(Error::input)?,
+            Some(dict) => template_kwargs_from_py(dict, &limits)?,
             None => Vec::new(),
         };
         let clock = clock(now)?;
         let core = py.detach(|| -> crate::Result<Core> {
-            let template = ChatTemplate::compile(chat_template, clock)?;
+            // On a worker: a hostile template must not depend on the caller's stack size.
+            let template = batch::on_worker(|| ChatTemplate::compile_with_limits(chat_template, clock, limits))?;
             let tokenizer = Tokenizer::from_json(tokenizer_json, backend)?;
             let pad_id = pad_token
                 .map(|token| {
@@ -72,7 +79,8 @@ impl PyChatTokenizer {
     #[pyo3(signature = (chat_template, *, now=None))]
     fn with_chat_template(&self, py: Python<'_>, chat_template: &str, now: Option<&str>) -> PyResult<Self> {
         let clock = clock(now)?;
-        let template = py.detach(|| ChatTemplate::compile(chat_template, clock))?;
+        let limits = *self.core.template.limits();
+        let template = py.detach(|| batch::on_worker(|| ChatTemplate::compile_with_limits(chat_template, clock, limits)))?;
         let core = Core {
             template,
             tokenizer: Arc::clone(&self.core.tokenizer),
@@ -94,6 +102,18 @@ impl PyChatTokenizer {
         self.core.tokenizer.backend_name()
     }
 
+    /// The limits templates and inputs are held to, as a dict (see `fastmask.Limits`).
+    #[getter]
+    fn limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        limits_dict(py, self.core.template.limits())
+    }
+
+    /// The tokenizer's added tokens as (content, special), in id order.
+    #[getter]
+    fn added_tokens(&self) -> Vec<(String, bool)> {
+        self.core.tokenizer.added_tokens()
+    }
+
     /// The id padding uses, or None.
     #[getter]
     fn pad_token_id(&self) -> Option<u32> {
@@ -113,12 +133,12 @@ impl PyChatTokenizer {
         num_threads: Option<usize>,
         masks: Option<PyMaskOptions>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let conversations = conversations_from_py(conversations)?;
-        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
+        let conversations = conversations_from_py(conversations, self.core.template.limits())?;
+        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
         let plan = masks.map(|m| m.plan).unwrap_or_default();
         let core = &self.core;
         let rendered = py.detach(|| {
-            batch::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, &plan, num_threads)
+            catch_panic(|| batch::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, &plan, num_threads))
         })?;
         let items = rendered.into_iter().map(|r| {
             let spans: Vec<(usize, usize)> = r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
@@ -130,7 +150,7 @@ impl PyChatTokenizer {
     #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None,
         template_kwargs=None, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
         padding_side="right", ignore_index=-100, as_arrays=false, num_threads=None, masks=None, on_error="raise",
-        as_arrow=false))]
+        as_arrow=false, sanitize_control_tokens=false))]
     #[allow(clippy::too_many_arguments)]
     fn encode_batch<'py>(
         &self,
@@ -151,22 +171,26 @@ impl PyChatTokenizer {
         masks: Option<PyMaskOptions>,
         on_error: &str,
         as_arrow: bool,
+        sanitize_control_tokens: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let layout = Layout::new(as_arrays, as_arrow);
         let policy = each::ErrorPolicy::parse(on_error)?;
         let plan = masks.map(|m| m.plan).unwrap_or_default();
-        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs)?;
-        let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
+        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
+        let mut options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
+        options.sanitize_control_tokens = sanitize_control_tokens;
         if policy == each::ErrorPolicy::Skip {
-            let converted = conversations_from_py_each(conversations)?;
+            let converted = conversations_from_py_each(conversations, self.core.template.limits())?;
             return each::encode_skipping(py, &self.core, converted, &inputs, &options, &plan, num_threads, layout);
         }
-        let conversations = conversations_from_py(conversations)?;
+        let conversations = conversations_from_py(conversations, self.core.template.limits())?;
         let core = &self.core;
         let encoded = py.detach(|| {
-            batch::encode_batch(
-                &core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options, &plan, num_threads,
-            )
+            catch_panic(|| {
+                batch::encode_batch(
+                    &core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options, &plan, num_threads,
+                )
+            })
         })?;
         layout.outputs_to_py(py, &encoded)
     }
@@ -188,7 +212,7 @@ impl PyChatTokenizer {
     ) -> PyResult<Bound<'py, PyDict>> {
         let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, -100, self.core.pad_id)?;
         let core = &self.core;
-        let encoded = py.detach(|| batch::encode_texts(&core.tokenizer, &texts, &options, num_threads))?;
+        let encoded = py.detach(|| catch_panic(|| batch::encode_texts(&core.tokenizer, &texts, &options, num_threads)))?;
         outputs_to_py(py, &encoded, as_arrays)
     }
 }
@@ -208,10 +232,11 @@ fn render_inputs(
     tools: Option<&Bound<'_, PyAny>>,
     documents: Option<&Bound<'_, PyAny>>,
     template_kwargs: Option<&Bound<'_, PyDict>>,
+    limits: &crate::Limits,
 ) -> PyResult<RenderInputs> {
     let convert = |value: Option<&Bound<'_, PyAny>>, name: &str| -> PyResult<Value> {
         match value {
-            Some(v) => Ok(py_to_value(v).map_err(|msg| Error::input(format!("{name}: {msg}")))?),
+            Some(v) => Ok(py_to_value(v, limits).map_err(|err| Error { message: format!("{name}: {}", err.message), ..err })?),
             None => Ok(Value::from(())),
         }
     };
@@ -220,10 +245,37 @@ fn render_inputs(
         tools: convert(tools, "tools")?,
         documents: convert(documents, "documents")?,
         template_kwargs: match template_kwargs {
-            Some(dict) => template_kwargs_from_py(dict).map_err(Error::input)?,
+            Some(dict) => template_kwargs_from_py(dict, limits)?,
             None => Vec::new(),
         },
     })
+}
+
+/// Test support, not API: runs `items` trivial tasks on the batch pool, the one at `panic_at`
+/// panicking, through the same per-item guard every batch uses. Returns each item's value or its
+/// exception object. Kept out of the encode path so release encoding pays nothing for it.
+#[pyfunction]
+#[pyo3(signature = (items, panic_at, *, num_threads=None))]
+fn _panic_in_batch(py: Python<'_>, items: usize, panic_at: usize, num_threads: Option<usize>) -> PyResult<Vec<Py<PyAny>>> {
+    let indices: Vec<usize> = (0..items).collect();
+    let results = py.detach(|| {
+        batch::run_each(&indices, num_threads, |&i| if i == panic_at { panic!("injected panic at item {i}") } else { Ok(i) })
+    })?;
+    results
+        .into_iter()
+        .map(|result| match result {
+            Ok(value) => Ok(value.into_pyobject(py)?.into_any().unbind()),
+            Err(err) => Ok(PyErr::from(err).into_value(py).into_any()),
+        })
+        .collect()
+}
+
+fn limits_dict<'py>(py: Python<'py>, limits: &crate::Limits) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (name, value) in limits_to_pairs(limits) {
+        dict.set_item(name, value)?;
+    }
+    Ok(dict)
 }
 
 #[pymodule(gil_used = false)]
@@ -231,7 +283,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChatTokenizer>()?;
     m.add_class::<PyMaskOptions>()?;
     m.add_class::<outputs::Int64Buffer>()?;
+    m.add_function(wrap_pyfunction!(_panic_in_batch, m)?)?;
     errors::register(m)?;
     m.add("NUM_THREADS_ENV", crate::NUM_THREADS_ENV)?;
+    m.add("DEFAULT_LIMITS", limits_dict(m.py(), &crate::Limits::default())?)?;
     Ok(())
 }

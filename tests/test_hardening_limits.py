@@ -1,0 +1,128 @@
+"""Limits: on by default, configurable, each reached as a LimitError naming it and the conversation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import fastmask
+
+CONV = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+TEMPLATE = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+
+
+def tok_with(deepseek_json, template=TEMPLATE, **limits):
+    return fastmask.ChatTokenizer.from_file(deepseek_json, chat_template=template, limits=fastmask.Limits(**limits))
+
+
+def render(tok, conversation=CONV):
+    return tok.render(conversation, mask_source="turns", train_roles=())[0]
+
+
+def test_defaults_are_on_and_exposed(deepseek_json):
+    tok = fastmask.ChatTokenizer.from_file(deepseek_json, chat_template=TEMPLATE)
+    assert tok.limits == fastmask.Limits()
+    assert all(value > 0 for value in dataclasses.asdict(tok.limits).values())
+    custom = tok_with(deepseek_json, fuel=1234, input_depth=7)
+    assert (custom.limits.fuel, custom.limits.input_depth) == (1234, 7)
+
+
+def test_invalid_limits_are_refused(deepseek_json):
+    with pytest.raises(fastmask.InputError, match="recursion"):
+        tok_with(deepseek_json, recursion=501)
+    with pytest.raises(fastmask.InputError, match="fuel"):
+        tok_with(deepseek_json, fuel=0)
+    with pytest.raises(fastmask.InputError, match="Limits"):
+        fastmask.ChatTokenizer.from_file(deepseek_json, chat_template=TEMPLATE, limits={"fuel": 1})
+
+
+def test_fuel(deepseek_json):
+    loop = "{% for m in messages %}{% for i in range(100000) %}{{ i }}{% endfor %}{% endfor %}"
+    assert len(render(tok_with(deepseek_json, loop), CONV[:1])) == sum(len(str(i)) for i in range(100000))
+    with pytest.raises(fastmask.LimitError, match=r"^conversation 1: fuel limit"):
+        tok_with(deepseek_json, loop, fuel=10_000).render_batch([[], CONV], mask_source="turns", train_roles=())
+
+
+def test_output_bytes(deepseek_json):
+    tok = tok_with(deepseek_json, "{{ 'x' * 1000 }}{{ messages[0].content }}", output_bytes=1002)
+    assert render(tok) == "x" * 1000 + "Hi"
+    with pytest.raises(fastmask.LimitError, match=r"^conversation 0: output limit"):
+        render(tok, [{"role": "user", "content": "Hi!"}])
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "x | indent(200)",
+        "x | center(200)",
+        "x | replace('a', 'aaaa')",
+        "[x, x, x] | join",
+        "x.join(['a', 'b', 'c'])",
+        "'%200s' % x",
+        "'%s%s' | format(x, x)",
+        "'{:>200}'.format(x)",
+        "x ~ x ~ x",
+        "x.ljust(200)",
+        "x.rjust(200)",
+        "x.center(200)",
+        "x.zfill(200)",
+        "[x, x, x] | tojson",
+        "x.replace('', '-')",
+    ],
+)
+def test_string_bytes_in_every_string_builder(deepseek_json, expression):
+    template = "{% set x = 'a' * 100 %}{{ " + expression + " }}"
+    assert render(tok_with(deepseek_json, template, string_bytes=10_000))
+    with pytest.raises(fastmask.LimitError, match=r"^conversation 0: string limit"):
+        render(tok_with(deepseek_json, template, string_bytes=150))
+
+
+def test_template_bytes(deepseek_json):
+    source = "x" * 2000
+    assert render(tok_with(deepseek_json, source, template_bytes=2000)) == source
+    with pytest.raises(fastmask.LimitError, match="template limit"):
+        tok_with(deepseek_json, source, template_bytes=1999)
+
+
+def test_recursion(deepseek_json):
+    template = "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{% endif %}.{% endmacro %}{{ f(N) }}"
+    # Each macro level takes a few of minijinja's depth units.
+    tok = tok_with(deepseek_json, template.replace("N", "10"), recursion=100)
+    assert render(tok) == "." * 11
+    with pytest.raises(fastmask.LimitError, match="recursion limit"):
+        render(tok_with(deepseek_json, template.replace("N", "40"), recursion=100))
+    # The default recursion limit triggers before any stack overflows, on the worker threads.
+    with pytest.raises(fastmask.LimitError, match="recursion limit"):
+        render(tok_with(deepseek_json, template.replace("N", "100000")))
+
+
+def test_input_bytes_per_conversation(deepseek_json):
+    tok = tok_with(deepseek_json, input_bytes=150)  # keys count too: 115 bytes fit, 155 do not
+    fits = [{"role": "user", "content": "a" * 40}, {"role": "assistant", "content": "b" * 40}]
+    assert render(tok, fits)
+    too_big = [{"role": "user", "content": "a" * 60}, {"role": "assistant", "content": "b" * 60}]
+    with pytest.raises(fastmask.LimitError, match=r"^conversation 1: message 1: .*input limit"):
+        tok.render_batch([fits, too_big], mask_source="turns", train_roles=())
+    with pytest.raises(fastmask.LimitError, match="tools: .*input limit"):
+        tok.render(fits, tools=[{"x": "y" * 200}], mask_source="turns", train_roles=())
+
+
+def test_input_depth_and_cycles(deepseek_json):
+    tok = tok_with(deepseek_json, input_depth=5)
+    shallow = {"a": [[1]]}
+    assert render(tok, [{"role": "user", "content": "x", "extra": shallow}])
+    deep: list = []
+    node = deep
+    for _ in range(10_000):
+        node.append([])
+        node = node[0]
+    with pytest.raises(fastmask.LimitError, match="nested deeper than 5 levels"):
+        render(tok, [{"role": "user", "content": deep}])
+    cyclic: dict = {"role": "user", "content": "x"}
+    cyclic["self"] = cyclic
+    with pytest.raises(fastmask.LimitError, match="contains itself"):
+        render(fastmask.ChatTokenizer.from_file(deepseek_json, chat_template=TEMPLATE), [cyclic])
+    shared = ["same"]
+    # The same list twice is not a cycle.
+    assert render(tok, [{"role": "user", "content": "x", "a": shared, "b": shared}])
