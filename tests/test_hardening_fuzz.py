@@ -1,0 +1,32 @@
+"""Bounded fuzzing in CI: mutated real templates and hostile conversations never crash fastmask.
+
+`_fuzz_render.py` runs in a child process for FASTMASK_FUZZ_SECONDS (default 30) with a fresh
+seed each run (printed on failure, FASTMASK_FUZZ_SEED replays one); the child must exit cleanly,
+and every case must end in output or a FastmaskError with the limits held. A finding becomes a
+regression test in test_hardening_regressions.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_fuzz_template_and_conversation(tmp_path):
+    seconds = float(os.environ.get("FASTMASK_FUZZ_SECONDS", "30"))
+    seed = int(os.environ.get("FASTMASK_FUZZ_SEED", random.randrange(1 << 30)))
+    crash_file = tmp_path / "crash.json"
+    script = Path(__file__).with_name("_fuzz_render.py")
+    run = subprocess.run(
+        [sys.executable, str(script), str(seconds), str(seed), str(crash_file)],
+        capture_output=True, text=True, timeout=seconds + 120, check=False,
+    )
+    reproducer = crash_file.read_text(encoding="utf-8") if crash_file.exists() else None
+    assert run.returncode == 0, f"seed {seed}: the process died ({run.returncode}) on {reproducer}\n{run.stderr[-3000:]}"
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert not summary["failures"], f"seed {seed}: {summary['failures']}"
+    assert sum(summary["counts"].values()) > 50, summary  # the run did exercise something
