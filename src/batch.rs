@@ -48,10 +48,8 @@ pub fn encode_batch(
     plan: &MaskPlan,
     threads: Threads,
 ) -> Result<Vec<Encoded>> {
-    let results = encode_unpadded(template, tokenizer, conversations, inputs, special_tokens, options, plan, threads)?;
-    let mut batch = results.into_iter().collect::<Result<Vec<Encoded>>>()?;
-    pad_batch(&mut batch, options);
-    Ok(batch)
+    // The error of the lowest failing index wins, so the report does not depend on scheduling.
+    encode_each(template, tokenizer, conversations, inputs, special_tokens, options, plan, threads)?.into_iter().collect()
 }
 
 /// `encode_batch` that keeps going past failures: one result per conversation, each error
@@ -68,32 +66,18 @@ pub fn encode_each(
     plan: &MaskPlan,
     threads: Threads,
 ) -> Result<Vec<Result<Encoded>>> {
-    let mut results = encode_unpadded(template, tokenizer, conversations, inputs, special_tokens, options, plan, threads)?;
+    inputs.validate()?;
+    options.validate()?;
+    let mut results = run_each(conversations, threads, |conversation| {
+        let rendered = plan.render(template, conversation, inputs, special_tokens)?;
+        encode_rendered(&rendered, tokenizer, options)
+    })?;
     let mut good: Vec<Encoded> = results.iter_mut().filter_map(|r| r.as_mut().ok().map(std::mem::take)).collect();
     pad_batch(&mut good, options);
     for (slot, encoded) in results.iter_mut().filter_map(|r| r.as_mut().ok()).zip(good) {
         *slot = encoded;
     }
     Ok(results)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn encode_unpadded(
-    template: &ChatTemplate,
-    tokenizer: &Tokenizer,
-    conversations: &[Conversation],
-    inputs: &RenderInputs,
-    special_tokens: &[(String, Value)],
-    options: &EncodeOptions,
-    plan: &MaskPlan,
-    threads: Threads,
-) -> Result<Vec<Result<Encoded>>> {
-    inputs.validate()?;
-    options.validate()?;
-    run_each(conversations, threads, |conversation| {
-        let rendered = plan.render(template, conversation, inputs, special_tokens)?;
-        encode_rendered(&rendered, tokenizer, options)
-    })
 }
 
 /// Tokenizes already-rendered texts (no assistant spans), with the same truncation and padding.
