@@ -30,7 +30,7 @@ run: demo-deps ## build, then show and encode the bundled sample conversations w
 	$(VENV)/bin/fastmask encode -o .cache/sample.encoded.parquet
 
 test-rust: ## Rust unit tests of the core (no Python needed)
-	cargo test --quiet
+	cargo test --quiet --features arrow
 
 test-python: dev ## the pytest suite, including the differential tests against transformers
 	$(PY) -m pytest -q

@@ -2,6 +2,8 @@
 //! assistant-token masks aligned exactly as transformers 5.24 computes them.
 
 mod align;
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod batch;
 pub mod bpe;
 mod encode;

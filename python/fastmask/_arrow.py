@@ -1,5 +1,5 @@
 """pyarrow in and out of `encode_batch`: conversations given as Arrow data, and outputs returned as
-Arrow list arrays built on the core's buffers (no Python object per token)."""
+Arrow list arrays, both through the Arrow C data interface (no Python object per message or token)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,32 @@ from typing import Any
 
 from fastmask._core import InputError
 
-# Value type of each output column; the core's buffers have exactly these widths.
-OUTPUT_TYPES = {"input_ids": "int32", "attention_mask": "int8", "assistant_masks": "int8", "labels": "int64"}
-
-
 def is_arrow(data: Any) -> bool:
-    return type(data).__module__.split(".")[0] == "pyarrow"
+    """pyarrow data, or any object of the Arrow PyCapsule interface (polars, nanoarrow, ...)."""
+    return (type(data).__module__.split(".")[0] == "pyarrow" or hasattr(data, "__arrow_c_stream__")
+            or hasattr(data, "__arrow_c_array__"))
 
 
-def conversations_from_arrow(data: Any, messages_field: str = "messages") -> list:
-    """The conversations of a `list<struct<role, content, ...>>` array, chunked array, record batch
-    or table (its `messages_field` column, or its only column)."""
+def conversations_column(data: Any, messages_field: str = "messages") -> Any:
+    """The column of conversations of a table or record batch (its `messages_field` column, or its
+    only column); an array or chunked array as it is. The core reads the column through the Arrow
+    C data interface (a `list<struct<role, content, ...>>` without a Python object per message)."""
     if hasattr(data, "column_names"):
         names = data.column_names
         if messages_field in names:
-            data = data.column(messages_field)
-        elif len(names) == 1:
-            data = data.column(0)
-        else:
-            raise InputError(f"the table has no {messages_field!r} column (columns: {', '.join(names)})")
-    if not hasattr(data, "to_pylist"):
+            return data.column(messages_field)
+        if len(names) == 1:
+            return data.column(0)
+        raise InputError(f"the table has no {messages_field!r} column (columns: {', '.join(names)})")
+    return data
+
+
+def conversations_from_arrow(data: Any, messages_field: str = "messages") -> list:
+    """The conversations as Python objects, for the callers that edit them (sanitizing)."""
+    column = conversations_column(data, messages_field)
+    if not hasattr(column, "to_pylist"):
         raise InputError(f"conversations must be a list or a pyarrow array of conversations, got {type(data).__name__}")
-    return data.to_pylist()
+    return column.to_pylist()
 
 
 def collected(arrays: dict[str, Any], failed: list[int], count: int) -> dict[str, Any]:
@@ -43,16 +47,9 @@ def collected(arrays: dict[str, Any], failed: list[int], count: int) -> dict[str
 
 
 def list_arrays(out: dict[str, Any]) -> dict[str, Any]:
-    """`{name: (values, offsets, width)}` from the core -> `{name: pyarrow.ListArray}`, zero-copy,
-    and `truncated_tokens` (int64 per row: how many tokens truncation removed)."""
+    """The core's Arrow arrays (objects of the Arrow PyCapsule interface) as pyarrow arrays,
+    imported without a copy: `{name: list array}` and `truncated_tokens` (int64 per row: how many
+    tokens truncation removed)."""
     import pyarrow as pa
 
-    truncated = out.pop("truncated_tokens")
-    arrays = {}
-    for name, (values, offsets, width) in out.items():
-        value_type = getattr(pa, OUTPUT_TYPES[name])()
-        offsets_array = pa.Array.from_buffers(pa.int32(), len(offsets) // 4, [None, pa.py_buffer(offsets)])
-        values_array = pa.Array.from_buffers(value_type, len(values) // width, [None, pa.py_buffer(values)])
-        arrays[name] = pa.ListArray.from_arrays(offsets_array, values_array)
-    arrays["truncated_tokens"] = pa.Array.from_buffers(pa.int64(), len(truncated) // 8, [None, pa.py_buffer(truncated)])
-    return arrays
+    return {name: pa.array(array) for name, array in out.items()}

@@ -32,6 +32,14 @@ class Int64Buffer:
 
     def __len__(self) -> int: ...
 
+class ArrowArray:
+    """One output column as an Arrow array in Rust memory, exported through the Arrow PyCapsule
+    interface: `pyarrow.array(obj)` imports it without a copy."""
+
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]:
+        """A fresh `(schema capsule, array capsule)` pair sharing this array's buffers."""
+    def __len__(self) -> int: ...
+
 class ChatTokenizer:
     """A compiled chat template and a loaded tokenizer, immutable and shared across threads.
 
@@ -88,7 +96,7 @@ class ChatTokenizer:
         """The id padding uses, or None."""
     def render_batch(
         self,
-        conversations: list[Any],
+        conversations: Any,
         *,
         add_generation_prompt: bool = False,
         tools: Any = None,
@@ -98,6 +106,11 @@ class ChatTokenizer:
     ) -> list[tuple[str, list[tuple[int, int]]]]:
         """Renders each conversation.
 
+        Args:
+            conversations: a list of conversations, or an Arrow column of them (any object with
+                `__arrow_c_array__` or `__arrow_c_stream__`), read in Rust; a column of a type
+                the core does not read goes through its `to_pylist()`.
+
         Returns:
             (text, spans) per conversation; spans are generation blocks as character offsets.
 
@@ -106,7 +119,7 @@ class ChatTokenizer:
         """
     def encode_batch(
         self,
-        conversations: list[Any],
+        conversations: Any,
         *,
         add_generation_prompt: bool = False,
         tools: Any = None,
@@ -130,14 +143,15 @@ class ChatTokenizer:
         Args:
             on_error: `"raise"`, or `"skip"`: failing conversations are left out and reported
                 under `errors` as `(index, exception)` pairs; padding covers the others.
-            as_arrow: return Arrow list buffers instead of lists.
+            conversations: as for `render_batch`.
+            as_arrow: return `ArrowArray`s instead of lists.
 
         Returns:
             `input_ids`, `attention_mask`, `assistant_masks`, `labels`: lists of lists, or with
             `as_arrays` an `(Int64Buffer, (rows, columns))` per name (native-endian int64 values
             behind the buffer protocol, for `numpy.frombuffer` without a copy), or with
-            `as_arrow` `(values bytearray, int32 offsets bytearray, value width in bytes)` per
-            name (int32 ids, int8 masks, int64 labels).
+            `as_arrow` an `ArrowArray` per name (`list<int32>` ids, `list<int8>` masks,
+            `list<int64>` labels) plus `truncated_tokens` (`int64`).
 
         Raises:
             InputError, TemplateError, TokenizerError: naming the first failing conversation.

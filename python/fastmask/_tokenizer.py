@@ -226,7 +226,7 @@ class ChatTokenizer:
     ) -> list[tuple[str, list[tuple[int, int]]]]:
         """`render` for many conversations, in parallel."""
         return self._core.render_batch(
-            _as_list(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
+            _batch(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
             documents=documents, template_kwargs=_merged(template_kwargs, kwargs), num_threads=num_threads,
             masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
                               turn_start, mask_header_whitespace),
@@ -274,8 +274,12 @@ class ChatTokenizer:
         mask is 1, `ignore_index` elsewhere and on padding), as lists, or as arrays with
         `return_tensors="np"` / `"pt"` (which need equal lengths, e.g. `padding=True`), or as
         pyarrow list arrays with `return_tensors="arrow"` (`input_ids` int32, masks int8, `labels`
-        int64; plus `truncated_tokens`, an int64 array: how many tokens truncation removed). `conversations` may also be a pyarrow array of `list<struct<role, content, ...>>`
-        or a table with a `messages` column. `on_error`: `"raise"`, `"skip"` or `"collect"`
+        int64; plus `truncated_tokens`, an int64 array: how many tokens truncation removed), built
+        in Rust and handed over through the Arrow C data interface. `conversations` may also be
+        Arrow data: a pyarrow array or chunked array of `list<struct<role, content, ...>>`, a table
+        or record batch with a `messages` column, or any object with `__arrow_c_array__` /
+        `__arrow_c_stream__`; the core reads it without a Python object per message, with the
+        values its `to_pylist()` would give. `on_error`: `"raise"`, `"skip"` or `"collect"`
         (see `fastmask._on_error`). `num_threads` overrides `FASTMASK_NUM_THREADS` (default: all cores) for this call.
 
         Masks come from the template's `{% generation %}` blocks (`mask_source="generation"`), from
@@ -298,9 +302,11 @@ class ChatTokenizer:
         options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
         arrow = return_tensors == "arrow"
         policy = _on_error.core_policy(on_error, return_tensors)
-        batch = _arrow.conversations_from_arrow(conversations) if _arrow.is_arrow(conversations) else _as_list(conversations)
+        batch = _batch(conversations)
         template_kwargs = _merged(template_kwargs, kwargs)
         if sanitize_control_tokens:
+            if not isinstance(batch, list):
+                batch = _arrow.conversations_from_arrow(batch)
             pattern = _sanitize.control_tokens_pattern(self._control_tokens(control_tokens))
             depth = self.limits.input_depth + 1
             batch = [_sanitize.mark(conversation, pattern, depth) for conversation in batch]
@@ -459,6 +465,13 @@ def _pinned_clock(now: datetime.datetime | None) -> str | None:
         except ValueError as err:
             raise InputError(f"{NOW_ENV} must be an ISO date-time such as 2025-03-14T15:09:26, got {text!r}") from err
     return now.replace(tzinfo=None).isoformat()
+
+
+def _batch(conversations: Any) -> Any:
+    """A list of conversations, or an Arrow column of them (which the core reads itself)."""
+    if _arrow.is_arrow(conversations):
+        return _arrow.conversations_column(conversations)
+    return _as_list(conversations)
 
 
 def _as_list(conversations: Any) -> list:

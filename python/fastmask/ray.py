@@ -34,7 +34,7 @@ class EncodeBatches:
         self.options = options
 
     def __call__(self, table: Any) -> Any:
-        conversations = _arrow.conversations_from_arrow(table, self.messages_field)
+        conversations = _arrow.conversations_column(table, self.messages_field)
         out = self.tokenizer.encode_batch(conversations, return_tensors="arrow", **self.options)
         table = table.drop_columns([name for name in self.outputs if name in table.column_names])
         for name in self.outputs:

@@ -1,6 +1,8 @@
 //! The Python boundary: the only module that knows pyo3. Methods convert their arguments while
 //! attached, run the core with the interpreter detached, and convert the results back.
 
+mod arrow_in;
+mod arrow_out;
 mod convert;
 mod each;
 mod errors;
@@ -19,7 +21,7 @@ use crate::{batch, Backend, ChatTemplate, Clock, Error, Tokenizer};
 use flat::Layout;
 use outputs::outputs_to_py;
 use convert::{
-    conversations_from_py, conversations_from_py_each, encode_options, limits_from_py, limits_to_pairs, py_to_value,
+    encode_options, limits_from_py, limits_to_pairs, py_to_value,
     template_kwargs_from_py, PyMaskOptions,
 };
 
@@ -133,7 +135,7 @@ impl PyChatTokenizer {
         num_threads: Option<usize>,
         masks: Option<PyMaskOptions>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let conversations = conversations_from_py(conversations, self.core.template.limits())?;
+        let conversations = arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
         let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
         let plan = masks.map(|m| m.plan).unwrap_or_default();
         let core = &self.core;
@@ -180,10 +182,10 @@ impl PyChatTokenizer {
         let mut options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
         options.sanitize_control_tokens = sanitize_control_tokens;
         if policy == each::ErrorPolicy::Skip {
-            let converted = conversations_from_py_each(conversations, self.core.template.limits())?;
+            let converted = arrow_in::conversations_each(py, conversations, self.core.template.limits(), num_threads)?;
             return each::encode_skipping(py, &self.core, converted, &inputs, &options, &plan, num_threads, layout);
         }
-        let conversations = conversations_from_py(conversations, self.core.template.limits())?;
+        let conversations = arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
         let core = &self.core;
         let encoded = py.detach(|| {
             catch_panic(|| {
@@ -283,6 +285,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChatTokenizer>()?;
     m.add_class::<PyMaskOptions>()?;
     m.add_class::<outputs::Int64Buffer>()?;
+    m.add_class::<arrow_out::ArrowArray>()?;
     m.add_function(wrap_pyfunction!(_panic_in_batch, m)?)?;
     errors::register(m)?;
     m.add("NUM_THREADS_ENV", crate::NUM_THREADS_ENV)?;
