@@ -151,3 +151,101 @@ def test_conformance_subcommand_is_the_conformance_report(tmp_path, deepseek_jso
     assert conformance.main(argv) == 0
     assert through_cli == capsys.readouterr().out
     assert through_cli.splitlines()[-1] == "1 templates: 1 identical, 0 differ, 0 unsupported"
+
+
+def test_backend_option(tmp_path, monkeypatch, capsys):
+    from fastmask.cli import _tokenizer_args
+    from tokenizer_zoo import model_dir
+
+    loaded = []
+    load = _tokenizer_args.load_tokenizer
+    monkeypatch.setattr(_tokenizer_args, "load_tokenizer", lambda args: loaded.append(load(args)) or loaded[-1])
+    tables = {}
+    for backend in ("tokenizers", "fast", "auto"):
+        out = tmp_path / f"{backend}.parquet"
+        assert main(["encode", "-o", str(out), "--quiet", "--backend", backend]) == 0
+        tables[backend] = pq.read_table(out)
+    assert [tokenizer.backend for tokenizer in loaded] == ["tokenizers", "fast", "fast"]
+    assert tables["tokenizers"].equals(tables["fast"]) and tables["auto"].equals(tables["fast"])
+    # WordPiece has no fast BPE: forcing it fails and says why.
+    template = tmp_path / "t.jinja"
+    template.write_text(chat_template(), encoding="utf-8")
+    assert main(["encode", "-o", str(tmp_path / "bert.parquet"), "--tokenizer", str(model_dir("bert")),
+                 "--chat-template", str(template), "--backend", "fast"]) == 1
+    assert "backend='fast'" in capsys.readouterr().err
+
+
+def test_parquet_goes_to_the_core_as_arrow_chunk_by_chunk(tmp_path, monkeypatch, chat_tokenizer):
+    import fastmask
+
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"messages": pa.array(SAMPLE), "id": list(range(len(SAMPLE)))}), source)
+    seen = []
+    real = fastmask.ChatTokenizer.encode_batch
+
+    def spy(self, batch, **options):
+        seen.append((type(batch).__name__, len(batch)))
+        return real(self, batch, **options)
+
+    monkeypatch.setattr(fastmask.ChatTokenizer, "encode_batch", spy)
+    out = tmp_path / "out.parquet"
+    assert main(["encode", str(source), "-o", str(out), "--quiet", "--chunk-size", "4"]) == 0
+    sizes = [4] * (len(SAMPLE) // 4) + ([len(SAMPLE) % 4] if len(SAMPLE) % 4 else [])
+    assert seen == [("ChunkedArray", size) for size in sizes]
+    assert pq.read_table(out).column("labels").to_pylist() == real(chat_tokenizer, SAMPLE)["labels"]
+
+
+def test_json_array_is_read_row_by_row(tmp_path):
+    import fastmask
+    from fastmask.cli import _input
+
+    path = tmp_path / "broken.json"
+    path.write_text('  [{"messages": [{"role": "user", "content": "a", "w": 0.5}]}, {"messages": [', encoding="utf-8")
+    rows = _input._json_rows(path)
+    # The first row comes before the parser reaches the broken tail: the file is not parsed whole.
+    assert next(rows) == {"messages": [{"role": "user", "content": "a", "w": 0.5}]}
+    with pytest.raises(fastmask.InputError, match="invalid JSON"):
+        next(rows)
+    path.write_text('{"messages": []}', encoding="utf-8")
+    with pytest.raises(fastmask.InputError, match="top-level array"):
+        next(_input._json_rows(path))
+
+
+PEAK_SCRIPT = """
+import json, sys
+from pathlib import Path
+from fastmask.cli import _input
+
+def peak_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+path, how = Path(sys.argv[1]), sys.argv[2]
+before = peak_kib()
+if how == "stream":
+    rows = sum(1 for _ in _input._json_rows(path))
+else:
+    rows = len(json.loads(path.read_text(encoding="utf-8")))
+print(rows, peak_kib() - before)
+"""
+
+
+def test_json_array_memory_does_not_grow_with_the_file(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.json"
+    row = {"messages": [{"role": "user", "content": "question " * 40}, {"role": "assistant", "content": "answer " * 60}]}
+    count = 40_000
+    path.write_text("[" + ",".join([json.dumps(row)] * count) + "]", encoding="utf-8")
+    size_kib = path.stat().st_size // 1024
+    growth = {}
+    for how in ("stream", "whole"):
+        result = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path), how], capture_output=True, text=True,
+                                check=True)
+        rows, growth[how] = map(int, result.stdout.split())
+        assert rows == count
+    # Parsing whole holds every row (more than the file's size); streaming holds one row at a time.
+    assert growth["whole"] > size_kib
+    assert growth["stream"] < size_kib / 10, (growth, size_kib)

@@ -1,8 +1,9 @@
-"""Reading a dataset file in chunks: JSONL, JSON (a list of rows) and Parquet.
+"""Reading a dataset file in chunks: JSONL, JSON (a list of rows, streamed) and Parquet.
 
-Each chunk carries the conversations (Python lists of messages), the other columns as an Arrow
-table (passed through to the output untouched), and the rows that could not even be read as a
-conversation, with the reason. Parquet is read batch by batch, so memory stays bounded.
+Each chunk carries the conversations (Python lists of messages, or for Parquet the Arrow column
+itself, which the core reads without Python objects), the other columns as an Arrow table (passed
+through to the output untouched), and the rows that could not even be read as a conversation, with
+the reason. Every format is read a chunk at a time, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class RowError(Exception):
 class Chunk:
     first_row: int
     """Index of the chunk's first row in the whole input."""
-    conversations: list[Any]
-    """One per row; None where the row is in `bad`."""
+    conversations: Any
+    """One per row (a list, or an Arrow column); None where the row is in `bad`."""
     columns: Any
     """pyarrow Table of the pass-through columns, one row per input row."""
     bad: dict[int, str] = field(default_factory=dict)
@@ -93,15 +94,33 @@ def _jsonl_rows(path: Path) -> Iterator[Any]:
 
 
 def _json_rows(path: Path) -> Iterator[Any]:
-    # A JSON document is one value: it is parsed whole (use JSONL or Parquet for large inputs).
-    try:
-        with path.open(encoding="utf-8") as file:
-            data = json.load(file)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: invalid JSON: {err}") from err
-    if not isinstance(data, list):
-        raise InputError(f"{path}: a JSON input must be a list of rows, got {type(data).__name__}")
-    yield from data
+    """The rows of a JSON array, parsed one at a time (ijson), so memory holds one row, not the
+    file. A syntax error stops the input where it is: rows after it cannot be told apart."""
+    import ijson
+
+    with path.open("rb") as file:
+        if _first_byte(file) != b"[":
+            raise InputError(f"{path}: a JSON input must be a list of rows (a top-level array)")
+        file.seek(0)
+        # use_float: numbers as Python floats, as json.load gives them (ijson's default is Decimal).
+        rows = ijson.items(file, "item", use_float=True)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except ijson.JSONError as err:
+                raise InputError(f"{path}: invalid JSON: {err}") from err
+            yield row
+
+
+def _first_byte(file: Any) -> bytes:
+    """The first byte that is not whitespace."""
+    while chunk := file.read(4096):
+        head = chunk.lstrip()
+        if head:
+            return head[:1]
+    return b""
 
 
 def _rows_chunk(first_row: int, rows: list[Any], messages_field: str, sharegpt: bool) -> Chunk:
@@ -147,16 +166,27 @@ def _parquet_chunks(path: Path, chunk_size: int, messages_field: str, sharegpt: 
     first_row = 0
     for batch in file.iter_batches(batch_size=chunk_size):
         table = pa.Table.from_batches([batch])
-        conversations: list[Any] = []
-        bad: dict[int, str] = {}
-        for index, value in enumerate(table.column(messages_field).to_pylist()):
-            try:
-                conversations.append(conversation_of({messages_field: value}, messages_field, sharegpt))
-            except RowError as err:
-                bad[index] = str(err)
-                conversations.append(None)
+        column = table.column(messages_field)
+        if sharegpt:
+            conversations, bad = _mapped(column.to_pylist(), messages_field)
+        else:
+            # The Arrow column itself: the core reads it through the C data interface.
+            conversations, bad = column, {}
         yield Chunk(first_row, conversations, table.drop_columns([messages_field]), bad)
         first_row += len(table)
+
+
+def _mapped(values: list[Any], messages_field: str) -> tuple[list[Any], dict[int, str]]:
+    """ShareGPT turns -> messages, row by row; a row that does not map is bad, not fatal."""
+    conversations: list[Any] = []
+    bad: dict[int, str] = {}
+    for index, value in enumerate(values):
+        try:
+            conversations.append(conversation_of({messages_field: value}, messages_field, True))
+        except RowError as err:
+            bad[index] = str(err)
+            conversations.append(None)
+    return conversations, bad
 
 
 def conversation_of(row: dict, messages_field: str, sharegpt: bool) -> Any:

@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--chat-template", type=Path, metavar="FILE", help="a .jinja template (overrides the model's)")
     group.add_argument(
+        "--backend", choices=("auto", "tokenizers", "fast"), default="auto",
+        help="tokenizer backend: fastmask's byte-level BPE when the tokenizer allows it (auto, default), "
+        "always the tokenizers library, or always the fast BPE (an error if the tokenizer is not byte-level BPE)",
+    )
+    group.add_argument(
         "--mask-source", choices=("auto", "generation", "turns"), default="auto",
         help="{%% generation %%} blocks, turns inferred from the template, or blocks when present (default)",
     )
@@ -37,16 +42,17 @@ def load_tokenizer(args: argparse.Namespace) -> ChatTokenizer:
     if path is None:
         return ChatTokenizer.from_file(
             _defaults.tokenizer_json(), chat_template=template or _defaults.chat_template(),
-            special_tokens=_defaults.DEFAULT_SPECIAL_TOKENS,
+            special_tokens=_defaults.DEFAULT_SPECIAL_TOKENS, backend=args.backend,
         )
     if path.is_dir() or (path.name == "tokenizer.json" and (path.parent / "tokenizer_config.json").is_file()):
         # A tokenizer.json next to its config is a model directory: its special tokens and template come along.
-        return ChatTokenizer.from_pretrained(path if path.is_dir() else path.parent, chat_template=template)
+        return ChatTokenizer.from_pretrained(path if path.is_dir() else path.parent, chat_template=template,
+                                             backend=args.backend)
     if not path.is_file():
         raise InputError(f"--tokenizer {path}: no such file or directory")
     if template is None:
         raise InputError(f"--tokenizer {path} is a bare tokenizer.json: give its template with --chat-template")
-    return ChatTokenizer.from_file(path, chat_template=template)
+    return ChatTokenizer.from_file(path, chat_template=template, backend=args.backend)
 
 
 def _read_template(path: Path) -> str:

@@ -78,8 +78,9 @@ def encode_chunk(tokenizer: ChatTokenizer, chunk: _input.Chunk, options: dict[st
 
     stats.rows_read += len(chunk)
     readable = [index for index in range(len(chunk)) if index not in chunk.bad]
-    out = tokenizer.encode_batch([chunk.conversations[i] for i in readable], return_tensors="arrow", on_error="skip",
-                                 **options)
+    # An Arrow column (Parquet input) has no unreadable rows and goes to the core as it is.
+    batch = [chunk.conversations[i] for i in readable] if chunk.bad else chunk.conversations
+    out = tokenizer.encode_batch(batch, return_tensors="arrow", on_error="skip", **options)
     failures = [(chunk.first_row + index, "unreadable row", reason, InputError) for index, reason in chunk.bad.items()]
     failed = set()
     for position, error in out["errors"]:
