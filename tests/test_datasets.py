@@ -67,3 +67,78 @@ def test_unbatched_map_is_refused(chat_tokenizer):
     with pytest.raises(TypeError, match="batched=True"):
         dataset.map(encode_map(chat_tokenizer))
 
+
+
+def failing_rows(count: int, bad: set[int]) -> list:
+    """Conversations where the rows in `bad` exceed a 300-byte input limit (a LimitError)."""
+    return [[{"role": "user", "content": "x" * 400 if index in bad else f"question {index}?"},
+             {"role": "assistant", "content": f"answer {index}."}] for index in range(count)]
+
+
+def limited(deepseek_json, chatml_template):
+    return build(deepseek_json, chatml_template, limits=fastmask.Limits(input_bytes=300))
+
+
+def mapped_with(tok, rows, on_error, batch_size, arrow_format):
+    """`rows` (with an `id` column) mapped with `on_error`: two processes on the Python-formatted
+    dataset, one on the Arrow-formatted one (which takes the same code path per batch)."""
+    dataset = datasets.Dataset.from_dict({"messages": rows, "id": list(range(len(rows)))})
+    if arrow_format:
+        dataset = dataset.with_format("arrow")
+    return dataset.map(encode_map(tok, on_error=on_error), batched=True, batch_size=batch_size,
+                       num_proc=1 if arrow_format else 2).with_format(None)
+
+
+@pytest.mark.parametrize("arrow_format", [False, True])
+def test_skip_drops_bad_rows_with_two_processes(deepseek_json, chatml_template, arrow_format):
+    bad = {3, 9, 10, 17}
+    rows = failing_rows(24, bad)
+    tok = limited(deepseek_json, chatml_template)
+    mapped = mapped_with(tok, rows, "skip", 5, arrow_format)
+    good_ids = [index for index in range(24) if index not in bad]
+    assert mapped["id"] == good_ids
+    expected = tok.encode_batch([rows[index] for index in good_ids])
+    for name in ("input_ids", "assistant_masks", "labels"):
+        assert mapped[name] == expected[name]
+    assert mapped["messages"] == datasets.Dataset.from_dict({"messages": rows}).select(good_ids)["messages"]
+
+
+@pytest.mark.parametrize("arrow_format", [False, True])
+def test_collect_keeps_rows_with_an_error_column(deepseek_json, chatml_template, arrow_format):
+    bad = {0, 7, 8}
+    rows = failing_rows(16, bad)
+    tok = limited(deepseek_json, chatml_template)
+    mapped = mapped_with(tok, rows, "collect", 6, arrow_format)
+    assert mapped["id"] == list(range(16))
+    errors = mapped["error"]
+    assert [index for index, error in enumerate(errors) if error is not None] == sorted(bad)
+    assert all(errors[index].startswith("LimitError: message 0: input limit") for index in bad)
+    good = tok.encode_batch([row for index, row in enumerate(rows) if index not in bad])
+    for name in ("input_ids", "attention_mask", "assistant_masks", "labels"):
+        column = mapped[name]
+        assert [column[index] for index in bad] == [[] for _ in bad]
+        assert [row for index, row in enumerate(column) if index not in bad] == good[name]
+    assert mapped.features["input_ids"] == datasets.Sequence(datasets.Value("int32")) or \
+        mapped.features["input_ids"] == datasets.List(datasets.Value("int32"))
+
+
+def test_arrow_formatted_dataset_reads_the_column_in_rust(deepseek_json, chatml_template, monkeypatch):
+    conversations = synth.corpus(12, seed=4, tools=False)
+    dataset = datasets.Dataset.from_dict({"messages": conversations}).with_format("arrow")
+    tok = build(deepseek_json, chatml_template)
+    seen = []
+    real = fastmask.ChatTokenizer.encode_batch
+
+    def spy(self, batch, **options):
+        seen.append(type(batch).__name__)
+        return real(self, batch, **options)
+
+    monkeypatch.setattr(fastmask.ChatTokenizer, "encode_batch", spy)
+    mapped = dataset.map(EncodeMap(tok), batched=True, batch_size=5).with_format(None)
+    assert set(seen) == {"ChunkedArray"}
+    assert mapped["input_ids"] == real(tok, conversations)["input_ids"]
+
+
+def test_unknown_on_error_is_refused(chat_tokenizer):
+    with pytest.raises(fastmask.InputError, match="on_error"):
+        encode_map(chat_tokenizer, on_error="ignore")

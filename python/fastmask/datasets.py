@@ -6,6 +6,16 @@
 The function pickles (for `num_proc`) and hashes deterministically (so a second identical map is
 served from the datasets cache): it holds only the tokenizer, which pickles as the parts it was
 built from, and plain options.
+
+On a dataset formatted as Arrow (`dataset.with_format("arrow").map(...)`) the conversations go to
+the core as the Arrow column, read without a Python object per message.
+
+`on_error`:
+- `"raise"` (default): the first failing conversation fails the map.
+- `"skip"`: failing rows are dropped (the batch comes back shorter, with every column filtered).
+- `"collect"`: every row is kept; `error_column` holds `None` for good rows and
+  `"ExceptionName: message"` for failed ones, whose outputs are empty lists (so the columns keep
+  their list types; `dataset.filter(lambda row: row["error"] is None)` drops them later).
 """
 
 from __future__ import annotations
@@ -13,7 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastmask import __version__
+from fastmask._on_error import POLICIES
 from fastmask._tokenizer import ChatTokenizer
+from fastmask._core import InputError
 
 OUTPUTS = ("input_ids", "attention_mask", "assistant_masks", "labels")
 
@@ -22,27 +34,93 @@ class EncodeMap:
     """`batch -> {input_ids, attention_mask, assistant_masks, labels}` for `Dataset.map(batched=True)`."""
 
     def __init__(self, tokenizer: ChatTokenizer, *, messages_field: str = "messages", outputs: tuple[str, ...] = OUTPUTS,
-                 **options: Any) -> None:
+                 on_error: str = "raise", error_column: str = "error", **options: Any) -> None:
+        if on_error not in POLICIES:
+            raise InputError(f"on_error must be 'raise', 'skip' or 'collect', got {on_error!r}")
         # Part of the pickled (so hashed) state: a new fastmask version does not reuse old cache files.
         self.version = __version__
         self.tokenizer = tokenizer
         self.messages_field = messages_field
         self.outputs = tuple(outputs)
+        self.on_error = on_error
+        self.error_column = error_column
         self.options = dict(sorted(options.items()))
 
-    def __call__(self, batch: Any) -> dict[str, Any]:
+    def __call__(self, batch: Any) -> Any:
+        conversations = self._conversations(batch)
+        policy = "raise" if self.on_error == "raise" else "skip"
+        out = self.tokenizer.encode_batch(conversations, return_tensors="arrow", on_error=policy, **self.options)
+        errors = dict(out.get("errors", ()))
+        count = len(conversations)
+        good = [index for index in range(count) if index not in errors]
+        outputs: dict[str, Any] = {name: out[name] for name in self.outputs}
+        if self.on_error == "collect":
+            outputs = {name: _with_empty_rows(array, good, count) for name, array in outputs.items()}
+            outputs[self.error_column] = [_error_text(errors[index]) if index in errors else None for index in range(count)]
+        elif errors:
+            # Skipping: datasets takes a shorter batch only when no column keeps the old length.
+            return _joined(_take_rows(batch, good), outputs, every_column=True)
+        return _joined(batch, outputs, every_column=False)
+
+    def _conversations(self, batch: Any) -> Any:
+        if hasattr(batch, "column_names"):  # an Arrow-formatted dataset gives a pyarrow Table
+            if self.messages_field not in batch.column_names:
+                raise InputError(f"the batch has no {self.messages_field!r} column")
+            return batch.column(self.messages_field)
         conversations = batch.get(self.messages_field)
         # Unbatched, the column holds one conversation: a list of message dicts.
         if not isinstance(conversations, list) or (conversations and isinstance(conversations[0], dict)):
             raise TypeError(f"EncodeMap is a batched function: use dataset.map(..., batched=True) "
                             f"(and the conversations in column {self.messages_field!r})")
-        out = self.tokenizer.encode_batch(conversations, return_tensors="arrow", **self.options)
-        # datasets adds a returned dict's columns to the batch's (a returned table would replace
-        # them), and takes numpy arrays there: one array view per row, not a Python int per token.
-        return {name: out[name].to_numpy(zero_copy_only=False) for name in self.outputs}
+        return conversations
+
+
+def _joined(batch: Any, outputs: dict[str, Any], *, every_column: bool) -> Any:
+    """What `map` takes back. From an Arrow-formatted batch (a Table): the batch's columns and the
+    outputs as one table (datasets replaces the batch with a returned table). Otherwise a dict of
+    the outputs as numpy arrays (one array view per row, not a Python int per token), which
+    datasets adds to the batch's columns, plus with `every_column` the batch's own columns."""
+    import pyarrow as pa
+
+    if hasattr(batch, "column_names"):
+        table = batch.drop_columns([name for name in outputs if name in batch.column_names])
+        for name, values in outputs.items():
+            table = table.append_column(name, values if isinstance(values, (pa.Array, pa.ChunkedArray))
+                                        else pa.array(values, type=pa.string()))
+        return table
+    columns = {name: values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
+               for name, values in outputs.items()}
+    kept = {name: values for name, values in batch.items() if name not in columns} if every_column else {}
+    return {**kept, **columns}
+
+
+def _take_rows(batch: Any, rows: list[int]) -> Any:
+    if hasattr(batch, "column_names"):
+        import pyarrow as pa
+
+        return batch.take(pa.array(rows, type=pa.int64()))
+    return {name: [values[row] for row in rows] for name, values in batch.items()}
+
+
+def _with_empty_rows(column: Any, good: list[int], count: int) -> Any:
+    """`column` (a list array, one row per good row) spread over `count` rows, an empty list where
+    a row failed: new offsets over the same values."""
+    import numpy as np
+    import pyarrow as pa
+
+    lengths = np.zeros(count, dtype=np.int32)
+    lengths[good] = column.value_lengths().to_numpy()
+    offsets = np.concatenate([np.zeros(1, dtype=np.int32), np.cumsum(lengths, dtype=np.int32)])
+    return pa.ListArray.from_arrays(pa.array(offsets), column.flatten())
+
+
+def _error_text(error: BaseException) -> str:
+    # The core's "conversation N: " counts within the batch, not the dataset: leave it out.
+    return f"{type(error).__name__}: {str(error).split(': ', 1)[-1]}"
 
 
 def encode_map(tokenizer: ChatTokenizer, *, messages_field: str = "messages", **options: Any) -> EncodeMap:
     """A function for `dataset.map(..., batched=True)` that adds `input_ids`, `attention_mask`,
-    `assistant_masks` and `labels`; `options` are `ChatTokenizer.encode_batch`'s."""
+    `assistant_masks` and `labels`; `options` are `ChatTokenizer.encode_batch`'s, plus `on_error`
+    (`"raise"`, `"skip"`, `"collect"`) and `error_column` (see the module's doc)."""
     return EncodeMap(tokenizer, messages_field=messages_field, **options)
