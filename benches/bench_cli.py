@@ -7,7 +7,8 @@ Writes `benches/synth.py` conversations (deterministic) to JSONL once per size, 
 engine in its own process: the CLI with its defaults (DeepSeek's tokenizer, the bundled ChatML
 template) writing Parquet, and datasets (num_proc = cores) with transformers on the same tokenizer
 and template, also writing Parquet. Reports rows/s, tokens/s and peak RSS (the CLI's process; for
-datasets the largest of the main process and its workers). The CLI streams in chunks, so its peak
+datasets the largest of the main process and each worker's own peak, measured from a reset of its
+high-water mark, since a forked worker otherwise inherits its parent's). The CLI streams in chunks, so its peak
 RSS should not grow with the input size: compare the sizes. Needs the test extras (`make dev`).
 """
 
@@ -17,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -71,8 +71,29 @@ def count_tokens(parquet: str) -> int:
     return total
 
 
+def own_peak_reset(peaks: Path) -> None:
+    """In a `datasets` worker, once: reset the process's peak RSS (VmHWM). A forked child starts
+    with its parent's peak (the mm's high-water mark is copied at fork), so without the reset every
+    worker would report at least the main process's peak, not its own."""
+    marker = peaks / f"{os.getpid()}.reset"
+    if not marker.exists():
+        Path("/proc/self/clear_refs").write_text("5")
+        marker.touch()
+
+
+def own_peak_record(peaks: Path) -> None:
+    (peaks / f"{os.getpid()}.peak").write_text(str(peak_rss_kib()))
+
+
+def peak_rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def reference_worker(source: str, output: str, rows: int) -> None:
-    """datasets.map + transformers on the first `rows` rows; prints the peak RSS of its workers."""
+    """datasets.map + transformers on the first `rows` rows; prints each worker's own peak RSS."""
     import datasets
     from transformers import PreTrainedTokenizerFast
 
@@ -81,19 +102,23 @@ def reference_worker(source: str, output: str, rows: int) -> None:
     datasets.disable_caching()
     hf = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json()), **DEFAULT_SPECIAL_TOKENS)
     template = chat_template()
+    peaks = Path(output).parent / f"peaks_{os.getpid()}"
+    peaks.mkdir()
 
     def encode(batch: dict) -> dict:
+        own_peak_reset(peaks)
         out = hf.apply_chat_template(batch["messages"], chat_template=template, tokenize=True, return_dict=True,
                                      return_assistant_tokens_mask=True)
         labels = [[i if m else -100 for i, m in zip(ids, mask)] for ids, mask in zip(out["input_ids"], out["assistant_masks"])]
+        own_peak_record(peaks)
         return {"input_ids": out["input_ids"], "assistant_masks": out["assistant_masks"], "labels": labels}
 
     dataset = datasets.load_dataset("json", data_files=source, split="train", cache_dir=str(Path(output).parent / "hf"))
     dataset = dataset.select(range(min(rows, len(dataset))))
     encoded = dataset.map(encode, batched=True, num_proc=os.cpu_count() or 1, remove_columns=["messages"])
     encoded.to_parquet(output)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"workers_rss_mib": children}))
+    workers = {path.stem: int(path.read_text()) / 1024 for path in peaks.glob("*.peak") if int(path.stem) != os.getpid()}
+    print(json.dumps({"workers_rss_mib": workers}))
 
 
 def main() -> None:
@@ -132,9 +157,13 @@ def main() -> None:
                 seconds, main_rss, stdout = run_measured(
                     [sys.executable, __file__, "--worker", "reference", str(source), str(reference), str(rows)])
                 workers = json.loads(stdout.strip().splitlines()[-1])["workers_rss_mib"]
+                if not workers:
+                    raise SystemExit("the reference ran no worker process: its per-worker peak RSS is missing")
                 tokens = int(in_worker("tokens", str(reference)))
                 print(f"{'datasets.map + transformers':28} {rows:>8} {seconds:>8.1f} {rows / seconds:>8.0f} "
-                      f"{tokens / seconds:>10.0f} {max(main_rss, workers):>13.0f}")
+                      f"{tokens / seconds:>10.0f} {max(main_rss, *workers.values()):>13.0f}")
+                print(f"  (peak RSS per process, MiB: main {main_rss:.0f}, "
+                      f"workers {', '.join(f'{peak:.0f}' for peak in sorted(workers.values()))})")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
 
 
