@@ -2,7 +2,7 @@
 //! module owns. Results keep the input order; the first failing conversation is reported.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::value::Value;
 use rayon::prelude::*;
@@ -15,7 +15,12 @@ use crate::tokenize::Tokenizer;
 use crate::turns::MaskPlan;
 
 /// Worker stack size: minijinja's recursion limit must trigger long before the stack runs out.
+/// Work run on the calling thread gets a stack of this size too (`with_worker_stack`).
 const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// How much of a worker's stack may already be in use when work starts on it (the pool's own
+/// frames) without a fresh stack being mapped.
+const STACK_SLACK_BYTES: usize = 1024 * 1024;
 
 /// Environment variable that sets the number of worker threads (default: all cores).
 pub const NUM_THREADS_ENV: &str = "FASTMASK_NUM_THREADS";
@@ -97,26 +102,34 @@ fn run_indexed<T: Sync, R: Send>(items: &[T], threads: Threads, work: impl Fn(&T
 }
 
 /// Maps `work` over `items` on the pool, one result per item. A panic in one item becomes that
-/// item's `Internal` error; the other items are unaffected.
+/// item's `Internal` error; the other items are unaffected. Work for a single thread (one item,
+/// or one thread asked for) runs on the calling thread instead: handing it to a pool worker and
+/// waiting for it costs more than a small conversation takes.
 pub(crate) fn run_each<T: Sync, R: Send>(
     items: &[T],
     threads: Threads,
     work: impl Fn(&T) -> Result<R> + Sync,
 ) -> Result<Vec<Result<R>>> {
-    Ok(pool(threads)?.install(|| {
-        items
-            .par_iter()
-            .enumerate()
-            .map(|(index, item)| catch_panic(|| work(item)).map_err(|err| err.in_conversation(index)))
-            .collect()
-    }))
+    let threads = thread_count(threads)?;
+    let task = |(index, item)| catch_panic(|| work(item)).map_err(|err: Error| err.in_conversation(index));
+    if items.len() <= 1 || threads == 1 {
+        // A stack that cannot be mapped panics in `stacker`: the call fails, the process does not.
+        return catch_panic(|| Ok(with_worker_stack(|| items.iter().enumerate().map(task).collect())));
+    }
+    Ok(pool(threads)?.install(|| items.par_iter().enumerate().map(task).collect()))
 }
 
-/// Runs `work` on a worker thread (with its large stack) and waits for it: for work on untrusted
-/// input, such as compiling a template, that must not depend on the caller's stack size.
+/// Runs `work` on the calling thread with a worker's stack, for work on untrusted input, such
+/// as compiling a template, that must not depend on the caller's stack size.
 #[cfg_attr(not(feature = "python"), allow(dead_code))]
-pub fn on_worker<R: Send>(work: impl FnOnce() -> Result<R> + Send) -> Result<R> {
-    pool(Some(1))?.install(|| catch_panic(work))
+pub fn on_large_stack<R>(work: impl FnOnce() -> Result<R>) -> Result<R> {
+    catch_panic(|| with_worker_stack(work))
+}
+
+/// Runs `work` with at least a worker's stack: on the current stack when that much is left (a
+/// pool worker), else on a stack of that size the calling thread keeps for such work.
+fn with_worker_stack<R>(work: impl FnOnce() -> R) -> R {
+    crate::stack::with_stack(WORKER_STACK_BYTES, STACK_SLACK_BYTES, work)
 }
 
 /// Pools by thread count, and the process they were built in: pools inherited through `fork`
@@ -132,13 +145,24 @@ static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
 /// The most threads one call may ask for; more only adds memory and contention.
 const MAX_THREADS: usize = 1024;
 
-fn pool(threads: Threads) -> Result<Arc<rayon::ThreadPool>> {
-    let threads = match threads.or_else(threads_from_env) {
-        Some(0) => return Err(Error::input("num_threads must be at least 1")),
-        Some(n) if n > MAX_THREADS => return Err(Error::input(format!("num_threads must be at most {MAX_THREADS}"))),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+/// The thread count a call asked for, or `FASTMASK_NUM_THREADS`, else all cores.
+fn thread_count(threads: Threads) -> Result<usize> {
+    match threads.or_else(threads_from_env) {
+        Some(0) => Err(Error::input("num_threads must be at least 1")),
+        Some(n) if n > MAX_THREADS => Err(Error::input(format!("num_threads must be at most {MAX_THREADS}"))),
+        Some(n) => Ok(n),
+        None => Ok(cores()),
+    }
+}
+
+/// The cores this process may use, read once: `available_parallelism` reads cgroup files on
+/// every call, which cost a single `encode` call about a tenth of its time.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     let pid = std::process::id();
     let mut slot = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if slot.as_ref().is_some_and(|pools| pools.pid != pid) {

@@ -19,6 +19,7 @@ mod pyobjects;
 mod python_format;
 mod rewrite;
 mod sanitize;
+mod stack;
 mod tag;
 mod template;
 mod tokenize;

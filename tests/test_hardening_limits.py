@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 
@@ -96,6 +98,43 @@ def test_recursion(deepseek_json):
     with pytest.raises(fastmask.LimitError, match="recursion limit"):
         render(tok_with(deepseek_json, template.replace("N", "100000")))
 
+
+
+# Single calls and one-thread batches run on the calling thread, on a stack of the workers' size
+# mapped for them: the default recursion limit must still trigger before that stack runs out,
+# even from a thread started with a small stack. A crash would kill the child, not the suite.
+DEEP_RECURSION_CHILD = """
+import sys, threading
+import fastmask
+from tokenizers import Tokenizer, models
+tok = fastmask.ChatTokenizer.from_parts(
+    Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]")).to_str(),
+    "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{% endif %}.{% endmacro %}{{ f(100000) }}")
+conversation = [{"role": "user", "content": "x"}]
+calls = [lambda: tok.encode(conversation), lambda: tok.render(conversation),
+         lambda: tok.encode_batch([conversation] * 3, num_threads=1)]
+outcomes = []
+def run():
+    for call in calls:
+        try:
+            call()
+            outcomes.append("no error")
+        except fastmask.LimitError as err:
+            outcomes.append("limit" if "recursion limit" in str(err) else str(err))
+run()
+threading.stack_size(256 * 1024)
+thread = threading.Thread(target=run)
+thread.start()
+thread.join()
+print(outcomes)
+"""
+
+
+def test_recursion_on_the_calling_thread_hits_the_limit_not_the_stack():
+    run = subprocess.run([sys.executable, "-c", DEEP_RECURSION_CHILD], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == str(["limit"] * 6)
 
 def test_input_bytes_per_conversation(deepseek_json):
     tok = tok_with(deepseek_json, input_bytes=150)  # keys count too: 115 bytes fit, 155 do not

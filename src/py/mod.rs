@@ -62,8 +62,8 @@ impl PyChatTokenizer {
         };
         let clock = clock(now)?;
         let core = py.detach(|| -> crate::Result<Core> {
-            // On a worker: a hostile template must not depend on the caller's stack size.
-            let template = batch::on_worker(|| ChatTemplate::compile_with_limits(chat_template, clock, limits))?;
+            // On a worker-sized stack: a hostile template must not depend on the caller's stack size.
+            let template = batch::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits))?;
             let tokenizer = Tokenizer::from_json(tokenizer_json, backend)?;
             let pad_id = pad_token
                 .map(|token| {
@@ -82,7 +82,7 @@ impl PyChatTokenizer {
     fn with_chat_template(&self, py: Python<'_>, chat_template: &str, now: Option<&str>) -> PyResult<Self> {
         let clock = clock(now)?;
         let limits = *self.core.template.limits();
-        let template = py.detach(|| batch::on_worker(|| ChatTemplate::compile_with_limits(chat_template, clock, limits)))?;
+        let template = py.detach(|| batch::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits)))?;
         let core = Core {
             template,
             tokenizer: Arc::clone(&self.core.tokenizer),
