@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::encode::{encode_rendered, pad_batch, EncodeOptions, Encoded};
 use crate::error::{catch_panic, Error, Result};
-use crate::input::{Conversation, RenderInputs};
+use crate::input::{RenderInputs, ToConversation};
 use crate::template::{ChatTemplate, Rendered};
 use crate::tokenize::Tokenizer;
 use crate::turns::MaskPlan;
@@ -31,14 +31,16 @@ pub type Threads = Option<usize>;
 /// Renders every conversation.
 pub fn render_batch(
     template: &ChatTemplate,
-    conversations: &[Conversation],
+    conversations: &[impl ToConversation],
     inputs: &RenderInputs,
     special_tokens: &[(String, Value)],
     plan: &MaskPlan,
     threads: Threads,
 ) -> Result<Vec<Rendered>> {
     inputs.validate()?;
-    run_indexed(conversations, threads, |conversation| plan.render(template, conversation, inputs, special_tokens))
+    run_indexed(conversations, threads, |conversation| {
+        plan.render(template, &conversation.to_conversation(), inputs, special_tokens)
+    })
 }
 
 /// Renders, tokenizes, truncates, masks and pads every conversation; the first failing one fails
@@ -46,7 +48,7 @@ pub fn render_batch(
 pub fn encode_batch(
     template: &ChatTemplate,
     tokenizer: &Tokenizer,
-    conversations: &[Conversation],
+    conversations: &[impl ToConversation],
     inputs: &RenderInputs,
     special_tokens: &[(String, Value)],
     options: &EncodeOptions,
@@ -64,7 +66,7 @@ pub fn encode_batch(
 pub fn encode_each(
     template: &ChatTemplate,
     tokenizer: &Tokenizer,
-    conversations: &[Conversation],
+    conversations: &[impl ToConversation],
     inputs: &RenderInputs,
     special_tokens: &[(String, Value)],
     options: &EncodeOptions,
@@ -74,7 +76,7 @@ pub fn encode_each(
     inputs.validate()?;
     options.validate()?;
     let mut results = run_each(conversations, threads, |conversation| {
-        let rendered = plan.render(template, conversation, inputs, special_tokens)?;
+        let rendered = plan.render(template, &conversation.to_conversation(), inputs, special_tokens)?;
         encode_rendered(&rendered, tokenizer, options)
     })?;
     let mut good: Vec<Encoded> = results.iter_mut().filter_map(|r| r.as_mut().ok().map(std::mem::take)).collect();
@@ -196,6 +198,7 @@ fn build_pool(threads: usize) -> Result<rayon::ThreadPool> {
 mod tests {
     use super::*;
     use crate::environment::Clock;
+    use crate::input::Conversation;
 
     /// A word-level tokenizer: "a"=0, "b"=1, "[UNK]"=2.
     const WORD_LEVEL: &str = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,

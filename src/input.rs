@@ -1,6 +1,8 @@
 //! What a template sees: the messages prepared as transformers prepares them, and the variables
 //! passed next to them (`tools`, `documents`, `add_generation_prompt`, special tokens, kwargs).
 
+use std::borrow::Cow;
+
 use minijinja::value::{Value, ValueKind};
 
 use crate::error::{Error, Result};
@@ -9,6 +11,18 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default)]
 pub struct Conversation {
     pub messages: Vec<Value>,
+}
+
+/// What a batch takes for each conversation: template values already, or data that becomes them
+/// inside the conversation's own task (so that conversion runs in parallel, not before).
+pub trait ToConversation: Sync {
+    fn to_conversation(&self) -> Cow<'_, Conversation>;
+}
+
+impl ToConversation for Conversation {
+    fn to_conversation(&self) -> Cow<'_, Conversation> {
+        Cow::Borrowed(self)
+    }
 }
 
 /// The variables shared by every conversation of a call.

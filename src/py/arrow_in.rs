@@ -14,20 +14,30 @@ use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyList, PyTuple};
 
-use super::convert::{conversations_from_py, conversations_from_py_each};
+use super::convert::{conversations_from_py, conversations_from_py_each, InputConversation};
 use crate::arrow::ArrowConversations;
 use crate::batch::Threads;
 use crate::error::catch_panic;
-use crate::input::Conversation;
 use crate::{Error, Limits};
 
 /// Every conversation of `batch` (a list of conversations or an Arrow column), or the error of
 /// the first one that cannot be read.
-pub fn conversations(py: Python<'_>, batch: &Bound<'_, PyAny>, limits: &Limits, threads: Threads) -> PyResult<Vec<Conversation>> {
-    match source(batch)? {
-        Source::Arrow(column) => Ok(py.detach(|| catch_panic(|| column.read_all(limits, threads)))?),
-        Source::Objects(objects) => conversations_from_py(&objects, limits),
-    }
+pub fn conversations(
+    py: Python<'_>,
+    batch: &Bound<'_, PyAny>,
+    limits: &Limits,
+    threads: Threads,
+) -> PyResult<Vec<InputConversation>> {
+    Ok(match source(batch)? {
+        Source::Arrow(column) => py
+            .detach(|| catch_panic(|| column.read_all(limits, threads)))?
+            .into_iter()
+            .map(InputConversation::Values)
+            .collect(),
+        Source::Objects(objects) => {
+            conversations_from_py(&objects, limits)?.into_iter().map(InputConversation::Plain).collect()
+        }
+    })
 }
 
 /// `conversations` with one result per conversation, each error naming its row.
@@ -36,11 +46,18 @@ pub fn conversations_each(
     batch: &Bound<'_, PyAny>,
     limits: &Limits,
     threads: Threads,
-) -> PyResult<Vec<Result<Conversation, Error>>> {
-    match source(batch)? {
-        Source::Arrow(column) => Ok(py.detach(|| catch_panic(|| column.read_each(limits, threads)))?),
-        Source::Objects(objects) => conversations_from_py_each(&objects, limits),
-    }
+) -> PyResult<Vec<Result<InputConversation, Error>>> {
+    Ok(match source(batch)? {
+        Source::Arrow(column) => py
+            .detach(|| catch_panic(|| column.read_each(limits, threads)))?
+            .into_iter()
+            .map(|item| item.map(InputConversation::Values))
+            .collect(),
+        Source::Objects(objects) => conversations_from_py_each(&objects, limits)?
+            .into_iter()
+            .map(|item| item.map(InputConversation::Plain))
+            .collect(),
+    })
 }
 
 enum Source<'py> {

@@ -1,5 +1,12 @@
 //! Python objects -> template values and options, checked while attached to the interpreter.
 //! Nothing Python survives the conversion, so templates can never reach a Python object.
+//!
+//! Conversations are copied out as plain data (`PlainConversation`), every check done and every
+//! error raised here; building their template values is left to each conversation's parallel
+//! task, so the part that holds the interpreter is only the walk and one copy of the text.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use minijinja::value::{Tuple, Value};
 use pyo3::prelude::*;
@@ -8,11 +15,11 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use crate::encode::{EncodeOptions, PaddingStrategy, Side};
 use crate::error::{Error, ErrorKind};
 use crate::limits::Limits;
-use crate::input::Conversation;
+use crate::input::{Conversation, ToConversation};
 use crate::turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
 
 /// A batch: a list of conversations, each a list of messages.
-pub fn conversations_from_py(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Vec<Conversation>> {
+pub fn conversations_from_py(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Vec<PlainConversation>> {
     let items = sequence_items(batch).ok_or_else(|| {
         Error::input(format!("conversations must be a list of conversations, got {}", type_name(batch)))
     })?;
@@ -24,7 +31,10 @@ pub fn conversations_from_py(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyRes
 }
 
 /// A batch converted item by item: a malformed conversation is its own error, not the batch's.
-pub fn conversations_from_py_each(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Vec<Result<Conversation, Error>>> {
+pub fn conversations_from_py_each(
+    batch: &Bound<'_, PyAny>,
+    limits: &Limits,
+) -> PyResult<Vec<Result<PlainConversation, Error>>> {
     let items = sequence_items(batch).ok_or_else(|| {
         Error::input(format!("conversations must be a list of conversations, got {}", type_name(batch)))
     })?;
@@ -35,7 +45,7 @@ pub fn conversations_from_py_each(batch: &Bound<'_, PyAny>, limits: &Limits) -> 
         .collect())
 }
 
-fn conversation_from_py(conversation: &Bound<'_, PyAny>, limits: &Limits) -> Result<Conversation, Error> {
+fn conversation_from_py(conversation: &Bound<'_, PyAny>, limits: &Limits) -> Result<PlainConversation, Error> {
     let messages = sequence_items(conversation).ok_or_else(|| {
         Error::input(format!("a conversation must be a list of messages, got {}", type_name(conversation)))
     })?;
@@ -44,9 +54,76 @@ fn conversation_from_py(conversation: &Bound<'_, PyAny>, limits: &Limits) -> Res
     let messages = messages
         .iter()
         .enumerate()
-        .map(|(index, message)| walk.convert(message).map_err(|err| prefixed(err, &format!("message {index}"))))
-        .collect::<Result<Vec<Value>, Error>>()?;
-    Ok(Conversation { messages })
+        .map(|(index, message)| walk.extract(message).map_err(|err| prefixed(err, &format!("message {index}"))))
+        .collect::<Result<Vec<Plain>, Error>>()?;
+    Ok(PlainConversation { text: walk.text, messages })
+}
+
+/// One conversation as plain data: the structure of its messages, with every string a range of
+/// `text`, which holds all of them back to back.
+pub struct PlainConversation {
+    text: String,
+    messages: Vec<Plain>,
+}
+
+impl ToConversation for PlainConversation {
+    fn to_conversation(&self) -> Cow<'_, Conversation> {
+        Cow::Owned(Conversation { messages: self.messages.iter().map(|m| m.to_value(&self.text)).collect() })
+    }
+}
+
+/// A conversation as a call received it: template values already (read from Arrow by
+/// `crate::arrow`), or plain data copied out of Python objects (values built in its task).
+pub enum InputConversation {
+    Values(Conversation),
+    Plain(PlainConversation),
+}
+
+impl ToConversation for InputConversation {
+    fn to_conversation(&self) -> Cow<'_, Conversation> {
+        match self {
+            InputConversation::Values(conversation) => Cow::Borrowed(conversation),
+            InputConversation::Plain(plain) => plain.to_conversation(),
+        }
+    }
+}
+
+/// A Python value as plain data; `to_value` gives the template value the conversion defines.
+enum Plain {
+    None,
+    Bool(bool),
+    Int(i64),
+    Int128(i128),
+    UInt128(u128),
+    Float(f64),
+    /// A string: its bytes in the conversation's text.
+    Str(Range<usize>),
+    List(Vec<Plain>),
+    Tuple(Vec<Plain>),
+    Map(Vec<(Plain, Plain)>),
+}
+
+impl Plain {
+    fn to_value(&self, text: &str) -> Value {
+        match self {
+            Plain::None => Value::from(()),
+            Plain::Bool(flag) => Value::from(*flag),
+            Plain::Int(int) => Value::from(*int),
+            Plain::Int128(int) => Value::from(*int),
+            Plain::UInt128(int) => Value::from(*int),
+            Plain::Float(float) => Value::from(*float),
+            Plain::Str(range) => Value::from(&text[range.clone()]),
+            Plain::List(items) => Value::from(values(items, text)),
+            Plain::Tuple(items) => Value::from(Tuple::from(values(items, text))),
+            Plain::Map(pairs) => {
+                Value::from_pairs(pairs.iter().map(|(key, value)| (key.to_value(text), value.to_value(text))).collect::<Vec<_>>())
+            }
+        }
+    }
+}
+
+fn values(items: &[Plain], text: &str) -> Vec<Value> {
+    items.iter().map(|item| item.to_value(text)).collect()
 }
 
 /// Template variables given as a dict of names to values.
@@ -76,21 +153,31 @@ fn prefixed(err: Error, context: &str) -> Error {
     Error { message: format!("{context}: {}", err.message), ..err }
 }
 
-/// One conversion: the input limits, the text budget left, and the containers on the current
-/// path (to tell a self-referencing dict or list from one that is merely deep).
+/// One conversion: the input limits, the text budget left, the containers on the current path
+/// (to tell a self-referencing dict or list from one that is merely deep), and the text of every
+/// string met so far.
 struct Walk<'a> {
     limits: &'a Limits,
     bytes_left: usize,
     path: Vec<*mut pyo3::ffi::PyObject>,
+    text: String,
 }
 
 impl<'a> Walk<'a> {
     fn new(limits: &'a Limits) -> Self {
-        Walk { limits, bytes_left: limits.input_bytes, path: Vec::new() }
+        Walk { limits, bytes_left: limits.input_bytes, path: Vec::new(), text: String::new() }
     }
 
+    /// A template value right away (for the inputs shared by a whole call).
     fn convert(&mut self, obj: &Bound<'_, PyAny>) -> Result<Value, Error> {
-        self.to_value(obj).map_err(|(kind, message)| Error::new(kind, message))
+        let start = self.text.len();
+        let value = self.extract(obj)?.to_value(&self.text);
+        self.text.truncate(start);
+        Ok(value)
+    }
+
+    fn extract(&mut self, obj: &Bound<'_, PyAny>) -> Result<Plain, Error> {
+        self.plain(obj).map_err(|(kind, message)| Error::new(kind, message))
     }
 
     fn charge(&mut self, bytes: usize) -> Result<(), (ErrorKind, String)> {
@@ -106,29 +193,35 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn to_value(&mut self, obj: &Bound<'_, PyAny>) -> Result<Value, (ErrorKind, String)> {
+    fn push_text(&mut self, text: &str) -> Plain {
+        let start = self.text.len();
+        self.text.push_str(text);
+        Plain::Str(start..self.text.len())
+    }
+
+    fn plain(&mut self, obj: &Bound<'_, PyAny>) -> Result<Plain, (ErrorKind, String)> {
         let input = |message: &str| (ErrorKind::Input, message.to_string());
         if obj.is_none() {
-            return Ok(Value::from(()));
+            return Ok(Plain::None);
         }
         if let Ok(text) = obj.cast::<PyString>() {
             let text = text.to_str().map_err(|_| input("string is not valid UTF-8 (it contains a lone surrogate)"))?;
             self.charge(text.len())?;
-            return Ok(Value::from(text));
+            return Ok(self.push_text(text));
         }
         if let Ok(flag) = obj.cast::<PyBool>() {
-            return Ok(Value::from(flag.is_true()));
+            return Ok(Plain::Bool(flag.is_true()));
         }
         if let Ok(int) = obj.cast::<PyInt>() {
-            return int_to_value(int).map_err(|message| input(&message));
+            return int_to_plain(int).map_err(|message| input(&message));
         }
         if let Ok(float) = obj.cast::<PyFloat>() {
-            return Ok(Value::from(float.value()));
+            return Ok(Plain::Float(float.value()));
         }
         let is_dict = obj.cast::<PyDict>().is_ok();
         let items = if is_dict { None } else { sequence_items(obj) };
         if !is_dict && items.is_none() {
-            return Ok(Value::from(format!("<{}>", type_name(obj))));
+            return Ok(self.push_text(&format!("<{}>", type_name(obj))));
         }
         if self.path.contains(&obj.as_ptr()) {
             return Err((ErrorKind::Limit, "input limit: a dict or list contains itself".to_string()));
@@ -138,35 +231,39 @@ impl<'a> Walk<'a> {
         }
         self.path.push(obj.as_ptr());
         let value = match items {
-            None => self.dict_to_value(obj),
-            Some(items) => self.sequence_to_value(obj, &items),
+            None => self.dict_to_plain(obj),
+            Some(items) => self.sequence_to_plain(obj, &items),
         };
         self.path.pop();
         value
     }
 
-    fn dict_to_value(&mut self, obj: &Bound<'_, PyAny>) -> Result<Value, (ErrorKind, String)> {
+    fn dict_to_plain(&mut self, obj: &Bound<'_, PyAny>) -> Result<Plain, (ErrorKind, String)> {
         let dict = obj.cast::<PyDict>().map_err(|_| (ErrorKind::Input, "not a dict".to_string()))?;
         let mut pairs = Vec::with_capacity(dict.len());
         for (key, value) in dict.iter() {
-            let key_value = self.to_value(&key)?;
-            let item = self.to_value(&value).map_err(|err| at_path(err, || format!("key {}", key_label(&key))))?;
-            pairs.push((key_value, item));
+            let key_plain = self.plain(&key)?;
+            let item = self.plain(&value).map_err(|err| at_path(err, || format!("key {}", key_label(&key))))?;
+            pairs.push((key_plain, item));
         }
-        Ok(Value::from_pairs(pairs))
+        Ok(Plain::Map(pairs))
     }
 
-    fn sequence_to_value(&mut self, obj: &Bound<'_, PyAny>, items: &[Bound<'_, PyAny>]) -> Result<Value, (ErrorKind, String)> {
+    fn sequence_to_plain(
+        &mut self,
+        obj: &Bound<'_, PyAny>,
+        items: &[Bound<'_, PyAny>],
+    ) -> Result<Plain, (ErrorKind, String)> {
         let values = items
             .iter()
             .enumerate()
-            .map(|(index, item)| self.to_value(item).map_err(|err| at_path(err, || format!("item {index}"))))
-            .collect::<Result<Vec<Value>, _>>()?;
+            .map(|(index, item)| self.plain(item).map_err(|err| at_path(err, || format!("item {index}"))))
+            .collect::<Result<Vec<Plain>, _>>()?;
         // transformers keeps tuples: a template printing one shows `(...,)`, and tuple methods apply.
         if obj.is_instance_of::<PyTuple>() {
-            return Ok(Value::from(Tuple::from(values)));
+            return Ok(Plain::Tuple(values));
         }
-        Ok(Value::from(values))
+        Ok(Plain::List(values))
     }
 }
 
@@ -179,15 +276,15 @@ fn at_path((kind, message): (ErrorKind, String), place: impl FnOnce() -> String)
     }
 }
 
-fn int_to_value(int: &Bound<'_, PyInt>) -> Result<Value, String> {
+fn int_to_plain(int: &Bound<'_, PyInt>) -> Result<Plain, String> {
     if let Ok(small) = int.extract::<i64>() {
-        return Ok(Value::from(small));
+        return Ok(Plain::Int(small));
     }
     if let Ok(big) = int.extract::<i128>() {
-        return Ok(Value::from(big));
+        return Ok(Plain::Int128(big));
     }
     if let Ok(big) = int.extract::<u128>() {
-        return Ok(Value::from(big));
+        return Ok(Plain::UInt128(big));
     }
     Err("integer does not fit in 128 bits".to_string())
 }

@@ -5,9 +5,10 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use super::convert::InputConversation;
 use super::{Core, Layout};
 use crate::encode::{EncodeOptions, Encoded};
-use crate::input::{Conversation, RenderInputs};
+use crate::input::RenderInputs;
 use crate::turns::MaskPlan;
 use crate::{batch, Error};
 
@@ -36,7 +37,7 @@ impl ErrorPolicy {
 pub fn encode_skipping<'py>(
     py: Python<'py>,
     core: &Core,
-    converted: Vec<Result<Conversation, Error>>,
+    converted: Vec<Result<InputConversation, Error>>,
     inputs: &RenderInputs,
     options: &EncodeOptions,
     plan: &MaskPlan,
