@@ -26,10 +26,12 @@ pub fn outputs_to_py<'py>(py: Python<'py>, batch: &[Encoded], as_arrays: bool) -
         }
         return Ok(out);
     }
-    out.set_item(NAMES[0], rows(py, batch, |e| PyList::new(py, &e.input_ids))?)?;
+    let ids = batch.iter().map(|e| PyList::new(py, &e.input_ids)).collect::<PyResult<Vec<_>>>()?;
+    let labels = batch.iter().zip(&ids).map(|(e, row)| labels_row(py, e, row)).collect::<PyResult<Vec<_>>>()?;
+    out.set_item(NAMES[0], PyList::new(py, ids)?)?;
     out.set_item(NAMES[1], rows(py, batch, |e| PyList::new(py, &e.attention_mask))?)?;
     out.set_item(NAMES[2], rows(py, batch, |e| PyList::new(py, &e.assistant_masks))?)?;
-    out.set_item(NAMES[3], rows(py, batch, |e| PyList::new(py, &e.labels))?)?;
+    out.set_item(NAMES[3], PyList::new(py, labels)?)?;
     Ok(out)
 }
 
@@ -38,11 +40,32 @@ fn rows<'py>(
     batch: &[Encoded],
     row: impl Fn(&Encoded) -> PyResult<Bound<'py, PyList>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let rows = PyList::empty(py);
-    for encoded in batch {
-        rows.append(row(encoded)?)?;
+    PyList::new(py, batch.iter().map(row).collect::<PyResult<Vec<_>>>()?)
+}
+
+/// A row of labels made of the row's own id objects where a label is its token's id, and of one
+/// shared object for a run of the other value (the ignore index): building a list of existing
+/// ints costs about half as much as creating new ones, and ints are immutable, so sharing them
+/// is invisible.
+fn labels_row<'py>(py: Python<'py>, encoded: &Encoded, ids: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+    let mut other: Option<(i64, Bound<'py, PyAny>)> = None;
+    let mut items = Vec::with_capacity(encoded.labels.len());
+    for (index, &label) in encoded.labels.iter().enumerate() {
+        if encoded.input_ids.get(index).is_some_and(|&id| i64::from(id) == label) {
+            items.push(ids.get_item(index)?);
+            continue;
+        }
+        let shared = match &other {
+            Some((value, object)) if *value == label => object.clone(),
+            _ => {
+                let object = label.into_pyobject(py)?.into_any();
+                other = Some((label, object.clone()));
+                object
+            }
+        };
+        items.push(shared);
     }
-    Ok(rows)
+    PyList::new(py, items)
 }
 
 /// The four outputs as row-major matrices of one shape; sequences of different lengths cannot
