@@ -18,6 +18,7 @@
 
 mod added;
 mod merge;
+mod merge_list;
 mod pattern;
 mod pretokenize;
 mod shape;

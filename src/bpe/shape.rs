@@ -1,12 +1,11 @@
 //! Reads a loaded `tokenizers::Tokenizer` into the parts the fast backend runs, or None for any
 //! shape it does not reproduce exactly.
 //!
-//! Components are read from their serialized form (`serde_json::to_value`), which is canonical:
-//! every field is present with the value `tokenizers` actually uses, whatever the file left to
-//! defaults or spelled in a legacy format.
+//! Components are read from their serialized form (`serde_json::to_value`, or for the BPE model's
+//! merges `merge_list`), which is canonical: every field is present with the value `tokenizers`
+//! actually uses, whatever the file left to defaults or spelled in a legacy format.
 
 use serde_json::Value;
-use tokenizers::models::bpe::BPE;
 use tokenizers::{ModelWrapper, NormalizedString, Normalizer, Tokenizer};
 
 use super::added::AddedSpec;
@@ -94,19 +93,7 @@ pub(super) fn bpe_model(tokenizer: &Tokenizer) -> Option<Model> {
     {
         return None;
     }
-    Model::new(&bpe.get_vocab(), &merges(bpe)?, bpe.ignore_merges)
-}
-
-/// The merges in priority order, as the model serializes them (after its own de-duplication).
-fn merges(bpe: &BPE) -> Option<Vec<(String, String)>> {
-    let value = serde_json::to_value(bpe).ok()?;
-    let list = value.get("merges")?.as_array()?;
-    list.iter()
-        .map(|pair| match pair.as_array()?.as_slice() {
-            [Value::String(left), Value::String(right)] => Some((left.clone(), right.clone())),
-            _ => None,
-        })
-        .collect()
+    Model::new(&bpe.get_vocab(), &super::merge_list::merges(bpe)?, bpe.ignore_merges)
 }
 
 /// The added tokens as the loaded tokenizer holds them (ids as it assigned them, which is not
