@@ -2,7 +2,8 @@
 //! module owns. Results keep the input order; the first failing conversation is reported.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock};
 
 use minijinja::value::Value;
 use rayon::prelude::*;
@@ -166,7 +167,7 @@ fn cores() -> usize {
 
 fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     let pid = std::process::id();
-    let mut slot = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = lock_pools();
     if slot.as_ref().is_some_and(|pools| pools.pid != pid) {
         // Inherited through fork: dropping these pools would wake their (absent) threads through
         // rayon's locks, which a parent thread may have held at the fork, and hang. Leak them.
@@ -179,6 +180,43 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     let pool = Arc::new(build_pool(threads)?);
     pools.by_threads.insert(threads, Arc::clone(&pool));
     Ok(pool)
+}
+
+fn lock_pools() -> MutexGuard<'static, Option<Pools>> {
+    static FORK_HANDLERS: Once = Once::new();
+    FORK_HANDLERS.call_once(|| {
+        // SAFETY: the handlers are plain functions that live as long as the process and only
+        // lock and unlock POOLS on the forking thread (see `hold_pools_over_fork`).
+        unsafe {
+            libc::pthread_atfork(Some(hold_pools_over_fork), Some(release_pools_after_fork), Some(release_pools_after_fork));
+        }
+    });
+    POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+thread_local! {
+    static HELD_OVER_FORK: RefCell<Option<MutexGuard<'static, Option<Pools>>>> = const { RefCell::new(None) };
+}
+
+/// Runs before `fork`, on the forking thread: waits until no other thread holds POOLS (building a
+/// pool holds it for a while) and holds it over the fork. A child that inherited it locked by a
+/// thread that does not exist in the child would wait for it forever on its first batch.
+extern "C" fn hold_pools_over_fork() {
+    let guard = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _ = HELD_OVER_FORK.try_with(|held| held.replace(Some(guard)));
+}
+
+/// Runs after `fork` in the parent and in the child (whose only thread is the forking one).
+extern "C" fn release_pools_after_fork() {
+    let _ = HELD_OVER_FORK.try_with(|held| held.take());
+}
+
+/// Test support: holds the pool registry for `duration`, as building a pool does, so a test can
+/// fork while another thread holds it.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) fn hold_pool_registry(duration: std::time::Duration) {
+    let _guard = lock_pools();
+    std::thread::sleep(duration);
 }
 
 fn threads_from_env() -> Option<usize> {

@@ -38,6 +38,10 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
     env.set_formatter(|out, _state, value| {
         let mut text = String::new();
         write_str(value, &mut text);
+        if crate::limits::any_reached() {
+            // Printing stopped at a limit; end the render here (it fails with that limit).
+            return Err(Error::new(ErrorKind::InvalidOperation, "a limit was reached"));
+        }
         out.write_str(&text).map_err(|_| Error::new(ErrorKind::WriteFailure, "failed to write output"))
     });
     crate::filters::register(&mut env);

@@ -34,6 +34,9 @@ pub const ITER_UNPACK: &str = "__fm_iter_unpack";
 pub const UNPACK: &str = "__fm_unpack";
 pub const ATTR: &str = "__fm_attr";
 pub const PRIVATE_ATTR: &str = "__fm_private_attr";
+pub const ADD: &str = "__fm_add";
+pub const MUL: &str = "__fm_mul";
+pub const STORE: &str = "__fm_store";
 
 /// Registers the functions above.
 pub fn register(env: &mut Environment<'static>) {
@@ -53,6 +56,9 @@ pub fn register(env: &mut Environment<'static>) {
         }
         Ok::<_, Error>(Value::from(out))
     });
+    env.add_function(ADD, |a: &Value, b: &Value| add(a, b));
+    env.add_function(MUL, |a: &Value, b: &Value| multiply(a, b));
+    env.add_function(STORE, |namespace: &Value, value: Value| store(namespace, value));
     env.add_function(ITER, |value: Value| iterable(value));
     env.add_function(ITER_UNPACK, |value: Value, shape: Value| {
         let items = iterable(value)?.try_iter()?.map(|item| unpack(item, &shape)).collect::<Vec<_>>();
@@ -105,6 +111,137 @@ pub fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
             type_name(b)
         ))),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `+` and `*`
+
+/// `a + b`, with the size of a string or list it builds checked against the string limit
+/// before it is built (minijinja bounds them only by fuel, about a gigabyte at the default).
+fn add(a: &Value, b: &Value) -> Result<Value, Error> {
+    if let (Some(left), Some(right)) = (plain_str(a), plain_str(b)) {
+        crate::limits::check_string(left.len().saturating_add(right.len()), "+")?;
+        return Ok(Value::from([left, right].concat()));
+    }
+    if is_list(a) && is_list(b) {
+        if let (Some(left), Some(right)) = (a.len(), b.len()) {
+            crate::limits::check_list(left.saturating_add(right), "+")?;
+        }
+    }
+    minijinja_operator(MinijinjaOperator::Add, a, b)
+}
+
+/// `a * b`, sizes checked as in `add`.
+fn multiply(a: &Value, b: &Value) -> Result<Value, Error> {
+    for (repeated, count) in [(a, b), (b, a)] {
+        let Some(count) = int_of(count).filter(|_| count.kind() == ValueKind::Number) else {
+            continue;
+        };
+        let count = usize::try_from(count.max(0)).unwrap_or(usize::MAX);
+        if let Some(text) = repeated.as_str() {
+            crate::limits::check_string(text.len().saturating_mul(count), "*")?;
+        } else if is_list(repeated) {
+            crate::limits::check_list(repeated.len().unwrap_or(0).saturating_mul(count), "*")?;
+        }
+    }
+    minijinja_operator(MinijinjaOperator::Mul, a, b)
+}
+
+// ---------------------------------------------------------------------------------------------
+// `{% set ns.x = value %}`
+
+/// How deep a value stored in a namespace may nest: Python fails near this depth when it prints
+/// or compares such a value (RecursionError), and minijinja's comparisons and hashing recurse
+/// once per level on the native stack.
+pub const MAX_STORED_DEPTH: usize = 1000;
+
+/// The most items `store` looks at for one assignment (a list of lists built by doubling would
+/// otherwise take exponential time to check).
+const MAX_STORED_ITEMS: usize = 1_000_000;
+
+/// The value of `{% set ns.x = value %}`, checked first: it must not hold `namespace` itself
+/// (jinja2 allows that, but comparing or hashing such a namespace would never end here), and it
+/// must nest at most `MAX_STORED_DEPTH` deep. Only namespaces let a template nest values without
+/// bound or build a cycle: lists and dicts are immutable.
+fn store(namespace: &Value, value: Value) -> Result<Value, Error> {
+    if !is_container(&value) {
+        return Ok(value);
+    }
+    let mut pending = vec![(value.clone(), 1usize)];
+    let mut items_seen = 0usize;
+    while let Some((item, depth)) = pending.pop() {
+        if minijinja::tests::is_sameas(&item, namespace) {
+            return Err(type_error(
+                "fastmask does not let a namespace hold itself (jinja2 does, but comparing it would never end)".into(),
+            ));
+        }
+        if depth > MAX_STORED_DEPTH {
+            return Err(crate::limits::reached(format!(
+                "recursion limit: a value stored in a namespace is nested deeper than {MAX_STORED_DEPTH}"
+            )));
+        }
+        let mut push = |child: Value| {
+            items_seen += 1;
+            if is_container(&child) {
+                pending.push((child, depth + 1));
+            }
+        };
+        match item.kind() {
+            ValueKind::Map => {
+                for key in item.try_iter()? {
+                    push(item.get_item(&key).unwrap_or_default());
+                    push(key);
+                }
+            }
+            _ => item.try_iter()?.for_each(&mut push),
+        }
+        if items_seen > MAX_STORED_ITEMS {
+            return Err(crate::limits::reached(format!(
+                "size limit: a value stored in a namespace holds more than {MAX_STORED_ITEMS} items"
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// Values that hold other values; ranges hold only numbers.
+fn is_container(value: &Value) -> bool {
+    matches!(value.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable)
+        && value.downcast_object_ref::<crate::pyobjects::PyRange>().is_none()
+}
+
+/// A string that is not marked safe (minijinja keeps the safe mark through `+`).
+fn plain_str(value: &Value) -> Option<&str> {
+    value.as_str().filter(|_| !value.is_safe())
+}
+
+fn is_list(value: &Value) -> bool {
+    matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
+}
+
+#[derive(Clone, Copy)]
+enum MinijinjaOperator {
+    Add,
+    Mul,
+}
+
+/// minijinja's own operator, for everything but the size checks: its semantics (numbers, wide
+/// integers, tuples, lazy list concatenation, errors) are not public API, so the operator runs in
+/// a one-expression evaluation of a plain environment with the same undefined behaviour.
+fn minijinja_operator(operator: MinijinjaOperator, a: &Value, b: &Value) -> Result<Value, Error> {
+    use std::sync::OnceLock;
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    static EXPRESSIONS: OnceLock<[minijinja::Expression<'static, 'static>; 2]> = OnceLock::new();
+    let expressions = EXPRESSIONS.get_or_init(|| {
+        let env = ENV.get_or_init(Environment::new);
+        let compile = |source: &'static str| env.compile_expression(source).expect("a valid expression");
+        [compile("a + b"), compile("a * b")]
+    });
+    let expression = &expressions[operator as usize];
+    // The error keeps its kind and text; the line is the caller's, which minijinja adds.
+    expression
+        .eval(minijinja::context! { a => a.clone(), b => b.clone() })
+        .map_err(|err| Error::new(err.kind(), err.detail().unwrap_or_default().to_string()))
 }
 
 fn int_of(value: &Value) -> Option<i128> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use minijinja::value::{from_args, Enumerator, Kwargs, Object, ObjectRepr, Rest, Tuple, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
-use crate::python_format::{write_repr, write_seq_repr};
+use crate::python_format::write_repr;
 
 /// Which view of a dict: `keys()`, `values()` or `items()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +50,9 @@ impl DictView {
         }
     }
 
-    pub fn write_repr(&self, out: &mut String) {
-        out.push_str(self.type_name());
-        out.push('(');
-        write_seq_repr(&Value::from(self.items.clone()), out);
-        out.push(')');
+    /// The view's items, printed inside `dict_items(...)`.
+    pub fn items(&self) -> Vec<Value> {
+        self.items.clone()
     }
 }
 

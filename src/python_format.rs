@@ -6,7 +6,16 @@ use minijinja::{Error, ErrorKind};
 
 use crate::pyobjects::{is_namespace, tuple_items, DictView, PyMethod, PyRange};
 
+/// How deep printing follows nested containers. Python's `repr` fails near its recursion limit
+/// (1000) with a RecursionError; a template can build lists nested far deeper than its input.
+pub const MAX_PRINT_DEPTH: usize = 1000;
+
 /// `str(value)` as Python prints it; undefined prints as nothing, like jinja2's default Undefined.
+///
+/// Printing is bounded: text beyond the string limit or nesting beyond `MAX_PRINT_DEPTH` stops
+/// the printing and records the limit, which fails the render (`limits::reached`). Once a render
+/// has reached a limit, printing writes nothing more, so a loop cannot rebuild a huge text on
+/// every turn. (No value is inside itself: `operators::store` refuses such namespaces.)
 pub fn write_str(value: &Value, out: &mut String) {
     match value.kind() {
         ValueKind::Undefined => {}
@@ -15,52 +24,162 @@ pub fn write_str(value: &Value, out: &mut String) {
     }
 }
 
-/// `repr(value)` as Python prints it.
+/// `repr(value)` as Python prints it, bounded as `write_str` is.
 pub fn write_repr(value: &Value, out: &mut String) {
-    match value.kind() {
-        // jinja2's `repr(Undefined)`, seen inside containers (`[m.missing]`).
-        ValueKind::Undefined => out.push_str("Undefined"),
-        ValueKind::None => out.push_str("None"),
-        ValueKind::Bool => out.push_str(if value.is_true() { "True" } else { "False" }),
-        ValueKind::Number => write_number(value, out),
-        ValueKind::String => write_string_repr(value.as_str().unwrap_or_default(), out),
-        ValueKind::Seq if value.downcast_object_ref::<PyRange>().is_some() => {
-            if let Some(range) = value.downcast_object_ref::<PyRange>() {
-                range.write_repr(out);
-            }
-        }
-        ValueKind::Seq if tuple_items(value).is_some() => write_tuple_repr(&tuple_items(value).unwrap_or_default(), out),
-        ValueKind::Seq | ValueKind::Iterable => match value.downcast_object_ref::<DictView>() {
-            Some(view) => view.write_repr(out),
-            None => write_seq_repr(value, out),
-        },
-        ValueKind::Map if is_namespace(value) => {
-            // jinja2's `Namespace.__repr__`.
-            out.push_str("<Namespace ");
-            write_map_repr(value, out);
-            out.push('>');
-        }
-        ValueKind::Map => write_map_repr(value, out),
-        _ => match value.downcast_object_ref::<PyMethod>() {
-            Some(method) => method.write_repr(out),
-            None => out.push_str(&value.to_string()),
-        },
-    }
+    let Some(allowance) = crate::limits::print_allowance() else {
+        return;
+    };
+    let start = out.len();
+    let mut printer = Printer { out, start, depth: 0, limit: allowance };
+    printer.repr(value);
+    let written = printer.out.len() - start;
+    crate::limits::charge_printed(written);
 }
 
-/// `(a, b)`, and `(a,)` for one item.
-fn write_tuple_repr(items: &[Value], out: &mut String) {
-    out.push('(');
-    for (index, item) in items.iter().enumerate() {
-        if index > 0 {
-            out.push_str(", ");
+/// One bounded print: where it started in `out`, how many containers deep it is, and the most
+/// bytes it may write.
+struct Printer<'a> {
+    out: &'a mut String,
+    start: usize,
+    depth: usize,
+    limit: usize,
+}
+
+impl Printer<'_> {
+    /// False once the text is too long or a limit was reached: the caller stops.
+    fn within_limits(&mut self) -> bool {
+        if crate::limits::any_reached() {
+            return false;
         }
-        write_repr(item, out);
+        if self.out.len() - self.start > self.limit {
+            // Past the string limit, or past what is left of the printing allowance, which
+            // `charge_printed` then reports.
+            if self.limit == crate::limits::string_limit() {
+                let message = format!("string limit: printing a value would build more than {} bytes", self.limit);
+                drop(crate::limits::reached(message));
+            }
+            return false;
+        }
+        true
     }
-    if items.len() == 1 {
-        out.push(',');
+
+    /// Enters a container: false when printing goes too deep.
+    fn enter(&mut self) -> bool {
+        if self.depth >= MAX_PRINT_DEPTH {
+            let message = format!("recursion limit: a printed value is nested deeper than {MAX_PRINT_DEPTH}");
+            drop(crate::limits::reached(message));
+            return false;
+        }
+        self.depth += 1;
+        true
     }
-    out.push(')');
+
+    fn repr(&mut self, value: &Value) {
+        match value.kind() {
+            // jinja2's `repr(Undefined)`, seen inside containers (`[m.missing]`).
+            ValueKind::Undefined => self.out.push_str("Undefined"),
+            ValueKind::None => self.out.push_str("None"),
+            ValueKind::Bool => self.out.push_str(if value.is_true() { "True" } else { "False" }),
+            ValueKind::Number => write_number(value, self.out),
+            ValueKind::String => write_string_repr(value.as_str().unwrap_or_default(), self.out),
+            ValueKind::Seq if value.downcast_object_ref::<PyRange>().is_some() => {
+                if let Some(range) = value.downcast_object_ref::<PyRange>() {
+                    range.write_repr(self.out);
+                }
+            }
+            ValueKind::Seq if tuple_items(value).is_some() => {
+                if self.enter() {
+                    self.tuple(&tuple_items(value).unwrap_or_default());
+                    self.depth -= 1;
+                }
+            }
+            ValueKind::Seq | ValueKind::Iterable => match value.downcast_object_ref::<DictView>() {
+                Some(view) => {
+                    self.out.push_str(view.type_name());
+                    self.out.push('(');
+                    self.seq(&Value::from(view.items()));
+                    self.out.push(')');
+                }
+                None => self.seq(value),
+            },
+            ValueKind::Map if is_namespace(value) => {
+                // jinja2's `Namespace.__repr__`.
+                self.out.push_str("<Namespace ");
+                self.map(value);
+                self.out.push('>');
+            }
+            ValueKind::Map => self.map(value),
+            _ => match value.downcast_object_ref::<PyMethod>() {
+                Some(method) => method.write_repr(self.out),
+                None => self.out.push_str(&value.to_string()),
+            },
+        }
+    }
+
+    /// `a, b, c`; false when a limit stopped the printing.
+    fn items<V: std::borrow::Borrow<Value>>(&mut self, items: impl Iterator<Item = V>) -> bool {
+        for (index, item) in items.enumerate() {
+            if index > 0 {
+                self.out.push_str(", ");
+            }
+            self.repr(item.borrow());
+            if !self.within_limits() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// `(a, b)`, and `(a,)` for one item.
+    fn tuple(&mut self, items: &[Value]) {
+        self.out.push('(');
+        if !self.items(items.iter()) {
+            return;
+        }
+        if items.len() == 1 {
+            self.out.push(',');
+        }
+        self.out.push(')');
+    }
+
+    fn seq(&mut self, value: &Value) {
+        if !self.enter() {
+            return;
+        }
+        self.out.push('[');
+        let complete = match value.downcast_object_ref::<Vec<Value>>() {
+            // A list: its items without an iterator object or a copy of each.
+            Some(items) => self.items(items.iter()),
+            None => value.try_iter().map_or(true, |items| self.items(items)),
+        };
+        if !complete {
+            return;
+        }
+        self.out.push(']');
+        self.depth -= 1;
+    }
+
+    fn map(&mut self, value: &Value) {
+        if !self.enter() {
+            return;
+        }
+        self.out.push('{');
+        if let Ok(keys) = value.try_iter() {
+            for (index, key) in keys.enumerate() {
+                if index > 0 {
+                    self.out.push_str(", ");
+                }
+                self.repr(&key);
+                self.out.push_str(": ");
+                self.repr(&value.get_item(&key).unwrap_or_default());
+                if !self.within_limits() {
+                    return;
+                }
+            }
+        }
+        self.out.push('}');
+        self.depth -= 1;
+    }
 }
 
 fn write_number(value: &Value, out: &mut String) {
@@ -69,34 +188,6 @@ fn write_number(value: &Value, out: &mut String) {
     } else {
         out.push_str(&float_repr(f64::try_from(value.clone()).unwrap_or(f64::NAN)));
     }
-}
-
-pub fn write_seq_repr(value: &Value, out: &mut String) {
-    out.push('[');
-    if let Ok(items) = value.try_iter() {
-        for (index, item) in items.enumerate() {
-            if index > 0 {
-                out.push_str(", ");
-            }
-            write_repr(&item, out);
-        }
-    }
-    out.push(']');
-}
-
-fn write_map_repr(value: &Value, out: &mut String) {
-    out.push('{');
-    if let Ok(keys) = value.try_iter() {
-        for (index, key) in keys.enumerate() {
-            if index > 0 {
-                out.push_str(", ");
-            }
-            write_repr(&key, out);
-            out.push_str(": ");
-            write_repr(&value.get_item(&key).unwrap_or_default(), out);
-        }
-    }
-    out.push('}');
 }
 
 /// Python's string repr: single quotes unless the text holds `'` and no `"`.
@@ -214,6 +305,11 @@ pub fn json_dumps(value: &Value, options: &JsonOptions) -> Result<String, Error>
 }
 
 fn write_json(value: &Value, options: &JsonOptions, depth: usize, out: &mut String) -> Result<(), Error> {
+    if depth >= MAX_PRINT_DEPTH {
+        // Python's json.dumps fails with a RecursionError there (and reports a cycle sooner;
+        // namespaces, the only containers a template can put inside themselves, are not JSON).
+        return Err(crate::limits::reached(format!("recursion limit: tojson of a value nested deeper than {MAX_PRINT_DEPTH}")));
+    }
     match value.kind() {
         ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),

@@ -318,16 +318,26 @@ impl<'s> Rewriter<'s> {
             }
             Stmt::Set(s) => {
                 self.target(&s.target, soft)?;
-                self.expr(&s.expr, soft)?;
-                self.unpack_strings(&s.target, &s.expr);
+                // The wrapping call is placed first, so it encloses the value's own rewrites.
                 if let Expr::GetAttr(attr) = &s.target {
+                    let value = self.widen(self.extent(&s.expr));
                     if attr.name.starts_with('_') {
-                        let value = self.widen(self.extent(&s.expr));
                         let sequence = self.next_sequence();
                         self.insert(value.0, format!("{}('{}', ", operators::PRIVATE_ATTR, attr.name), OPEN, sequence);
                         self.insert(value.1, ")", CLOSE, sequence);
+                    } else if static_kind(&s.expr) == Static::Unknown && !matches!(s.expr, Expr::Const(_)) {
+                        // `{% set ns.x = value %}` becomes `{% set ns.x = __fm_store(ns, value) %}`:
+                        // a namespace is the one value a template can nest without bound or put
+                        // inside itself, which minijinja's comparisons would recurse through.
+                        let namespace = self.widen(self.extent(&attr.expr));
+                        let namespace_source = self.source.get(namespace.0..namespace.1).unwrap_or("none").to_string();
+                        let sequence = self.next_sequence();
+                        self.insert(value.0, format!("{}({namespace_source}, ", operators::STORE), OPEN, sequence);
+                        self.insert(value.1, ")", CLOSE, sequence);
                     }
                 }
+                self.expr(&s.expr, soft)?;
+                self.unpack_strings(&s.target, &s.expr);
                 Ok(())
             }
             Stmt::SetBlock(s) => {
@@ -514,6 +524,8 @@ impl<'s> Rewriter<'s> {
             Gt => (operators::GT, &[">"]),
             Gte => (operators::GE, &[">="]),
             In => (operators::IN, &["in", "not in"]),
+            Add => (operators::ADD, &["+"]),
+            Mul => (operators::MUL, &["*"]),
             _ => return Ok(()),
         };
         let (left_kind, right_kind) = (static_kind(&b.left), static_kind(&b.right));
@@ -522,6 +534,18 @@ impl<'s> Rewriter<'s> {
             Rem => left_kind == Static::Number && right_kind == Static::Number,
             // A string on the left is not enough: `'k' in ns` is a TypeError for a namespace.
             In => matches!(b.right, Expr::List(_) | Expr::Tuple(_)),
+            // Only a sum of two values of unknown size can double a string or list in a loop;
+            // a literal or a number on either side grows it by a bounded step (or fails).
+            Add => {
+                matches!(b.left, Expr::Const(_))
+                    || matches!(b.right, Expr::Const(_))
+                    || left_kind == Static::Number
+                    || right_kind == Static::Number
+            }
+            Mul => {
+                (matches!(b.left, Expr::Const(_)) && matches!(b.right, Expr::Const(_)))
+                    || (left_kind == Static::Number && right_kind == Static::Number)
+            }
             _ => same_known,
         };
         if already_python {
@@ -648,7 +672,19 @@ const STRING_FILTERS: &[&str] = &[
 const LOOP_NUMBERS: &[&str] = &["index", "index0", "revindex", "revindex0", "length", "depth", "depth0"];
 
 fn static_kind(expr: &Expr<'_>) -> Static {
+    static_kind_within(expr, STATIC_KIND_DEPTH)
+}
+
+/// How deep `static_kind` looks into an expression: every operator of a chain asks about its
+/// left operand, so an unbounded look would take quadratic time on a long `a + b + c + ...`.
+const STATIC_KIND_DEPTH: usize = 16;
+
+fn static_kind_within(expr: &Expr<'_>, depth: usize) -> Static {
     use ast::BinOpKind::*;
+    let Some(depth) = depth.checked_sub(1) else {
+        return Static::Unknown;
+    };
+    let static_kind = |expr: &Expr<'_>| static_kind_within(expr, depth);
     match expr {
         Expr::Const(c) if c.value.kind() == minijinja::value::ValueKind::Number => Static::Number,
         Expr::Const(c) if c.value.kind() == minijinja::value::ValueKind::String => Static::Str,
@@ -812,7 +848,7 @@ mod tests {
         assert_eq!(rewrite("{{ '%s' % x }}"), "{{ __fm_mod('%s', x) }}");
         assert_eq!(rewrite("{{ a % b % c }}"), "{{ __fm_mod(__fm_mod(a, b), c) }}");
         assert_eq!(rewrite("{{ (x) % (y|default(1)) }}"), "{{ __fm_mod((x), (y|default(1))) }}");
-        assert_eq!(rewrite("{{ a * b % c }}"), "{{ __fm_mod(a * b, c) }}");
+        assert_eq!(rewrite("{{ a * b % c }}"), "{{ __fm_mod(__fm_mul(a, b), c) }}");
         assert_eq!(rewrite("{{ ('%s' % (a, b)) ~ c }}"), "{{ __fm_concat((__fm_mod('%s', (a, b))), c) }}");
         assert_eq!(rewrite("{{ '<' ~ m.role ~ '>' ~ (x ~ y) }}"), "{{ __fm_concat('<', m.role, '>', (__fm_concat(x, y))) }}");
     }
@@ -827,6 +863,27 @@ mod tests {
             "{{ loop.index < loop.length - 1 }}",
             "{{ 1 < 2 <= x|int }}",
         ] {
+            assert_eq!(rewrite(source), source);
+        }
+    }
+
+    #[test]
+    fn sums_and_products_that_can_grow_become_calls() {
+        assert_eq!(rewrite("{{ a + b }}{{ a * b }}{{ ' ' * n }}"), "{{ __fm_add(a, b) }}{{ __fm_mul(a, b) }}{{ __fm_mul(' ', n) }}");
+        // A literal or a number on one side grows a string or list by a bounded step.
+        for source in ["{{ a + '\\n' }}", "{{ '<' + m.role }}", "{{ loop.index0 + 1 }}", "{{ '=' * 40 }}", "{{ x|length * 2 }}"] {
+            assert_eq!(rewrite(source), source);
+        }
+    }
+
+    #[test]
+    fn namespace_assignments_are_checked() {
+        assert_eq!(
+            rewrite("{% set ns.s = ns.s + ns.s %}"),
+            "{% set ns.s = __fm_store(ns, __fm_add(ns.s, ns.s)) %}"
+        );
+        assert_eq!(rewrite("{% set ns.l = [ns.l] %}"), "{% set ns.l = __fm_store(ns, [ns.l]) %}");
+        for source in ["{% set ns.found = true %}", "{% set ns.i = loop.index0 %}", "{% set ns.t = x|trim %}", "{% set x = [x] %}"] {
             assert_eq!(rewrite(source), source);
         }
     }

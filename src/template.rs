@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::io;
 
-use minijinja::value::{Kwargs, Value};
+use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, State};
 
 use crate::environment::{hf_environment, hf_syntax, Clock};
@@ -88,14 +88,26 @@ impl ChatTemplate {
 
     /// Renders with `context` as the template's variables.
     pub fn render(&self, context: Value) -> Result<Rendered> {
-        let template = self
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(|err| template_error(ErrorKind::Template, &err, None))?;
-        let limits = RenderGuard::install(&self.limits);
+        let fuel = self.limits.render_fuel(text_bytes(&context));
+        // minijinja sets fuel per environment; a clone shares the compiled template.
+        let with_more_fuel;
+        let env = if fuel == self.limits.fuel {
+            &self.env
+        } else {
+            let mut env = self.env.clone();
+            env.set_fuel(Some(fuel));
+            with_more_fuel = env;
+            &with_more_fuel
+        };
+        let template = env.get_template(TEMPLATE_NAME).map_err(|err| template_error(ErrorKind::Template, &err, None))?;
+        let limits = RenderGuard::install(&self.limits, fuel);
         let guard = TrackerGuard::install(self.limits.output_bytes);
         let result = template.render_captured_to(context, TrackingWriter).map(drop);
         let tracker = guard.finish();
+        // A limit reached where no error could be raised at once (printing) still fails the render.
+        if let (Ok(()), Some(message)) = (&result, limits.reached()) {
+            return Err(Error::limit(message));
+        }
         match result {
             Ok(()) => {
                 let text = String::from_utf8(tracker.output)
@@ -104,17 +116,17 @@ impl ChatTemplate {
             }
             Err(err) => Err(match limits.reached() {
                 Some(message) => Error::limit(message),
-                None => render_error(&err, tracker.raised, &self.limits),
+                None => render_error(&err, tracker.raised, &self.limits, fuel),
             }),
         }
     }
 }
 
 /// A render error: running out of fuel or recursion depth is a limit, the rest template errors.
-fn render_error(err: &minijinja::Error, raised: Option<String>, limits: &Limits) -> Error {
+fn render_error(err: &minijinja::Error, raised: Option<String>, limits: &Limits, fuel: u64) -> Error {
     if raised.is_none() {
         if err.kind() == minijinja::ErrorKind::OutOfFuel {
-            return Error::limit(format!("fuel limit: the template ran more than {} steps (an endless or huge loop?)", limits.fuel));
+            return Error::limit(format!("fuel limit: the template ran more than {fuel} steps (an endless or huge loop?)"));
         }
         let detail = err.detail().unwrap_or_default();
         if detail.contains("recursion limit exceeded") {
@@ -125,6 +137,29 @@ fn render_error(err: &minijinja::Error, raised: Option<String>, limits: &Limits)
         }
     }
     template_error(ErrorKind::Template, err, raised)
+}
+
+/// Bytes of text (strings and map keys) in a template context: what a render's fuel scales with.
+/// Iterative, since a context built through the Rust API has no depth limit.
+fn text_bytes(context: &Value) -> usize {
+    let mut bytes = 0usize;
+    let mut pending = vec![context.clone()];
+    while let Some(value) = pending.pop() {
+        match value.kind() {
+            ValueKind::String => bytes = bytes.saturating_add(value.as_str().map_or(0, str::len)),
+            ValueKind::Seq => pending.extend(value.try_iter().into_iter().flatten()),
+            ValueKind::Map => {
+                for key in value.try_iter().into_iter().flatten() {
+                    if let Ok(item) = value.get_item(&key) {
+                        pending.push(item);
+                    }
+                    pending.push(key);
+                }
+            }
+            _ => {}
+        }
+    }
+    bytes
 }
 
 /// Turns a minijinja error into ours; `raise_exception` messages are passed through verbatim.

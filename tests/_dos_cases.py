@@ -28,6 +28,22 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     "string_times_1e9": ("{{ 'a' * 10**9 }}", "LimitError"),
     "doubling_concat": ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}", "LimitError"),
+    "doubling_list_plus": ("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|list|length }}", "LimitError"),
+    "doubling_list_times": ("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l * 2 %}{% endfor %}{{ ns.l|length }}", "LimitError"),
+    "list_times_1e9": ("{{ ([1, 2] * 10**9)|length }}", "LimitError"),
+    "shared_list_printed": (
+        "{% set ns = namespace(l=[1]) %}{% for i in range(18) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}"
+        "{% for i in range(100000) %}{{ ns.l|string|length }}{% endfor %}",
+        "LimitError",
+    ),
+    "shared_list_stored": ("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}", "LimitError"),
+    "deep_list_compared": (
+        "{% set ns = namespace(a=[], b=[]) %}{% for j in range(10) %}{% for i in range(100000) %}"
+        "{% set ns.a = [ns.a] %}{% set ns.b = [ns.b] %}{% endfor %}{% endfor %}{{ ns.a == ns.b }}",
+        "LimitError",
+    ),
+    "deep_list_printed": ("{% set ns = namespace(l=[]) %}{% for i in range(999) %}{% set ns.l = [ns.l] %}{% endfor %}{{ [[ns.l]] }}", "LimitError"),
+    "deep_list_tojson": ("{% set ns = namespace(l=[]) %}{% for i in range(999) %}{% set ns.l = [ns.l] %}{% endfor %}{{ [[ns.l]]|tojson }}", "LimitError"),
     "indent_width": ("{{ 'a\\nb\\nc' | indent(10**9) }}", "LimitError"),
     "indent_many_lines": ("{{ ('\\n' * 50000000) | indent(100) }}", "LimitError"),
     "center_width": ("{{ 'x' | center(10**9) }}", "LimitError"),

@@ -108,10 +108,6 @@ def test_outputs_do_not_depend_on_thread_count_or_batch_order(chat_tokenizer):
     assert [dict(zip(shuffled, values)) for values in zip(*shuffled.values())] == [rows[i] for i in order]
 
 
-def _encode_in_child(tokenizer, batch, queue):
-    queue.put(tokenizer.encode_batch(batch, num_threads=3))
-
-
 def test_fork_while_other_threads_encode_does_not_deadlock(chat_tokenizer):
     batch = [_conversation(i) for i in range(50)]
     expected = chat_tokenizer.encode_batch(batch)
@@ -125,20 +121,45 @@ def test_fork_while_other_threads_encode_does_not_deadlock(chat_tokenizer):
     for worker in workers:
         worker.start()
     try:
-        context = multiprocessing.get_context("fork")
         for _ in range(3):
-            queue = context.Queue()
-            child = context.Process(target=_encode_in_child, args=(chat_tokenizer, batch, queue), daemon=True)
-            child.start()
-            try:
-                result = queue.get(timeout=60)
-                child.join(timeout=60)
-            finally:
-                if child.is_alive():
-                    child.kill()  # a deadlocked child must fail the test, not hang the suite
-            assert child.exitcode == 0
-            assert result == expected
+            assert _encode_in_forked_child(chat_tokenizer, batch, 3) == expected
     finally:
         stop.set()
         for worker in workers:
             worker.join()
+
+
+def test_fork_while_another_thread_holds_the_pool_registry(chat_tokenizer):
+    # Building a worker pool holds the registry of pools for a while. A child forked in that
+    # window used to inherit it locked by a thread that does not exist in the child, and its
+    # first batch waited forever; fork now waits for the registry and the child gets it unlocked.
+    batch = [_conversation(i) for i in range(20)]
+    expected = chat_tokenizer.encode_batch(batch, num_threads=3)
+    holder = threading.Thread(target=_core._hold_pool_registry, args=(1.5,))
+    holder.start()
+    try:
+        threading.Event().wait(0.3)  # the holder has the registry by now
+        # A thread count no pool was built for yet, so the child must build one.
+        assert _encode_in_forked_child(chat_tokenizer, batch, 5) == expected
+    finally:
+        holder.join()
+
+
+def _encode_in_child_with(tokenizer, batch, num_threads, queue):
+    queue.put(tokenizer.encode_batch(batch, num_threads=num_threads))
+
+
+def _encode_in_forked_child(tokenizer, batch, num_threads):
+    """A forked child's encode_batch result; a deadlocked child fails the test, not hangs it."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_encode_in_child_with, args=(tokenizer, batch, num_threads, queue), daemon=True)
+    child.start()
+    try:
+        result = queue.get(timeout=60)
+        child.join(timeout=60)
+    finally:
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    return result

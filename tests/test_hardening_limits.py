@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -46,6 +47,32 @@ def test_fuel(deepseek_json):
         tok_with(deepseek_json, loop, fuel=10_000).render_batch([[], CONV], mask_source="turns", train_roles=())
 
 
+@pytest.mark.parametrize(("expression", "length"), [("items + items", 200), ("items * 3", 300)])
+def test_string_bytes_bound_the_lists_operators_build(deepseek_json, expression, length):
+    # 24 bytes a list item: 300 items need 7,200 bytes.
+    template = "{% set items = range(100) | list %}{{ (" + expression + ") | length }}"
+    assert render(tok_with(deepseek_json, template, string_bytes=10_000)) == str(length)
+    with pytest.raises(fastmask.LimitError, match=r"^conversation 0: string limit: . would build a list of"):
+        render(tok_with(deepseek_json, template, string_bytes=4_000))
+
+
+def test_fuel_grows_with_the_input(deepseek_json):
+    # One step per character of every message: the cost a character-walking template (Gemma 4,
+    # Idefics3) has. A base fuel too small for a long message is topped up by its size.
+    walk = "{% for m in messages %}{% for c in m.content %}{{ c }}{% endfor %}{% endfor %}"
+    long = [{"role": "user", "content": "x" * 20_000}]
+    assert render(tok_with(deepseek_json, walk, fuel=10_000, fuel_per_input_byte=100), long) == "x" * 20_000
+    with pytest.raises(fastmask.LimitError, match=r"^conversation 0: fuel limit: the template ran more than 10000 steps"):
+        render(tok_with(deepseek_json, walk, fuel=10_000, fuel_per_input_byte=0), long)
+    # The budget reported is the one the render had: 100 per byte of text (content, keys, roles
+    # and the tokenizer's special tokens).
+    endless = "{% for m in messages %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{% endfor %}"
+    with pytest.raises(fastmask.LimitError) as raised:
+        render(tok_with(deepseek_json, endless, fuel=10_000, fuel_per_input_byte=100), long)
+    steps = int(re.search(r"ran more than (\d+) steps", str(raised.value)).group(1))
+    assert 100 * (20_000 + len("rolecontentuser")) <= steps < 100 * 20_200
+
+
 def test_output_bytes(deepseek_json):
     tok = tok_with(deepseek_json, "{{ 'x' * 1000 }}{{ messages[0].content }}", output_bytes=1002)
     assert render(tok) == "x" * 1000 + "Hi"
@@ -71,6 +98,10 @@ def test_output_bytes(deepseek_json):
         "x.zfill(200)",
         "[x, x, x] | tojson",
         "x.replace('', '-')",
+        "x + x",
+        "x * 3",
+        "[x, x, x] | string",
+        "[x, x, x]",
     ],
 )
 def test_string_bytes_in_every_string_builder(deepseek_json, expression):

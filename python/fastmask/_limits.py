@@ -17,6 +17,8 @@ class Limits:
     Attributes:
         fuel: template steps per render (about one per instruction, plus one per 64 bytes of
             data the template builds); bounds a render's time and memory.
+        fuel_per_input_byte: fuel per byte of a render's input text, used instead of `fuel`
+            when it gives more, so long conversations keep the headroom short ones have.
         recursion: nesting of macro calls and loops (at most 500, minijinja's ceiling).
         output_bytes: bytes of rendered text.
         string_bytes: bytes of any one string a filter, method or operator builds (`indent`,
@@ -28,6 +30,7 @@ class Limits:
     """
 
     fuel: int = DEFAULT_LIMITS["fuel"]
+    fuel_per_input_byte: int = DEFAULT_LIMITS["fuel_per_input_byte"]
     recursion: int = DEFAULT_LIMITS["recursion"]
     output_bytes: int = DEFAULT_LIMITS["output_bytes"]
     string_bytes: int = DEFAULT_LIMITS["string_bytes"]

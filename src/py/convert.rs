@@ -403,9 +403,10 @@ impl PyMaskOptions {
 }
 
 /// The names of `Limits`' fields as Python sees them (`fastmask.Limits`), with their values.
-pub fn limits_to_pairs(limits: &Limits) -> [(&'static str, u64); 7] {
+pub fn limits_to_pairs(limits: &Limits) -> [(&'static str, u64); 8] {
     [
         ("fuel", limits.fuel),
+        ("fuel_per_input_byte", limits.fuel_per_input_byte),
         ("recursion", limits.recursion as u64),
         ("output_bytes", limits.output_bytes as u64),
         ("string_bytes", limits.string_bytes as u64),
@@ -427,6 +428,7 @@ pub fn limits_from_py(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Limits> {
         let size = usize::try_from(number).unwrap_or(usize::MAX);
         match name.as_str() {
             "fuel" => limits.fuel = number,
+            "fuel_per_input_byte" => limits.fuel_per_input_byte = number,
             "recursion" => limits.recursion = size,
             "output_bytes" => limits.output_bytes = size,
             "string_bytes" => limits.string_bytes = size,

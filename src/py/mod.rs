@@ -272,6 +272,14 @@ fn _panic_in_batch(py: Python<'_>, items: usize, panic_at: usize, num_threads: O
         .collect()
 }
 
+/// Test support, not API: holds the worker-pool registry for `seconds` with the interpreter
+/// detached, as building a pool does, so a test can fork while another thread holds it.
+#[pyfunction]
+fn _hold_pool_registry(py: Python<'_>, seconds: f64) {
+    let duration = std::time::Duration::from_secs_f64(seconds.clamp(0.0, 60.0));
+    py.detach(|| batch::hold_pool_registry(duration));
+}
+
 fn limits_dict<'py>(py: Python<'py>, limits: &crate::Limits) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (name, value) in limits_to_pairs(limits) {
@@ -287,6 +295,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<outputs::Int64Buffer>()?;
     m.add_class::<arrow_out::ArrowArray>()?;
     m.add_function(wrap_pyfunction!(_panic_in_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(_hold_pool_registry, m)?)?;
     errors::register(m)?;
     m.add("NUM_THREADS_ENV", crate::NUM_THREADS_ENV)?;
     m.add("DEFAULT_LIMITS", limits_dict(m.py(), &crate::Limits::default())?)?;
