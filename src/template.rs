@@ -112,13 +112,32 @@ impl ChatTemplate {
             Ok(()) => {
                 let text = String::from_utf8(tracker.output)
                     .map_err(|_| Error::new(ErrorKind::Template, "the template produced invalid UTF-8"))?;
-                Ok(Rendered { text, spans: tracker.spans })
+                let mut spans = tracker.spans;
+                end_spans_where_their_characters_end(&text, &mut spans);
+                Ok(Rendered { text, spans })
             }
             Err(err) => Err(match limits.reached() {
                 Some(message) => Error::limit(message),
                 None => render_error(&err, tracker.raised, &self.limits, fuel),
             }),
         }
+    }
+}
+
+/// transformers' spans are characters: a block's span ends `end_char` characters into the text.
+/// A block inside a macro or `{% set %}` capture is recorded at the top-level position of that
+/// moment, so the text there need not be the block's own, and its byte length can differ from
+/// the block's (`ab{% generation %}éé{% endgeneration %}` in a macro spans "ab", not "abé").
+/// Ends past the text stay past it, by the characters they overshoot.
+fn end_spans_where_their_characters_end(text: &str, spans: &mut [Span]) {
+    for span in spans {
+        let tail = &text[span.start_byte..];
+        let chars = span.end_char - span.start_char;
+        span.end_byte = span.start_byte
+            + match tail.char_indices().nth(chars) {
+                Some((offset, _)) => offset,
+                None => tail.len() + (chars - tail.chars().count()),
+            };
     }
 }
 
@@ -315,6 +334,19 @@ mod tests {
         );
         assert_eq!(out.text, "12abc");
         assert_eq!(char_spans(&out), vec![(2, 5)]);
+    }
+
+    #[test]
+    fn spans_of_blocks_in_macros_end_where_their_characters_end() {
+        // Found by the fuzz target: the block's "éé" is 4 bytes, but its span (characters 0..2,
+        // as transformers records it) covers "ab", 2 bytes; 4 bytes also masked the first "é".
+        let out = render("{% macro t() %}ab{% generation %}éé{% endgeneration %}{% endmacro %}{{ t() }}xy", context! {});
+        assert_eq!(out.text, "abééxy");
+        assert_eq!(char_spans(&out), vec![(0, 2)]);
+        assert_eq!((out.spans[0].start_byte, out.spans[0].end_byte), (0, 2));
+        let past_the_end = render("{% set s %}{% generation %}ééé{% endgeneration %}{% endset %}é", context! {});
+        assert_eq!(char_spans(&past_the_end), vec![(0, 3)]);
+        assert_eq!((past_the_end.spans[0].start_byte, past_the_end.spans[0].end_byte), (0, 4));
     }
 
     #[test]
