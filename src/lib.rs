@@ -27,7 +27,7 @@ mod turns;
 
 pub use align::assistant_mask;
 pub use batch::{encode_batch, encode_each, encode_texts, render_batch, NUM_THREADS_ENV};
-pub use encode::{EncodeOptions, Encoded, PaddingStrategy, Side};
+pub use encode::{encode_rendered, EncodeOptions, Encoded, PaddingStrategy, Side};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{Conversation, RenderInputs, ToConversation};
 pub use limits::Limits;
