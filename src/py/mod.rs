@@ -288,8 +288,17 @@ fn limits_dict<'py>(py: Python<'py>, limits: &crate::Limits) -> PyResult<Bound<'
     Ok(dict)
 }
 
+/// mimalloc's `arena_eager_commit` option (index 4 of `mi_option_t` in the mimalloc the lock
+/// file pins; the Rust bindings do not name it).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Committing arenas eagerly made the process's RSS creep up by megabytes while the
+    // allocator spread over a fresh arena (tests/test_hardening_memory.py); committing on use
+    // costs nothing measurable.
+    // SAFETY: sets a process-wide allocator option; mimalloc reads options atomically.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
     m.add_class::<PyChatTokenizer>()?;
     m.add_class::<PyMaskOptions>()?;
     m.add_class::<outputs::Int64Buffer>()?;
