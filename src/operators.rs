@@ -180,6 +180,8 @@ fn store(namespace: &Value, value: Value) -> Result<Value, Error> {
                 "recursion limit: a value stored in a namespace is nested deeper than {MAX_STORED_DEPTH}"
             )));
         }
+        // At most as many items as the check allows, so one huge lazy list is not walked whole.
+        let left = MAX_STORED_ITEMS.saturating_sub(items_seen) + 1;
         let mut push = |child: Value| {
             items_seen += 1;
             if is_container(&child) {
@@ -188,12 +190,12 @@ fn store(namespace: &Value, value: Value) -> Result<Value, Error> {
         };
         match item.kind() {
             ValueKind::Map => {
-                for key in item.try_iter()? {
+                for key in item.try_iter()?.take(left) {
                     push(item.get_item(&key).unwrap_or_default());
                     push(key);
                 }
             }
-            _ => item.try_iter()?.for_each(&mut push),
+            _ => item.try_iter()?.take(left).for_each(&mut push),
         }
         if items_seen > MAX_STORED_ITEMS {
             return Err(crate::limits::reached(format!(
