@@ -38,7 +38,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            fuel: 50_000_000,
+            // About 0.7 s of a runaway loop on one core of the reference machine.
+            fuel: 30_000_000,
             fuel_per_input_byte: 1_500,
             recursion: 500,
             output_bytes: 64 * MIB,

@@ -279,10 +279,13 @@ fn splitlines(text: &str, keepends: bool) -> Value {
 }
 
 /// The lines of `str.splitlines([keepends])`.
+/// The characters Python's `str.splitlines` breaks at (`\r\n` counts once).
+pub fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
 pub fn split_lines(text: &str, keepends: bool) -> Vec<&str> {
-    let is_break = |c: char| {
-        matches!(c, '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}')
-    };
+    let is_break = is_line_break;
     let mut lines = Vec::new();
     let mut start = 0;
     let mut chars = text.char_indices().peekable();

@@ -1,9 +1,10 @@
 """Denial of service: hostile templates end with a limit error (or render correctly) quickly.
 
 The cases live in `_dos_cases.py` and run in one child process with a wall-clock guard, so a
-hang or an abort fails these tests instead of freezing or killing the suite. Each case must
-finish well inside the guard; the README's limits are sized so that each ends within about a
-second on one core (the per-case bound here is looser, for loaded CI machines).
+hang or an abort fails these tests instead of freezing or killing the suite. The README's limits
+are sized so that each case ends within a second on one core (on the 2-core reference machine,
+idle: 0.9 s for the slowest, a fuel-limited loop that prints); the per-case bound here is three
+times that, for a loaded CI machine.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from _dos_cases import CASES
 
 GUARD_SECONDS = 240
-PER_CASE_SECONDS = 8
+PER_CASE_SECONDS = 3
 
 
 @pytest.fixture(scope="module")
