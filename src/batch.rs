@@ -191,6 +191,11 @@ fn lock_pools() -> MutexGuard<'static, Option<Pools>> {
             libc::pthread_atfork(Some(hold_pools_over_fork), Some(release_pools_after_fork), Some(release_pools_after_fork));
         }
     });
+    lock_pools_now()
+}
+
+/// POOLS, also after a panic on another thread poisoned it (as before, the map is used as it is).
+fn lock_pools_now() -> MutexGuard<'static, Option<Pools>> {
     POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -202,7 +207,7 @@ thread_local! {
 /// pool holds it for a while) and holds it over the fork. A child that inherited it locked by a
 /// thread that does not exist in the child would wait for it forever on its first batch.
 extern "C" fn hold_pools_over_fork() {
-    let guard = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = lock_pools_now();
     let _ = HELD_OVER_FORK.try_with(|held| held.replace(Some(guard)));
 }
 

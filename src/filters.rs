@@ -542,12 +542,12 @@ fn indent(value: &Value, args: Args) -> Result<String, Error> {
         None => "    ".to_string(),
     };
     let text = py_str(value) + "\n";
-    // Checked first against a bound on the line count (each `\r\n` counted twice): splitting a
-    // text of millions of lines took seconds and a vector of slices as large as the text.
-    let most_lines = text.chars().filter(|&c| crate::methods::is_line_break(c)).count() + 1;
-    crate::limits::check_string(text.len().saturating_add(indention.len().saturating_mul(most_lines)), "indent")?;
+    // Checked before splitting (`text` ends with a break, so it has one line per break, `\r\n`
+    // counting once): splitting a text of millions of lines took seconds and a vector of slices
+    // as large as the text.
+    let breaks = text.chars().filter(|&c| crate::methods::is_line_break(c)).count() - text.matches("\r\n").count();
+    crate::limits::check_string(text.len().saturating_add(indention.len().saturating_mul(breaks + 1)), "indent")?;
     let lines: Vec<&str> = crate::methods::split_lines(&text, false);
-    crate::limits::check_string(text.len().saturating_add(indention.len().saturating_mul(lines.len() + 1)), "indent")?;
     let mut out = if blank {
         lines.join(&format!("\n{indention}"))
     } else {

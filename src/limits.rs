@@ -53,6 +53,12 @@ impl Default for Limits {
 
 const MIB: usize = 1024 * 1024;
 
+/// How deep values a template builds may nest where fastmask follows them: printing, `tojson`,
+/// and values stored in a namespace. Python fails near this depth (its recursion limit, 1000)
+/// when it prints or compares such a value, and minijinja's comparisons and hashing recurse once
+/// per level on the native stack.
+pub const MAX_NESTING: usize = 1000;
+
 /// minijinja's ceiling on its recursion limit.
 pub const MAX_RECURSION: usize = 500;
 

@@ -15,6 +15,7 @@ use std::cmp::Ordering;
 use minijinja::value::{Rest, Tuple, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
+use crate::limits::MAX_NESTING;
 use crate::pyformat::{percent_format, type_name};
 use crate::pyobjects::{is_namespace, reject_private_attribute, PyMethod};
 use crate::python_format::write_str;
@@ -150,18 +151,13 @@ fn multiply(a: &Value, b: &Value) -> Result<Value, Error> {
 // ---------------------------------------------------------------------------------------------
 // `{% set ns.x = value %}`
 
-/// How deep a value stored in a namespace may nest: Python fails near this depth when it prints
-/// or compares such a value (RecursionError), and minijinja's comparisons and hashing recurse
-/// once per level on the native stack.
-pub const MAX_STORED_DEPTH: usize = 1000;
-
 /// The most items `store` looks at for one assignment (a list of lists built by doubling would
 /// otherwise take exponential time to check).
 const MAX_STORED_ITEMS: usize = 1_000_000;
 
 /// The value of `{% set ns.x = value %}`, checked first: it must not hold `namespace` itself
 /// (jinja2 allows that, but comparing or hashing such a namespace would never end here), and it
-/// must nest at most `MAX_STORED_DEPTH` deep. Only namespaces let a template nest values without
+/// must nest at most `MAX_NESTING` deep. Only namespaces let a template nest values without
 /// bound or build a cycle: lists and dicts are immutable.
 fn store(namespace: &Value, value: Value) -> Result<Value, Error> {
     if !is_container(&value) {
@@ -175,9 +171,9 @@ fn store(namespace: &Value, value: Value) -> Result<Value, Error> {
                 "fastmask does not let a namespace hold itself (jinja2 does, but comparing it would never end)".into(),
             ));
         }
-        if depth > MAX_STORED_DEPTH {
+        if depth > MAX_NESTING {
             return Err(crate::limits::reached(format!(
-                "recursion limit: a value stored in a namespace is nested deeper than {MAX_STORED_DEPTH}"
+                "recursion limit: a value stored in a namespace is nested deeper than {MAX_NESTING}"
             )));
         }
         // At most as many items as the check allows, so one huge lazy list is not walked whole.

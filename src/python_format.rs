@@ -4,15 +4,12 @@
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
+use crate::limits::MAX_NESTING;
 use crate::pyobjects::{is_namespace, tuple_items, DictView, PyMethod, PyRange};
-
-/// How deep printing follows nested containers. Python's `repr` fails near its recursion limit
-/// (1000) with a RecursionError; a template can build lists nested far deeper than its input.
-pub const MAX_PRINT_DEPTH: usize = 1000;
 
 /// `str(value)` as Python prints it; undefined prints as nothing, like jinja2's default Undefined.
 ///
-/// Printing is bounded: text beyond the string limit or nesting beyond `MAX_PRINT_DEPTH` stops
+/// Printing is bounded: text beyond the string limit or nesting beyond `MAX_NESTING` stops
 /// the printing and records the limit, which fails the render (`limits::reached`). Once a render
 /// has reached a limit, printing writes nothing more, so a loop cannot rebuild a huge text on
 /// every turn. (No value is inside itself: `operators::store` refuses such namespaces.)
@@ -30,7 +27,7 @@ pub fn write_repr(value: &Value, out: &mut String) {
         return;
     };
     let start = out.len();
-    let mut printer = Printer { out, start, depth: 0, limit: allowance };
+    let mut printer = Printer { out, start, depth: 0, limit: allowance, stopped: false };
     printer.repr(value);
     let written = printer.out.len() - start;
     crate::limits::charge_printed(written);
@@ -43,15 +40,18 @@ struct Printer<'a> {
     start: usize,
     depth: usize,
     limit: usize,
+    /// Set when a limit stopped the print: every enclosing container stops too.
+    stopped: bool,
 }
 
 impl Printer<'_> {
     /// False once the text is too long or a limit was reached: the caller stops.
     fn within_limits(&mut self) -> bool {
-        if crate::limits::any_reached() {
+        if self.stopped {
             return false;
         }
         if self.out.len() - self.start > self.limit {
+            self.stopped = true;
             // Past the string limit, or past what is left of the printing allowance, which
             // `charge_printed` then reports.
             if self.limit == crate::limits::string_limit() {
@@ -65,9 +65,10 @@ impl Printer<'_> {
 
     /// Enters a container: false when printing goes too deep.
     fn enter(&mut self) -> bool {
-        if self.depth >= MAX_PRINT_DEPTH {
-            let message = format!("recursion limit: a printed value is nested deeper than {MAX_PRINT_DEPTH}");
+        if self.depth >= MAX_NESTING {
+            let message = format!("recursion limit: a printed value is nested deeper than {MAX_NESTING}");
             drop(crate::limits::reached(message));
+            self.stopped = true;
             return false;
         }
         self.depth += 1;
@@ -305,10 +306,10 @@ pub fn json_dumps(value: &Value, options: &JsonOptions) -> Result<String, Error>
 }
 
 fn write_json(value: &Value, options: &JsonOptions, depth: usize, out: &mut String) -> Result<(), Error> {
-    if depth >= MAX_PRINT_DEPTH {
+    if depth >= MAX_NESTING {
         // Python's json.dumps fails with a RecursionError there (and reports a cycle sooner;
         // namespaces, the only containers a template can put inside themselves, are not JSON).
-        return Err(crate::limits::reached(format!("recursion limit: tojson of a value nested deeper than {MAX_PRINT_DEPTH}")));
+        return Err(crate::limits::reached(format!("recursion limit: tojson of a value nested deeper than {MAX_NESTING}")));
     }
     match value.kind() {
         ValueKind::None => out.push_str("null"),

@@ -205,6 +205,13 @@ impl<'s> Rewriter<'s> {
         self.edits.push(Edit { start, end, text: text.into(), phase: REPLACE, sequence: 0 });
     }
 
+    /// `opening` before the expression at `range` and `)` after it: a call around it.
+    fn wrap(&mut self, range: (usize, usize), opening: String) {
+        let sequence = self.next_sequence();
+        self.insert(range.0, opening, OPEN, sequence);
+        self.insert(range.1, ")", CLOSE, sequence);
+    }
+
     /// `function(operand0 <sep0> operand1 ...)`, each gap between operands replaced by `separators`.
     fn wrap_operands(&mut self, function: &str, operands: &[(usize, usize)], separators: &[String]) {
         let sequence = self.next_sequence();
@@ -322,18 +329,14 @@ impl<'s> Rewriter<'s> {
                 if let Expr::GetAttr(attr) = &s.target {
                     let value = self.widen(self.extent(&s.expr));
                     if attr.name.starts_with('_') {
-                        let sequence = self.next_sequence();
-                        self.insert(value.0, format!("{}('{}', ", operators::PRIVATE_ATTR, attr.name), OPEN, sequence);
-                        self.insert(value.1, ")", CLOSE, sequence);
+                        self.wrap(value, format!("{}('{}', ", operators::PRIVATE_ATTR, attr.name));
                     } else if static_kind(&s.expr) == Static::Unknown && !matches!(s.expr, Expr::Const(_)) {
                         // `{% set ns.x = value %}` becomes `{% set ns.x = __fm_store(ns, value) %}`:
                         // a namespace is the one value a template can nest without bound or put
                         // inside itself, which minijinja's comparisons would recurse through.
                         let namespace = self.widen(self.extent(&attr.expr));
                         let namespace_source = self.source.get(namespace.0..namespace.1).unwrap_or("none").to_string();
-                        let sequence = self.next_sequence();
-                        self.insert(value.0, format!("{}({namespace_source}, ", operators::STORE), OPEN, sequence);
-                        self.insert(value.1, ")", CLOSE, sequence);
+                        self.wrap(value, format!("{}({namespace_source}, ", operators::STORE));
                     }
                 }
                 self.expr(&s.expr, soft)?;

@@ -104,8 +104,9 @@ impl ChatTemplate {
         let guard = TrackerGuard::install(self.limits.output_bytes);
         let result = template.render_captured_to(context, TrackingWriter).map(drop);
         let tracker = guard.finish();
-        // A limit reached where no error could be raised at once (printing) still fails the render.
-        if let (Ok(()), Some(message)) = (&result, limits.reached()) {
+        // A limit reached fails the render with its own message, also where no error could be
+        // raised at once (printing) and the render went on.
+        if let Some(message) = limits.reached() {
             return Err(Error::limit(message));
         }
         match result {
@@ -116,10 +117,7 @@ impl ChatTemplate {
                 end_spans_where_their_characters_end(&text, &mut spans);
                 Ok(Rendered { text, spans })
             }
-            Err(err) => Err(match limits.reached() {
-                Some(message) => Error::limit(message),
-                None => render_error(&err, tracker.raised, &self.limits, fuel),
-            }),
+            Err(err) => Err(render_error(&err, tracker.raised, &self.limits, fuel)),
         }
     }
 }
