@@ -72,7 +72,10 @@ impl EncodeOptions {
     /// The truncation to apply, if any: `max_length` tokens with `truncation`.
     pub fn truncation(&self) -> Option<Truncation> {
         match self.max_length {
-            Some(max_length) if self.truncation => Some(Truncation { max_length, side: self.truncation_side }),
+            Some(max_length) if self.truncation => Some(Truncation {
+                max_length,
+                side: self.truncation_side,
+            }),
             _ => None,
         }
     }
@@ -90,7 +93,11 @@ pub struct Encoded {
 }
 
 /// Tokenizes, truncates and masks one rendered conversation (padding needs the whole batch).
-pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &EncodeOptions) -> Result<Encoded> {
+pub fn encode_rendered(
+    rendered: &Rendered,
+    tokenizer: &Tokenizer,
+    options: &EncodeOptions,
+) -> Result<Encoded> {
     let tokens = if options.sanitize_control_tokens {
         let mut tokens = crate::sanitize::encode_marked(tokenizer, &rendered.text)?;
         // transformers cuts the sanitized ids as they are (`ids[:max_length]` / `ids[-max_length:]`).
@@ -104,16 +111,32 @@ pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &Enc
     } else {
         tokenizer.encode(&rendered.text, options.truncation())?
     };
-    let spans: Vec<ByteRange> = rendered.spans.iter().map(|s| (s.start_byte, s.end_byte)).collect();
+    let spans: Vec<ByteRange> = rendered
+        .spans
+        .iter()
+        .map(|s| (s.start_byte, s.end_byte))
+        .collect();
     let assistant_masks = assistant_mask(&tokens.offsets, &spans);
     let labels = tokens
         .ids
         .iter()
         .zip(&assistant_masks)
-        .map(|(&id, &mask)| if mask == 1 { i64::from(id) } else { options.ignore_index })
+        .map(|(&id, &mask)| {
+            if mask == 1 {
+                i64::from(id)
+            } else {
+                options.ignore_index
+            }
+        })
         .collect();
     let attention_mask = vec![1; tokens.ids.len()];
-    Ok(Encoded { input_ids: tokens.ids, attention_mask, assistant_masks, labels, truncated_tokens: tokens.truncated })
+    Ok(Encoded {
+        input_ids: tokens.ids,
+        attention_mask,
+        assistant_masks,
+        labels,
+        truncated_tokens: tokens.truncated,
+    })
 }
 
 /// Pads every sequence to the batch's target length; padding never enters the mask or labels.
@@ -126,10 +149,30 @@ pub fn pad_batch(batch: &mut [Encoded], options: &EncodeOptions) {
     let Some(pad_id) = options.pad_id else { return };
     for encoded in batch {
         let missing = target.saturating_sub(encoded.input_ids.len());
-        pad(&mut encoded.input_ids, missing, pad_id, options.padding_side);
-        pad(&mut encoded.attention_mask, missing, 0, options.padding_side);
-        pad(&mut encoded.assistant_masks, missing, 0, options.padding_side);
-        pad(&mut encoded.labels, missing, options.ignore_index, options.padding_side);
+        pad(
+            &mut encoded.input_ids,
+            missing,
+            pad_id,
+            options.padding_side,
+        );
+        pad(
+            &mut encoded.attention_mask,
+            missing,
+            0,
+            options.padding_side,
+        );
+        pad(
+            &mut encoded.assistant_masks,
+            missing,
+            0,
+            options.padding_side,
+        );
+        pad(
+            &mut encoded.labels,
+            missing,
+            options.ignore_index,
+            options.padding_side,
+        );
     }
 }
 
@@ -151,14 +194,22 @@ mod tests {
             input_ids: ids.to_vec(),
             attention_mask: vec![1; ids.len()],
             assistant_masks: mask.to_vec(),
-            labels: ids.iter().zip(mask).map(|(&i, &m)| if m == 1 { i64::from(i) } else { -100 }).collect(),
+            labels: ids
+                .iter()
+                .zip(mask)
+                .map(|(&i, &m)| if m == 1 { i64::from(i) } else { -100 })
+                .collect(),
             truncated_tokens: 0,
         }
     }
 
     #[test]
     fn truncation_sides() {
-        let mut options = EncodeOptions { max_length: Some(2), truncation: true, ..Default::default() };
+        let mut options = EncodeOptions {
+            max_length: Some(2),
+            truncation: true,
+            ..Default::default()
+        };
         assert_eq!(options.truncation().map(|t| t.kept(4)), Some(0..2));
         options.truncation_side = Side::Left;
         assert_eq!(options.truncation().map(|t| t.kept(4)), Some(2..4));
@@ -170,7 +221,12 @@ mod tests {
     #[test]
     fn left_padding_to_longest() {
         let mut batch = vec![encoded(&[5], &[1]), encoded(&[6, 7, 8], &[0, 1, 0])];
-        let options = EncodeOptions { padding: PaddingStrategy::Longest, padding_side: Side::Left, pad_id: Some(0), ..Default::default() };
+        let options = EncodeOptions {
+            padding: PaddingStrategy::Longest,
+            padding_side: Side::Left,
+            pad_id: Some(0),
+            ..Default::default()
+        };
         pad_batch(&mut batch, &options);
         assert_eq!(batch[0].input_ids, [0, 0, 5]);
         assert_eq!(batch[0].attention_mask, [0, 0, 1]);
@@ -182,7 +238,12 @@ mod tests {
     #[test]
     fn max_length_padding_leaves_longer_sequences_alone() {
         let mut batch = vec![encoded(&[5], &[0]), encoded(&[1, 2, 3, 4], &[0, 0, 0, 0])];
-        let options = EncodeOptions { padding: PaddingStrategy::MaxLength, max_length: Some(3), pad_id: Some(9), ..Default::default() };
+        let options = EncodeOptions {
+            padding: PaddingStrategy::MaxLength,
+            max_length: Some(3),
+            pad_id: Some(9),
+            ..Default::default()
+        };
         pad_batch(&mut batch, &options);
         assert_eq!(batch[0].input_ids, [5, 9, 9]);
         assert_eq!(batch[1].input_ids.len(), 4);
@@ -190,7 +251,10 @@ mod tests {
 
     #[test]
     fn padding_without_pad_token_is_rejected() {
-        let options = EncodeOptions { padding: PaddingStrategy::Longest, ..Default::default() };
+        let options = EncodeOptions {
+            padding: PaddingStrategy::Longest,
+            ..Default::default()
+        };
         assert!(options.validate().is_err());
     }
 }

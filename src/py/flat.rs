@@ -14,10 +14,17 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(as_arrays: bool, as_arrow: bool) -> Self {
-        Layout { as_arrays, as_arrow }
+        Layout {
+            as_arrays,
+            as_arrow,
+        }
     }
 
-    pub fn outputs_to_py<'py>(self, py: Python<'py>, batch: &[Encoded]) -> PyResult<Bound<'py, PyDict>> {
+    pub fn outputs_to_py<'py>(
+        self,
+        py: Python<'py>,
+        batch: &[Encoded],
+    ) -> PyResult<Bound<'py, PyDict>> {
         if self.as_arrow {
             super::arrow_out::outputs_to_py(py, batch)
         } else {

@@ -15,15 +15,15 @@ use minijinja::value::Value;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::input::RenderInputs;
 use crate::error::catch_panic;
+use crate::input::RenderInputs;
 use crate::{batch, Backend, ChatTemplate, Clock, Error, Tokenizer};
+use convert::{
+    encode_options, limits_from_py, limits_to_pairs, py_to_value, template_kwargs_from_py,
+    PyMaskOptions,
+};
 use flat::Layout;
 use outputs::outputs_to_py;
-use convert::{
-    encode_options, limits_from_py, limits_to_pairs, py_to_value,
-    template_kwargs_from_py, PyMaskOptions,
-};
 
 /// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
 struct Core {
@@ -63,33 +63,53 @@ impl PyChatTokenizer {
         let clock = clock(now)?;
         let core = py.detach(|| -> crate::Result<Core> {
             // On a worker-sized stack: a hostile template must not depend on the caller's stack size.
-            let template = batch::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits))?;
+            let template = batch::on_large_stack(|| {
+                ChatTemplate::compile_with_limits(chat_template, clock, limits)
+            })?;
             let tokenizer = Tokenizer::from_json(tokenizer_json, backend)?;
             let pad_id = pad_token
                 .map(|token| {
-                    tokenizer
-                        .token_to_id(token)
-                        .ok_or_else(|| Error::tokenizer(format!("pad token {token:?} is not in the vocabulary")))
+                    tokenizer.token_to_id(token).ok_or_else(|| {
+                        Error::tokenizer(format!("pad token {token:?} is not in the vocabulary"))
+                    })
                 })
                 .transpose()?;
-            Ok(Core { template, tokenizer: Arc::new(tokenizer), special_tokens, pad_id })
+            Ok(Core {
+                template,
+                tokenizer: Arc::new(tokenizer),
+                special_tokens,
+                pad_id,
+            })
         })?;
-        Ok(PyChatTokenizer { core: Arc::new(core) })
+        Ok(PyChatTokenizer {
+            core: Arc::new(core),
+        })
     }
 
     /// The same tokenizer, special tokens and pad token with another template.
     #[pyo3(signature = (chat_template, *, now=None))]
-    fn with_chat_template(&self, py: Python<'_>, chat_template: &str, now: Option<&str>) -> PyResult<Self> {
+    fn with_chat_template(
+        &self,
+        py: Python<'_>,
+        chat_template: &str,
+        now: Option<&str>,
+    ) -> PyResult<Self> {
         let clock = clock(now)?;
         let limits = *self.core.template.limits();
-        let template = py.detach(|| batch::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits)))?;
+        let template = py.detach(|| {
+            batch::on_large_stack(|| {
+                ChatTemplate::compile_with_limits(chat_template, clock, limits)
+            })
+        })?;
         let core = Core {
             template,
             tokenizer: Arc::clone(&self.core.tokenizer),
             special_tokens: self.core.special_tokens.clone(),
             pad_id: self.core.pad_id,
         };
-        Ok(PyChatTokenizer { core: Arc::new(core) })
+        Ok(PyChatTokenizer {
+            core: Arc::new(core),
+        })
     }
 
     /// Whether the template marks assistant text with `{% generation %}`.
@@ -135,15 +155,32 @@ impl PyChatTokenizer {
         num_threads: Option<usize>,
         masks: Option<PyMaskOptions>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let conversations = arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
-        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
+        let conversations =
+            arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
+        let inputs = render_inputs(
+            add_generation_prompt,
+            tools,
+            documents,
+            template_kwargs,
+            self.core.template.limits(),
+        )?;
         let plan = masks.map(|m| m.plan).unwrap_or_default();
         let core = &self.core;
         let rendered = py.detach(|| {
-            catch_panic(|| batch::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, &plan, num_threads))
+            catch_panic(|| {
+                batch::render_batch(
+                    &core.template,
+                    &conversations,
+                    &inputs,
+                    &core.special_tokens,
+                    &plan,
+                    num_threads,
+                )
+            })
         })?;
         let items = rendered.into_iter().map(|r| {
-            let spans: Vec<(usize, usize)> = r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
+            let spans: Vec<(usize, usize)> =
+                r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
             (r.text, spans)
         });
         Ok(PyList::new(py, items)?)
@@ -178,19 +215,55 @@ impl PyChatTokenizer {
         let layout = Layout::new(as_arrays, as_arrow);
         let policy = each::ErrorPolicy::parse(on_error)?;
         let plan = masks.map(|m| m.plan).unwrap_or_default();
-        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
-        let mut options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
+        let inputs = render_inputs(
+            add_generation_prompt,
+            tools,
+            documents,
+            template_kwargs,
+            self.core.template.limits(),
+        )?;
+        let mut options = encode_options(
+            max_length,
+            truncation,
+            truncation_side,
+            padding,
+            padding_side,
+            ignore_index,
+            self.core.pad_id,
+        )?;
         options.sanitize_control_tokens = sanitize_control_tokens;
         if policy == each::ErrorPolicy::Skip {
-            let converted = arrow_in::conversations_each(py, conversations, self.core.template.limits(), num_threads)?;
-            return each::encode_skipping(py, &self.core, converted, &inputs, &options, &plan, num_threads, layout);
+            let converted = arrow_in::conversations_each(
+                py,
+                conversations,
+                self.core.template.limits(),
+                num_threads,
+            )?;
+            return each::encode_skipping(
+                py,
+                &self.core,
+                converted,
+                &inputs,
+                &options,
+                &plan,
+                num_threads,
+                layout,
+            );
         }
-        let conversations = arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
+        let conversations =
+            arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
         let core = &self.core;
         let encoded = py.detach(|| {
             catch_panic(|| {
                 batch::encode_batch(
-                    &core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &options, &plan, num_threads,
+                    &core.template,
+                    &core.tokenizer,
+                    &conversations,
+                    &inputs,
+                    &core.special_tokens,
+                    &options,
+                    &plan,
+                    num_threads,
                 )
             })
         })?;
@@ -212,9 +285,19 @@ impl PyChatTokenizer {
         as_arrays: bool,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, -100, self.core.pad_id)?;
+        let options = encode_options(
+            max_length,
+            truncation,
+            truncation_side,
+            padding,
+            padding_side,
+            -100,
+            self.core.pad_id,
+        )?;
         let core = &self.core;
-        let encoded = py.detach(|| catch_panic(|| batch::encode_texts(&core.tokenizer, &texts, &options, num_threads)))?;
+        let encoded = py.detach(|| {
+            catch_panic(|| batch::encode_texts(&core.tokenizer, &texts, &options, num_threads))
+        })?;
         outputs_to_py(py, &encoded, as_arrays)
     }
 }
@@ -238,7 +321,10 @@ fn render_inputs(
 ) -> PyResult<RenderInputs> {
     let convert = |value: Option<&Bound<'_, PyAny>>, name: &str| -> PyResult<Value> {
         match value {
-            Some(v) => Ok(py_to_value(v, limits).map_err(|err| Error { message: format!("{name}: {}", err.message), ..err })?),
+            Some(v) => Ok(py_to_value(v, limits).map_err(|err| Error {
+                message: format!("{name}: {}", err.message),
+                ..err
+            })?),
             None => Ok(Value::from(())),
         }
     };
@@ -258,10 +344,21 @@ fn render_inputs(
 /// exception object. Kept out of the encode path so release encoding pays nothing for it.
 #[pyfunction]
 #[pyo3(signature = (items, panic_at, *, num_threads=None))]
-fn _panic_in_batch(py: Python<'_>, items: usize, panic_at: usize, num_threads: Option<usize>) -> PyResult<Vec<Py<PyAny>>> {
+fn _panic_in_batch(
+    py: Python<'_>,
+    items: usize,
+    panic_at: usize,
+    num_threads: Option<usize>,
+) -> PyResult<Vec<Py<PyAny>>> {
     let indices: Vec<usize> = (0..items).collect();
     let results = py.detach(|| {
-        batch::run_each(&indices, num_threads, |&i| if i == panic_at { panic!("injected panic at item {i}") } else { Ok(i) })
+        batch::run_each(&indices, num_threads, |&i| {
+            if i == panic_at {
+                panic!("injected panic at item {i}")
+            } else {
+                Ok(i)
+            }
+        })
     })?;
     results
         .into_iter()
@@ -288,9 +385,18 @@ fn limits_dict<'py>(py: Python<'py>, limits: &crate::Limits) -> PyResult<Bound<'
     Ok(dict)
 }
 
-/// mimalloc's `arena_eager_commit` option (index 4 of `mi_option_t` in the mimalloc the lock
-/// file pins; the Rust bindings do not name it).
+/// mimalloc options by their index in `mi_option_t` of the mimalloc (v2) the lock file pins; the
+/// Rust bindings do not name these.
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const MI_OPTION_ARENA_PURGE_MULT: libmimalloc_sys::mi_option_t = 24;
+
+/// How long memory the extension freed stays mapped for its next call before it goes back to
+/// the OS: ten seconds, like jemalloc's default decay. mimalloc's default (10 ms, 100 ms for
+/// arenas) returned the previous call's output matrices (hundreds of MB with padding) to the
+/// OS while the next call was still tokenizing, so every call paid a page fault per 4 KiB of
+/// output again: ~35,000 faults, a quarter of a numpy `encode_batch` over the benchmark corpus.
+const PURGE_DELAY_MS: i64 = 10_000;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -299,6 +405,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // costs nothing measurable.
     // SAFETY: sets a process-wide allocator option; mimalloc reads options atomically.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+    // SAFETY: as above. Arenas (where large blocks live) get the same delay, not ten times it.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS as _);
+        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_PURGE_MULT, 1);
+    }
     m.add_class::<PyChatTokenizer>()?;
     m.add_class::<PyMaskOptions>()?;
     m.add_class::<outputs::Int64Buffer>()?;
@@ -307,6 +418,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_hold_pool_registry, m)?)?;
     errors::register(m)?;
     m.add("NUM_THREADS_ENV", crate::NUM_THREADS_ENV)?;
-    m.add("DEFAULT_LIMITS", limits_dict(m.py(), &crate::Limits::default())?)?;
+    m.add(
+        "DEFAULT_LIMITS",
+        limits_dict(m.py(), &crate::Limits::default())?,
+    )?;
     Ok(())
 }

@@ -16,21 +16,41 @@ use crate::error::Error;
 const NAMES: [&str; 4] = ["input_ids", "attention_mask", "assistant_masks", "labels"];
 
 /// `{name: list of rows}`, or with `as_arrays` `{name: (Int64Buffer, (rows, columns))}`.
-pub fn outputs_to_py<'py>(py: Python<'py>, batch: &[Encoded], as_arrays: bool) -> PyResult<Bound<'py, PyDict>> {
+pub fn outputs_to_py<'py>(
+    py: Python<'py>,
+    batch: &[Encoded],
+    as_arrays: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     if as_arrays {
         let (shape, columns) = py.detach(|| matrices(batch))?;
         for (name, values) in NAMES.into_iter().zip(columns) {
             let buffer = Bound::new(py, Int64Buffer::new(values))?;
-            out.set_item(name, PyTuple::new(py, [buffer.into_any(), shape.into_pyobject(py)?.into_any()])?)?;
+            out.set_item(
+                name,
+                PyTuple::new(py, [buffer.into_any(), shape.into_pyobject(py)?.into_any()])?,
+            )?;
         }
         return Ok(out);
     }
-    let ids = batch.iter().map(|e| PyList::new(py, &e.input_ids)).collect::<PyResult<Vec<_>>>()?;
-    let labels = batch.iter().zip(&ids).map(|(e, row)| labels_row(py, e, row)).collect::<PyResult<Vec<_>>>()?;
+    let ids = batch
+        .iter()
+        .map(|e| PyList::new(py, &e.input_ids))
+        .collect::<PyResult<Vec<_>>>()?;
+    let labels = batch
+        .iter()
+        .zip(&ids)
+        .map(|(e, row)| labels_row(py, e, row))
+        .collect::<PyResult<Vec<_>>>()?;
     out.set_item(NAMES[0], PyList::new(py, ids)?)?;
-    out.set_item(NAMES[1], rows(py, batch, |e| PyList::new(py, &e.attention_mask))?)?;
-    out.set_item(NAMES[2], rows(py, batch, |e| PyList::new(py, &e.assistant_masks))?)?;
+    out.set_item(
+        NAMES[1],
+        rows(py, batch, |e| PyList::new(py, &e.attention_mask))?,
+    )?;
+    out.set_item(
+        NAMES[2],
+        rows(py, batch, |e| PyList::new(py, &e.assistant_masks))?,
+    )?;
     out.set_item(NAMES[3], PyList::new(py, labels)?)?;
     Ok(out)
 }
@@ -47,11 +67,19 @@ fn rows<'py>(
 /// shared object for a run of the other value (the ignore index): building a list of existing
 /// ints costs about half as much as creating new ones, and ints are immutable, so sharing them
 /// is invisible.
-fn labels_row<'py>(py: Python<'py>, encoded: &Encoded, ids: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+fn labels_row<'py>(
+    py: Python<'py>,
+    encoded: &Encoded,
+    ids: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyList>> {
     let mut other: Option<(i64, Bound<'py, PyAny>)> = None;
     let mut items = Vec::with_capacity(encoded.labels.len());
     for (index, &label) in encoded.labels.iter().enumerate() {
-        if encoded.input_ids.get(index).is_some_and(|&id| i64::from(id) == label) {
+        if encoded
+            .input_ids
+            .get(index)
+            .is_some_and(|&id| i64::from(id) == label)
+        {
             items.push(ids.get_item(index)?);
             continue;
         }
@@ -87,7 +115,11 @@ fn matrices(batch: &[Encoded]) -> Result<((usize, usize), [Vec<i64>; 4]), Error>
     Ok(((batch.len(), width), columns))
 }
 
-fn column<T: Copy + Into<i64>>(batch: &[Encoded], size: usize, values: impl Fn(&Encoded) -> &[T]) -> Vec<i64> {
+fn column<T: Copy + Into<i64>>(
+    batch: &[Encoded],
+    size: usize,
+    values: impl Fn(&Encoded) -> &[T],
+) -> Vec<i64> {
     let mut out = Vec::with_capacity(size);
     for encoded in batch {
         out.extend(values(encoded).iter().map(|&v| v.into()));
@@ -112,7 +144,8 @@ unsafe impl Sync for Int64Buffer {}
 impl Int64Buffer {
     pub fn new(values: Vec<i64>) -> Self {
         let len = values.len();
-        let start = NonNull::new(Box::into_raw(values.into_boxed_slice()).cast::<i64>()).unwrap_or(NonNull::dangling());
+        let start = NonNull::new(Box::into_raw(values.into_boxed_slice()).cast::<i64>())
+            .unwrap_or(NonNull::dangling());
         Int64Buffer { start, len }
     }
 }
@@ -121,7 +154,12 @@ impl Drop for Int64Buffer {
     fn drop(&mut self) {
         // SAFETY: `start`/`len` come from `Box::into_raw` of a boxed slice of `len` values (an
         // empty box has a dangling pointer, which `from_raw` of a zero-length slice accepts).
-        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.start.as_ptr(), self.len)) });
+        drop(unsafe {
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.start.as_ptr(),
+                self.len,
+            ))
+        });
     }
 }
 
@@ -129,12 +167,25 @@ impl Drop for Int64Buffer {
 impl Int64Buffer {
     /// The buffer protocol: the matrix as writable bytes; the view holds a reference to `slf`,
     /// so the memory outlives every array made from it.
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         let this = slf.get();
         let bytes = (this.len * std::mem::size_of::<i64>()) as ffi::Py_ssize_t;
         // SAFETY: `view` is the protocol's out-parameter; the pointer and length describe memory
         // this object owns until it is dropped, which the reference in `view.obj` prevents.
-        let status = unsafe { ffi::PyBuffer_FillInfo(view, slf.as_ptr(), this.start.as_ptr().cast(), bytes, 0, flags) };
+        let status = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                this.start.as_ptr().cast(),
+                bytes,
+                0,
+                flags,
+            )
+        };
         if status == -1 {
             return Err(PyErr::fetch(slf.py()));
         }
