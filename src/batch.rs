@@ -105,7 +105,7 @@ pub fn encode_each(
         .iter_mut()
         .filter_map(|r| r.as_mut().ok().map(std::mem::take))
         .collect();
-    pad_batch(&mut good, options);
+    pad_batch(&mut good, options)?;
     for (slot, encoded) in results.iter_mut().filter_map(|r| r.as_mut().ok()).zip(good) {
         *slot = encoded;
     }
@@ -130,7 +130,7 @@ pub fn encode_texts(
             options,
         )
     })?;
-    pad_batch(&mut batch, options);
+    pad_batch(&mut batch, options)?;
     Ok(batch)
 }
 
@@ -165,6 +165,13 @@ pub(crate) fn run_each<T: Sync, R: Send>(
         });
     }
     Ok(pool(threads)?.install(|| items.par_iter().enumerate().map(task).collect()))
+}
+
+/// Runs `work` inside the pool of `threads` workers, so that rayon's parallel iterators in it
+/// use those workers (and not rayon's global pool).
+pub(crate) fn install<R: Send>(threads: Threads, work: impl FnOnce() -> R + Send) -> Result<R> {
+    let threads = thread_count(threads)?;
+    Ok(pool(threads)?.install(work))
 }
 
 /// Runs `work` on the calling thread with a worker's stack, for work on untrusted input, such

@@ -139,14 +139,57 @@ pub fn encode_rendered(
     })
 }
 
-/// Pads every sequence to the batch's target length; padding never enters the mask or labels.
-pub fn pad_batch(batch: &mut [Encoded], options: &EncodeOptions) {
-    let target = match options.padding {
-        PaddingStrategy::DoNotPad => return,
-        PaddingStrategy::Longest => batch.iter().map(|e| e.input_ids.len()).max().unwrap_or(0),
-        PaddingStrategy::MaxLength => options.max_length.unwrap_or(0),
+/// The length padding brings every sequence of the batch to, or None without padding.
+pub fn padded_length(batch: &[Encoded], options: &EncodeOptions) -> Option<usize> {
+    options.pad_id?;
+    match options.padding {
+        PaddingStrategy::DoNotPad => None,
+        PaddingStrategy::Longest => {
+            Some(batch.iter().map(|e| e.input_ids.len()).max().unwrap_or(0))
+        }
+        PaddingStrategy::MaxLength => Some(options.max_length.unwrap_or(0)),
+    }
+}
+
+/// The least memory one padded token costs in any output layout: four int64 values, or four
+/// list pointers with the padded row vectors behind them.
+const PADDED_TOKEN_BYTES: u128 = 32;
+
+/// Refuses padding whose outputs cannot fit in this machine's memory (such as
+/// `padding='max_length'` with `max_length=10**12`): allocating them would get the process
+/// killed instead of raising.
+pub fn check_padded_size(rows: usize, length: usize) -> Result<()> {
+    let needed = rows as u128 * length as u128 * PADDED_TOKEN_BYTES;
+    match physical_memory_bytes() {
+        Some(total) if needed > u128::from(total) => Err(Error::limit(format!(
+            "padding {rows} sequences to {length} tokens needs {} GiB, more than this machine's {} GiB of memory",
+            needed >> 30,
+            total >> 30
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn physical_memory_bytes() -> Option<u64> {
+    // SAFETY: sysconf only reads system configuration.
+    let (pages, page_bytes) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
     };
-    let Some(pad_id) = options.pad_id else { return };
+    u64::try_from(pages)
+        .ok()?
+        .checked_mul(u64::try_from(page_bytes).ok()?)
+}
+
+/// Pads every sequence to the batch's target length; padding never enters the mask or labels.
+/// (`matrix::matrices` pads the same way while it fills arrays.)
+pub fn pad_batch(batch: &mut [Encoded], options: &EncodeOptions) -> Result<()> {
+    let (Some(target), Some(pad_id)) = (padded_length(batch, options), options.pad_id) else {
+        return Ok(());
+    };
+    check_padded_size(batch.len(), target)?;
     for encoded in batch {
         let missing = target.saturating_sub(encoded.input_ids.len());
         pad(
@@ -174,6 +217,7 @@ pub fn pad_batch(batch: &mut [Encoded], options: &EncodeOptions) {
             options.padding_side,
         );
     }
+    Ok(())
 }
 
 fn pad<T: Copy>(values: &mut Vec<T>, missing: usize, fill: T, side: Side) {
@@ -185,22 +229,28 @@ fn pad<T: Copy>(values: &mut Vec<T>, missing: usize, fill: T, side: Side) {
     }
 }
 
+/// An unpadded row of `ids` with assistant mask `mask`, for tests.
+#[cfg(test)]
+pub(crate) fn test_row(ids: &[u32], mask: &[u8], ignore_index: i64) -> Encoded {
+    Encoded {
+        input_ids: ids.to_vec(),
+        attention_mask: vec![1; ids.len()],
+        assistant_masks: mask.to_vec(),
+        labels: ids
+            .iter()
+            .zip(mask)
+            .map(|(&i, &m)| if m == 1 { i64::from(i) } else { ignore_index })
+            .collect(),
+        truncated_tokens: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn encoded(ids: &[u32], mask: &[u8]) -> Encoded {
-        Encoded {
-            input_ids: ids.to_vec(),
-            attention_mask: vec![1; ids.len()],
-            assistant_masks: mask.to_vec(),
-            labels: ids
-                .iter()
-                .zip(mask)
-                .map(|(&i, &m)| if m == 1 { i64::from(i) } else { -100 })
-                .collect(),
-            truncated_tokens: 0,
-        }
+        test_row(ids, mask, -100)
     }
 
     #[test]
@@ -227,7 +277,7 @@ mod tests {
             pad_id: Some(0),
             ..Default::default()
         };
-        pad_batch(&mut batch, &options);
+        pad_batch(&mut batch, &options).unwrap();
         assert_eq!(batch[0].input_ids, [0, 0, 5]);
         assert_eq!(batch[0].attention_mask, [0, 0, 1]);
         assert_eq!(batch[0].assistant_masks, [0, 0, 1]);
@@ -244,7 +294,7 @@ mod tests {
             pad_id: Some(9),
             ..Default::default()
         };
-        pad_batch(&mut batch, &options);
+        pad_batch(&mut batch, &options).unwrap();
         assert_eq!(batch[0].input_ids, [5, 9, 9]);
         assert_eq!(batch[1].input_ids.len(), 4);
     }

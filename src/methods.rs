@@ -223,19 +223,20 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
         "center" | "ljust" | "rjust" => {
             let a = positional(args, &["width", "fillchar"], 1)?;
             let width = check_width(opt_int(&a[0], "width")?.unwrap_or(0).max(0) as usize)?;
-            let fill =
-                match &a[1] {
-                    None => ' ',
-                    Some(f) => {
-                        let mut chars = req_str(&a[1], "fillchar")?.chars();
-                        match (chars.next(), chars.next()) {
-                            (Some(c), None) => c,
-                            _ => return Err(invalid(format!(
+            let fill = match &a[1] {
+                None => ' ',
+                Some(f) => {
+                    let mut chars = req_str(&a[1], "fillchar")?.chars();
+                    match (chars.next(), chars.next()) {
+                        (Some(c), None) => c,
+                        _ => {
+                            return Err(invalid(format!(
                                 "The fill character must be exactly one character long, got {f}"
-                            ))),
+                            )))
                         }
                     }
-                };
+                }
+            };
             v(justify(text, method, width, fill))
         }
         "expandtabs" => {

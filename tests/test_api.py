@@ -183,16 +183,32 @@ def test_padding_and_truncation_sides(chat_tokenizer):
     assert len(padded["input_ids"][0]) == n_short + 3
 
 
-def test_numpy_output_equals_lists(chat_tokenizer):
+@pytest.mark.parametrize("num_threads", [1, 2])
+@pytest.mark.parametrize("padding", [{"padding": True}, {"padding": "max_length", "max_length": 512}])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_numpy_output_equals_lists(chat_tokenizer, num_threads, padding, padding_side):
+    # Arrays are padded while they are filled (src/matrix.rs), lists row by row: the same values.
     np = pytest.importorskip("numpy")
-    batch = [CONV, CONV[:2]]
-    lists = chat_tokenizer.encode_batch(batch, padding=True)
-    arrays = chat_tokenizer.encode_batch(batch, padding=True, return_tensors="np")
+    batch = [CONV, CONV[:2], CONV[:1]] * 12  # more rows than one fill task takes
+    kwargs = {**padding, "padding_side": padding_side, "num_threads": num_threads, "ignore_index": -5}
+    lists = chat_tokenizer.encode_batch(batch, **kwargs)
+    arrays = chat_tokenizer.encode_batch(batch, return_tensors="np", **kwargs)
     for name in fastmask._tokenizer.OUTPUT_NAMES:
         assert arrays[name].dtype == np.int64
         assert arrays[name].tolist() == lists[name]
+    # Errors skipped: the rows that succeed, padded among themselves.
+    bad = [{"role": "user", "content": "x"}, 7]
+    skipped = chat_tokenizer.encode_batch(batch[:3] + [bad], return_tensors="np", on_error="skip", **kwargs)
+    for name in fastmask._tokenizer.OUTPUT_NAMES:
+        assert skipped[name].tolist() == chat_tokenizer.encode_batch(batch[:3], **kwargs)[name]
     with pytest.raises(fastmask.InputError, match="padding=True"):
         chat_tokenizer.encode_batch(batch, return_tensors="np")
+
+
+@pytest.mark.parametrize("return_tensors", [None, "np"])
+def test_padding_beyond_memory_raises_instead_of_exhausting_it(chat_tokenizer, return_tensors):
+    with pytest.raises(fastmask.LimitError, match="more than this machine's"):
+        chat_tokenizer.encode_batch([CONV, CONV], padding="max_length", max_length=10**12, return_tensors=return_tensors)
 
 
 def test_torch_output(chat_tokenizer):

@@ -58,6 +58,7 @@ pub fn encode_skipping<'py>(
             Err(err) => errors.push(err),
         }
     }
+    let core_options = layout.core_options(options)?;
     let results = py.detach(|| {
         batch::encode_each(
             &core.template,
@@ -65,7 +66,7 @@ pub fn encode_skipping<'py>(
             &conversations,
             inputs,
             &core.special_tokens,
-            options,
+            &core_options,
             plan,
             num_threads,
         )
@@ -82,7 +83,7 @@ pub fn encode_skipping<'py>(
         }
     }
     errors.sort_by_key(|err| err.conversation);
-    let out = layout.outputs_to_py(py, &good)?;
+    let out = layout.outputs_to_py(py, &good, options, num_threads)?;
     out.set_item("errors", errors_to_py(py, errors)?)?;
     Ok(out)
 }

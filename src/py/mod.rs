@@ -23,7 +23,6 @@ use convert::{
     PyMaskOptions,
 };
 use flat::Layout;
-use outputs::outputs_to_py;
 
 /// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
 struct Core {
@@ -250,6 +249,7 @@ impl PyChatTokenizer {
                 layout,
             );
         }
+        let core_options = layout.core_options(&options)?;
         let conversations =
             arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
         let core = &self.core;
@@ -261,13 +261,13 @@ impl PyChatTokenizer {
                     &conversations,
                     &inputs,
                     &core.special_tokens,
-                    &options,
+                    &core_options,
                     &plan,
                     num_threads,
                 )
             })
         })?;
-        layout.outputs_to_py(py, &encoded)
+        layout.outputs_to_py(py, &encoded, &options, num_threads)
     }
 
     #[pyo3(signature = (texts, *, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
@@ -294,11 +294,13 @@ impl PyChatTokenizer {
             -100,
             self.core.pad_id,
         )?;
+        let layout = Layout::new(as_arrays, false);
+        let core_options = layout.core_options(&options)?;
         let core = &self.core;
         let encoded = py.detach(|| {
-            catch_panic(|| batch::encode_texts(&core.tokenizer, &texts, &options, num_threads))
+            catch_panic(|| batch::encode_texts(&core.tokenizer, &texts, &core_options, num_threads))
         })?;
-        outputs_to_py(py, &encoded, as_arrays)
+        layout.outputs_to_py(py, &encoded, &options, num_threads)
     }
 }
 

@@ -10,29 +10,43 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::encode::Encoded;
-use crate::error::Error;
+use crate::batch::Threads;
+use crate::encode::{EncodeOptions, Encoded};
+use crate::error::catch_panic;
+use crate::matrix;
 
 const NAMES: [&str; 4] = ["input_ids", "attention_mask", "assistant_masks", "labels"];
 
-/// `{name: list of rows}`, or with `as_arrays` `{name: (Int64Buffer, (rows, columns))}`.
-pub fn outputs_to_py<'py>(
+/// `{name: (Int64Buffer, (rows, columns))}`: the matrices are filled, and padded as `options`
+/// asks, with the interpreter detached.
+pub fn arrays_to_py<'py>(
     py: Python<'py>,
     batch: &[Encoded],
-    as_arrays: bool,
+    options: &EncodeOptions,
+    threads: Threads,
 ) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
-    if as_arrays {
-        let (shape, columns) = py.detach(|| matrices(batch))?;
-        for (name, values) in NAMES.into_iter().zip(columns) {
-            let buffer = Bound::new(py, Int64Buffer::new(values))?;
-            out.set_item(
-                name,
-                PyTuple::new(py, [buffer.into_any(), shape.into_pyobject(py)?.into_any()])?,
-            )?;
-        }
-        return Ok(out);
+    let filled = py.detach(|| catch_panic(|| matrix::matrices(batch, options, threads)))?;
+    let shape = (filled.rows, filled.columns);
+    let columns = [
+        filled.input_ids,
+        filled.attention_mask,
+        filled.assistant_masks,
+        filled.labels,
+    ];
+    for (name, values) in NAMES.into_iter().zip(columns) {
+        let buffer = Bound::new(py, Int64Buffer::new(values))?;
+        out.set_item(
+            name,
+            PyTuple::new(py, [buffer.into_any(), shape.into_pyobject(py)?.into_any()])?,
+        )?;
     }
+    Ok(out)
+}
+
+/// `{name: list of rows}` of rows padded already.
+pub fn lists_to_py<'py>(py: Python<'py>, batch: &[Encoded]) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
     let ids = batch
         .iter()
         .map(|e| PyList::new(py, &e.input_ids))
@@ -94,37 +108,6 @@ fn labels_row<'py>(
         items.push(shared);
     }
     PyList::new(py, items)
-}
-
-/// The four outputs as row-major matrices of one shape; sequences of different lengths cannot
-/// form one.
-fn matrices(batch: &[Encoded]) -> Result<((usize, usize), [Vec<i64>; 4]), Error> {
-    let width = batch.first().map_or(0, |e| e.input_ids.len());
-    if batch.iter().any(|e| e.input_ids.len() != width) {
-        return Err(Error::input(
-            "sequences have different lengths, so they cannot form one array: pass padding=True or padding='max_length'",
-        ));
-    }
-    let size = batch.len() * width;
-    let columns = [
-        column(batch, size, |e| &e.input_ids),
-        column(batch, size, |e| &e.attention_mask),
-        column(batch, size, |e| &e.assistant_masks),
-        column(batch, size, |e| &e.labels),
-    ];
-    Ok(((batch.len(), width), columns))
-}
-
-fn column<T: Copy + Into<i64>>(
-    batch: &[Encoded],
-    size: usize,
-    values: impl Fn(&Encoded) -> &[T],
-) -> Vec<i64> {
-    let mut out = Vec::with_capacity(size);
-    for encoded in batch {
-        out.extend(values(encoded).iter().map(|&v| v.into()));
-    }
-    out
 }
 
 /// A row-major int64 matrix owned by Rust memory and exposed, writable, as a buffer of bytes.
