@@ -103,6 +103,11 @@ def tiktoken_encoding(family: str):
 
 def worker(args: argparse.Namespace) -> None:
     threads = int(os.environ["FASTMASK_NUM_THREADS"])
+    # numpy is imported by every worker before anything is built: its OpenBLAS starts a thread
+    # per core that spins for about a tenth of a second after the import. transformers imports
+    # numpy up front, fastmask only when its first call returns arrays, so that spin used to
+    # fall into fastmask's timed call (12% of its samples there, at 2 threads) and no other.
+    import numpy  # noqa: F401
     run = build_runner(args.worker, args, threads)
     run()  # warm-up: caches, pools, lazy imports
     start = time.perf_counter()
