@@ -128,6 +128,15 @@ impl Tokenizer {
         }
     }
 
+    /// One past the largest id of the vocabulary, added tokens included.
+    pub fn id_end(&self) -> usize {
+        self.model
+            .get_vocab(true)
+            .values()
+            .max()
+            .map_or(0, |&id| id as usize + 1)
+    }
+
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.model.token_to_id(token)
     }

@@ -205,6 +205,19 @@ def test_numpy_output_equals_lists(chat_tokenizer, num_threads, padding, padding
         chat_tokenizer.encode_batch(batch, return_tensors="np")
 
 
+def test_list_outputs_share_one_int_object_per_token_id(chat_tokenizer):
+    # src/py/id_objects.rs: lists are built from the vocabulary's shared ints (ints above 256 are
+    # distinct objects in CPython otherwise); values are what they were.
+    first = chat_tokenizer.encode(CONV)
+    second = chat_tokenizer.encode_batch([CONV, CONV], ignore_index=-1000)
+    big = [k for k, token in enumerate(first["input_ids"]) if token > 256]
+    assert big
+    for k in big:
+        assert second["input_ids"][0][k] is second["input_ids"][1][k] is first["input_ids"][k]
+    assert second["input_ids"][0] == first["input_ids"]
+    assert second["labels"][0] == [t if m else -1000 for t, m in zip(first["input_ids"], first["assistant_masks"])]
+
+
 @pytest.mark.parametrize("return_tensors", [None, "np"])
 def test_padding_beyond_memory_raises_instead_of_exhausting_it(chat_tokenizer, return_tensors):
     with pytest.raises(fastmask.LimitError, match="more than this machine's"):

@@ -83,7 +83,7 @@ pub fn encode_skipping<'py>(
         }
     }
     errors.sort_by_key(|err| err.conversation);
-    let out = layout.outputs_to_py(py, &good, options, num_threads)?;
+    let out = layout.outputs_to_py(py, &good, options, num_threads, &core.ids)?;
     out.set_item("errors", errors_to_py(py, errors)?)?;
     Ok(out)
 }

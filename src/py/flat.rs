@@ -7,6 +7,8 @@ use crate::batch::Threads;
 use crate::encode::{EncodeOptions, Encoded, PaddingStrategy};
 use crate::error::Result;
 
+use super::id_objects::IdObjects;
+
 /// Which of the three the caller asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
@@ -40,13 +42,14 @@ impl Layout {
         batch: &[Encoded],
         options: &EncodeOptions,
         threads: Threads,
+        ids: &IdObjects,
     ) -> PyResult<Bound<'py, PyDict>> {
         if self.as_arrow {
             super::arrow_out::outputs_to_py(py, batch)
         } else if self.as_arrays {
             super::outputs::arrays_to_py(py, batch, options, threads)
         } else {
-            super::outputs::lists_to_py(py, batch)
+            super::outputs::lists_to_py(py, batch, ids)
         }
     }
 }

@@ -7,6 +7,7 @@ mod convert;
 mod each;
 mod errors;
 mod flat;
+mod id_objects;
 mod outputs;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ struct Core {
     tokenizer: Arc<Tokenizer>,
     special_tokens: Vec<(String, Value)>,
     pad_id: Option<u32>,
+    /// The vocabulary's int objects for list outputs; shared like the tokenizer.
+    ids: Arc<id_objects::IdObjects>,
 }
 
 /// The compiled template and tokenizer behind `fastmask.ChatTokenizer`.
@@ -75,6 +78,7 @@ impl PyChatTokenizer {
                 .transpose()?;
             Ok(Core {
                 template,
+                ids: Arc::new(id_objects::IdObjects::new(tokenizer.id_end())),
                 tokenizer: Arc::new(tokenizer),
                 special_tokens,
                 pad_id,
@@ -105,6 +109,7 @@ impl PyChatTokenizer {
             tokenizer: Arc::clone(&self.core.tokenizer),
             special_tokens: self.core.special_tokens.clone(),
             pad_id: self.core.pad_id,
+            ids: Arc::clone(&self.core.ids),
         };
         Ok(PyChatTokenizer {
             core: Arc::new(core),
@@ -267,7 +272,7 @@ impl PyChatTokenizer {
                 )
             })
         })?;
-        layout.outputs_to_py(py, &encoded, &options, num_threads)
+        layout.outputs_to_py(py, &encoded, &options, num_threads, &self.core.ids)
     }
 
     #[pyo3(signature = (texts, *, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
@@ -300,7 +305,7 @@ impl PyChatTokenizer {
         let encoded = py.detach(|| {
             catch_panic(|| batch::encode_texts(&core.tokenizer, &texts, &core_options, num_threads))
         })?;
-        layout.outputs_to_py(py, &encoded, &options, num_threads)
+        layout.outputs_to_py(py, &encoded, &options, num_threads, &self.core.ids)
     }
 }
 

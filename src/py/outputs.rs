@@ -15,6 +15,8 @@ use crate::encode::{EncodeOptions, Encoded};
 use crate::error::catch_panic;
 use crate::matrix;
 
+use super::id_objects::IdObjects;
+
 const NAMES: [&str; 4] = ["input_ids", "attention_mask", "assistant_masks", "labels"];
 
 /// `{name: (Int64Buffer, (rows, columns))}`: the matrices are filled, and padded as `options`
@@ -44,28 +46,24 @@ pub fn arrays_to_py<'py>(
     Ok(out)
 }
 
-/// `{name: list of rows}` of rows padded already.
-pub fn lists_to_py<'py>(py: Python<'py>, batch: &[Encoded]) -> PyResult<Bound<'py, PyDict>> {
+/// `{name: list of rows}` of rows padded already, made of the vocabulary's shared int objects.
+pub fn lists_to_py<'py>(
+    py: Python<'py>,
+    batch: &[Encoded],
+    ids: &IdObjects,
+) -> PyResult<Bound<'py, PyDict>> {
+    let table = ids.table(py)?;
     let out = PyDict::new(py);
-    let ids = batch
-        .iter()
-        .map(|e| PyList::new(py, &e.input_ids))
-        .collect::<PyResult<Vec<_>>>()?;
-    let labels = batch
-        .iter()
-        .zip(&ids)
-        .map(|(e, row)| labels_row(py, e, row))
-        .collect::<PyResult<Vec<_>>>()?;
-    out.set_item(NAMES[0], PyList::new(py, ids)?)?;
+    out.set_item(NAMES[0], rows(py, batch, |e| table.list(py, &e.input_ids))?)?;
     out.set_item(
         NAMES[1],
-        rows(py, batch, |e| PyList::new(py, &e.attention_mask))?,
+        rows(py, batch, |e| table.list(py, &e.attention_mask))?,
     )?;
     out.set_item(
         NAMES[2],
-        rows(py, batch, |e| PyList::new(py, &e.assistant_masks))?,
+        rows(py, batch, |e| table.list(py, &e.assistant_masks))?,
     )?;
-    out.set_item(NAMES[3], PyList::new(py, labels)?)?;
+    out.set_item(NAMES[3], rows(py, batch, |e| table.list(py, &e.labels))?)?;
     Ok(out)
 }
 
@@ -75,39 +73,6 @@ fn rows<'py>(
     row: impl Fn(&Encoded) -> PyResult<Bound<'py, PyList>>,
 ) -> PyResult<Bound<'py, PyList>> {
     PyList::new(py, batch.iter().map(row).collect::<PyResult<Vec<_>>>()?)
-}
-
-/// A row of labels made of the row's own id objects where a label is its token's id, and of one
-/// shared object for a run of the other value (the ignore index): building a list of existing
-/// ints costs about half as much as creating new ones, and ints are immutable, so sharing them
-/// is invisible.
-fn labels_row<'py>(
-    py: Python<'py>,
-    encoded: &Encoded,
-    ids: &Bound<'py, PyList>,
-) -> PyResult<Bound<'py, PyList>> {
-    let mut other: Option<(i64, Bound<'py, PyAny>)> = None;
-    let mut items = Vec::with_capacity(encoded.labels.len());
-    for (index, &label) in encoded.labels.iter().enumerate() {
-        if encoded
-            .input_ids
-            .get(index)
-            .is_some_and(|&id| i64::from(id) == label)
-        {
-            items.push(ids.get_item(index)?);
-            continue;
-        }
-        let shared = match &other {
-            Some((value, object)) if *value == label => object.clone(),
-            _ => {
-                let object = label.into_pyobject(py)?.into_any();
-                other = Some((label, object.clone()));
-                object
-            }
-        };
-        items.push(shared);
-    }
-    PyList::new(py, items)
 }
 
 /// A row-major int64 matrix owned by Rust memory and exposed, writable, as a buffer of bytes.
