@@ -33,9 +33,11 @@ def faults_of_one_call():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 first = faults_of_one_call()
-time.sleep(2)  # the default purged in this time; the extension keeps memory 10 s
-second = faults_of_one_call()
-print(json.dumps({"first": first, "second": second, "pages": 4 * rows * width * 8 // 4096}))
+later = []
+for _ in range(3):
+    time.sleep(2)  # the default purged in this time; the extension keeps memory 10 s
+    later.append(faults_of_one_call())
+print(json.dumps({"first": first, "later": later, "pages": 4 * rows * width * 8 // 4096}))
 """
 
 
@@ -45,7 +47,9 @@ def test_the_next_call_reuses_the_output_memory_instead_of_faulting_it_again():
     run = subprocess.run([sys.executable, "-c", SCRIPT, template], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     counts = json.loads(run.stdout)
-    # The first call faults its matrices in; the second reuses them. With mimalloc's default
-    # purge delay the second call faulted almost as often as the first (45,800 against 48,100).
+    # The first call faults its matrices in; the later ones reuse them, except that the allocator
+    # may once place a call's matrices in fresh memory of its arena (the search for free blocks
+    # moves on), after which two sets of matrices alternate. With mimalloc's default purge
+    # delay every later call faulted about as often as the first.
     assert counts["first"] >= counts["pages"], counts
-    assert counts["second"] <= counts["pages"] * 0.25, counts
+    assert sum(faults > counts["pages"] * 0.25 for faults in counts["later"]) <= 1, counts
