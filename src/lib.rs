@@ -27,7 +27,10 @@ mod tokenize;
 mod turns;
 
 pub use align::assistant_mask;
-pub use batch::{encode_batch, encode_each, encode_texts, render_batch, NUM_THREADS_ENV};
+pub use batch::{
+    encode_batch, encode_each, encode_produced, encode_texts, render_batch, EncodeContext,
+    NUM_THREADS_ENV,
+};
 pub use encode::{encode_rendered, EncodeOptions, Encoded, PaddingStrategy, Side};
 pub use environment::Clock;
 pub use error::{Error, ErrorKind, Result};

@@ -49,6 +49,21 @@ def test_raise_exception_message_and_index(deepseek_json):
         tok.encode_batch(batch)
 
 
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_an_input_error_wins_over_template_errors_before_it(deepseek_json, num_threads):
+    # Conversion overlaps the parallel work (batch::encode_produced), but the call reports what it
+    # did when every conversation was converted first: the malformed conversation, not the
+    # template error of an earlier one.
+    tok = tagged(deepseek_json, "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}ok")
+    lone_surrogate = json.loads('"\\udfff"')
+    batch = [CONV, [{"role": "system", "content": "x"}]] + [CONV] * 200 + [[{"role": "user", "content": lone_surrogate}]]
+    batch += [CONV] * 50
+    with pytest.raises(fastmask.InputError, match=r"^conversation 202: .*lone surrogate"):
+        tok.encode_batch(batch, num_threads=num_threads)
+    with pytest.raises(fastmask.TemplateError, match=r"^conversation 1: first must be user$"):
+        tok.encode_batch(batch[:202], num_threads=num_threads)
+
+
 def test_non_dict_message(chat_tokenizer):
     with pytest.raises(fastmask.InputError, match=r"conversation 1: message 1: must be a dict, got string"):
         chat_tokenizer.encode_batch([CONV, [CONV[0], "hello"]])

@@ -61,12 +61,14 @@ pub fn conversations_each(
     })
 }
 
-enum Source<'py> {
+/// Where a batch's conversations come from.
+pub enum Source<'py> {
     Arrow(ArrowConversations),
     Objects(Bound<'py, PyAny>),
 }
 
-fn source<'py>(batch: &Bound<'py, PyAny>) -> PyResult<Source<'py>> {
+/// An Arrow column this module reads, or the Python objects to convert.
+pub fn source<'py>(batch: &Bound<'py, PyAny>) -> PyResult<Source<'py>> {
     if batch.is_instance_of::<PyList>() || batch.is_instance_of::<PyTuple>() {
         return Ok(Source::Objects(batch.clone()));
     }

@@ -39,6 +39,27 @@ pub fn conversations_from_py(
         .collect()
 }
 
+/// The conversations of a batch of Python objects, unbound: converted one by one, attached, while
+/// the pool already encodes those converted (`batch::encode_produced`).
+pub fn batch_items(batch: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+    let items = sequence_items(batch).ok_or_else(|| {
+        Error::input(format!(
+            "conversations must be a list of conversations, got {}",
+            type_name(batch)
+        ))
+    })?;
+    Ok(items.into_iter().map(Bound::unbind).collect())
+}
+
+/// Conversation `index` of a batch.
+pub fn conversation_at(
+    conversation: &Bound<'_, PyAny>,
+    index: usize,
+    limits: &Limits,
+) -> Result<PlainConversation, Error> {
+    conversation_from_py(conversation, limits).map_err(|err| err.in_conversation(index))
+}
+
 /// A batch converted item by item: a malformed conversation is its own error, not the batch's.
 pub fn conversations_from_py_each(
     batch: &Bound<'_, PyAny>,

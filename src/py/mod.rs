@@ -255,23 +255,50 @@ impl PyChatTokenizer {
             );
         }
         let core_options = layout.core_options(&options)?;
-        let conversations =
-            arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
         let core = &self.core;
-        let encoded = py.detach(|| {
-            catch_panic(|| {
-                batch::encode_batch(
-                    &core.template,
-                    &core.tokenizer,
-                    &conversations,
-                    &inputs,
-                    &core.special_tokens,
-                    &core_options,
-                    &plan,
-                    num_threads,
-                )
-            })
-        })?;
+        let context = batch::EncodeContext {
+            template: &core.template,
+            tokenizer: &core.tokenizer,
+            inputs: &inputs,
+            special_tokens: &core.special_tokens,
+            options: &core_options,
+        };
+        let limits = core.template.limits();
+        let encoded = match arrow_in::source(conversations)? {
+            arrow_in::Source::Objects(objects) => {
+                let items = convert::batch_items(&objects)?;
+                py.detach(|| {
+                    catch_panic(|| {
+                        batch::encode_produced(&context, &plan, num_threads, items.len(), |send| {
+                            Python::attach(|py| {
+                                for (index, item) in items.iter().enumerate() {
+                                    send(convert::conversation_at(item.bind(py), index, limits)?);
+                                }
+                                Ok(())
+                            })
+                        })
+                    })
+                })?
+            }
+            arrow_in::Source::Arrow(column) => {
+                let conversations =
+                    py.detach(|| catch_panic(|| column.read_all(limits, num_threads)))?;
+                py.detach(|| {
+                    catch_panic(|| {
+                        batch::encode_batch(
+                            &core.template,
+                            &core.tokenizer,
+                            &conversations,
+                            &inputs,
+                            &core.special_tokens,
+                            &core_options,
+                            &plan,
+                            num_threads,
+                        )
+                    })
+                })?
+            }
+        };
         layout.outputs_to_py(py, &encoded, &options, num_threads, &self.core.ids)
     }
 
