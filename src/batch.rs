@@ -51,6 +51,7 @@ pub fn render_batch(
 
 /// Renders, tokenizes, truncates, masks and pads every conversation; the first failing one fails
 /// the batch.
+#[allow(clippy::too_many_arguments)]
 pub fn encode_batch(
     template: &ChatTemplate,
     tokenizer: &Tokenizer,

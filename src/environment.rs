@@ -278,7 +278,10 @@ fn strftime_directive(
         } else {
             ' '
         };
-        out.extend(std::iter::repeat(fill).take(crate::pyformat::check_width(width)? - len));
+        out.extend(std::iter::repeat_n(
+            fill,
+            crate::pyformat::check_width(width)? - len,
+        ));
     }
     out.push_str(&text);
     Ok(end)

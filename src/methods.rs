@@ -595,7 +595,7 @@ fn justify(text: &str, method: &str, width: usize, fill: char) -> String {
             (left, margin - left)
         }
     };
-    let fill_text = |n: usize| std::iter::repeat(fill).take(n).collect::<String>();
+    let fill_text = |n: usize| std::iter::repeat_n(fill, n).collect::<String>();
     fill_text(left) + text + &fill_text(right)
 }
 
@@ -607,7 +607,7 @@ fn expandtabs(text: &str, tabsize: i64) -> Result<String, Error> {
             '\t' if tabsize > 0 => {
                 let spaces = tabsize as usize - column % tabsize as usize;
                 check_width(out.len() + spaces)?;
-                out.extend(std::iter::repeat(' ').take(spaces));
+                out.extend(std::iter::repeat_n(' ', spaces));
                 column += spaces;
             }
             '\t' => {}

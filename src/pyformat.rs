@@ -506,7 +506,7 @@ fn pad(prefix: String, body: String, spec: &Spec, default_align: char) -> String
         (None, _) if spec.zero => ('0', '='),
         (None, fill) => (fill.unwrap_or(' '), default_align),
     };
-    let fill_text = |n: usize| std::iter::repeat(fill).take(n).collect::<String>();
+    let fill_text = |n: usize| std::iter::repeat_n(fill, n).collect::<String>();
     match align {
         '<' => prefix + &body + &fill_text(missing),
         '^' => fill_text(missing / 2) + &prefix + &body + &fill_text(missing - missing / 2),
@@ -907,6 +907,8 @@ fn group_digits(digits: &str, separator: char, group: usize) -> String {
 }
 
 #[cfg(test)]
+// 3.14159 is a float to format, not an approximation of PI.
+#[allow(clippy::approx_constant)]
 mod tests {
     use super::*;
 

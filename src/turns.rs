@@ -207,7 +207,7 @@ fn is_trained(message: &Value, options: &TurnOptions) -> bool {
             }
         }
     }
-    role(message).is_some_and(|role| options.roles.iter().any(|trained| *trained == role))
+    role(message).is_some_and(|role| options.roles.contains(&role))
 }
 
 /// The common case without rendering the prefix before the turn: the generation prompt and the

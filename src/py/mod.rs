@@ -46,6 +46,7 @@ struct PyChatTokenizer {
 impl PyChatTokenizer {
     #[new]
     #[pyo3(signature = (tokenizer_json, chat_template, *, special_tokens=None, pad_token=None, now=None, backend="auto", limits=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         tokenizer_json: &str,
@@ -187,7 +188,7 @@ impl PyChatTokenizer {
                 r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
             (r.text, spans)
         });
-        Ok(PyList::new(py, items)?)
+        PyList::new(py, items)
     }
 
     #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None,
