@@ -40,46 +40,31 @@ mod tests {
 
     #[test]
     fn span_on_token_boundaries_excludes_neighbours() {
-        assert_eq!(
-            assistant_mask(&[(0, 3), (3, 5), (5, 9)], &[(3, 5)]),
-            [0, 1, 0]
-        );
+        assert_eq!(assistant_mask(&[(0, 3), (3, 5), (5, 9)], &[(3, 5)]), [0, 1, 0]);
     }
 
     #[test]
     fn tokens_straddling_either_edge_are_in() {
-        assert_eq!(
-            assistant_mask(&[(0, 4), (4, 8), (8, 12)], &[(2, 9)]),
-            [1, 1, 1]
-        );
+        assert_eq!(assistant_mask(&[(0, 4), (4, 8), (8, 12)], &[(2, 9)]), [1, 1, 1]);
     }
 
     #[test]
     fn zero_width_tokens() {
         // A zero-width token at a span start is not "overlapping" (end > start fails); inside it is
         // counted only when its end passes the span start, as in transformers.
-        assert_eq!(
-            assistant_mask(&[(2, 2), (2, 4), (3, 3), (4, 4)], &[(2, 4)]),
-            [0, 1, 1, 0]
-        );
+        assert_eq!(assistant_mask(&[(2, 2), (2, 4), (3, 3), (4, 4)], &[(2, 4)]), [0, 1, 1, 0]);
     }
 
     #[test]
     fn multi_byte_characters_split_across_tokens() {
         // "é" is bytes 1..3; a byte-level tokenizer may split it as (1,2),(2,3).
-        assert_eq!(
-            assistant_mask(&[(0, 1), (1, 2), (2, 3), (3, 4)], &[(1, 3)]),
-            [0, 1, 1, 0]
-        );
+        assert_eq!(assistant_mask(&[(0, 1), (1, 2), (2, 3), (3, 4)], &[(1, 3)]), [0, 1, 1, 0]);
     }
 
     #[test]
     fn several_spans_and_empty_spans() {
         let offsets = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)];
-        assert_eq!(
-            assistant_mask(&offsets, &[(1, 1), (1, 2), (3, 5)]),
-            [0, 1, 0, 1, 1]
-        );
+        assert_eq!(assistant_mask(&offsets, &[(1, 1), (1, 2), (3, 5)]), [0, 1, 0, 1, 1]);
     }
 
     #[test]
@@ -91,19 +76,13 @@ mod tests {
     #[test]
     fn truncated_offsets_keep_the_surviving_part_of_a_span() {
         // Left truncation dropped the tokens before byte 6: the rest of the span stays masked.
-        assert_eq!(
-            assistant_mask(&[(6, 8), (8, 10), (10, 12)], &[(2, 10)]),
-            [1, 1, 0]
-        );
+        assert_eq!(assistant_mask(&[(6, 8), (8, 10), (10, 12)], &[(2, 10)]), [1, 1, 0]);
     }
 
     #[test]
     fn nested_spans_follow_transformers_order() {
         // Inner (1,2) recorded before outer (1,4): the scan moves past the inner span and then
         // uses the outer one, so tokens 1..4 are all in.
-        assert_eq!(
-            assistant_mask(&[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)], &[(1, 2), (1, 4)]),
-            [0, 1, 1, 1, 0]
-        );
+        assert_eq!(assistant_mask(&[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)], &[(1, 2), (1, 4)]), [0, 1, 1, 1, 0]);
     }
 }

@@ -15,13 +15,10 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    ArrowDictionaryKeyType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    ArrowDictionaryKeyType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type,
+    UInt64Type, UInt8Type,
 };
-use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, Int32Array, Int64Array, Int8Array, ListArray,
-    OffsetSizeTrait,
-};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, Int32Array, Int64Array, Int8Array, ListArray, OffsetSizeTrait};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field};
 use minijinja::value::Value;
@@ -53,11 +50,7 @@ impl ArrowConversations {
             starts.push(rows);
             rows += chunk.len();
         }
-        Some(ArrowConversations {
-            chunks,
-            starts,
-            rows,
-        })
+        Some(ArrowConversations { chunks, starts, rows })
     }
 
     /// Whether a column of `data_type` is read here; checked before importing any data.
@@ -74,11 +67,7 @@ impl ArrowConversations {
     }
 
     /// Every conversation read on the batch pool, one result per row, each error naming its row.
-    pub fn read_each(
-        &self,
-        limits: &Limits,
-        threads: Threads,
-    ) -> Result<Vec<Result<Conversation>>> {
+    pub fn read_each(&self, limits: &Limits, threads: Threads) -> Result<Vec<Result<Conversation>>> {
         let rows: Vec<usize> = (0..self.rows).collect();
         batch::run_each(&rows, threads, |&row| self.conversation(row, limits))
     }
@@ -90,33 +79,19 @@ impl ArrowConversations {
 
     /// Row `row` of the whole column as a conversation.
     pub fn conversation(&self, row: usize, limits: &Limits) -> Result<Conversation> {
-        let chunk_index = self
-            .starts
-            .partition_point(|&start| start <= row)
-            .saturating_sub(1);
-        let chunk = self
-            .chunks
-            .get(chunk_index)
-            .ok_or_else(|| Error::input(format!("row {row} is out of range")))?;
+        let chunk_index = self.starts.partition_point(|&start| start <= row).saturating_sub(1);
+        let chunk = self.chunks.get(chunk_index).ok_or_else(|| Error::input(format!("row {row} is out of range")))?;
         let local = row - self.starts[chunk_index];
         if chunk.is_null(local) {
-            return Err(Error::input(
-                "a conversation must be a list of messages, got NoneType",
-            ));
+            return Err(Error::input("a conversation must be a list of messages, got NoneType"));
         }
         let (messages, range) = list_items(chunk.as_ref(), local)?;
         // One budget for the whole conversation: its text, however it is split into messages.
-        let mut read = Read {
-            limits,
-            bytes_left: limits.input_bytes,
-        };
+        let mut read = Read { limits, bytes_left: limits.input_bytes };
         let messages = range
             .enumerate()
             .map(|(index, item)| {
-                read.value(messages, item, 0).map_err(|err| Error {
-                    message: format!("message {index}: {}", err.message),
-                    ..err
-                })
+                read.value(messages, item, 0).map_err(|err| Error { message: format!("message {index}: {}", err.message), ..err })
             })
             .collect::<Result<Vec<Value>>>()?;
         Ok(Conversation { messages })
@@ -126,10 +101,7 @@ impl ArrowConversations {
 fn is_list(data_type: &DataType) -> bool {
     matches!(
         data_type,
-        DataType::List(_)
-            | DataType::LargeList(_)
-            | DataType::ListView(_)
-            | DataType::LargeListView(_)
+        DataType::List(_) | DataType::LargeList(_) | DataType::ListView(_) | DataType::LargeListView(_)
     )
 }
 
@@ -140,14 +112,9 @@ fn is_list(data_type: &DataType) -> bool {
 fn readable(data_type: &DataType) -> bool {
     use DataType::*;
     match data_type {
-        Null | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
-        | Float32 | Float64 => true,
-        Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => {
-            true
-        }
-        List(item) | LargeList(item) | ListView(item) | LargeListView(item) => {
-            readable(item.data_type())
-        }
+        Null | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float32 | Float64 => true,
+        Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => true,
+        List(item) | LargeList(item) | ListView(item) | LargeListView(item) => readable(item.data_type()),
         Struct(fields) => fields.iter().all(|field| readable(field.data_type())),
         Dictionary(key, value) => key.is_dictionary_key_type() && readable(value),
         _ => false,
@@ -162,12 +129,10 @@ struct Read<'a> {
 
 impl Read<'_> {
     fn charge(&mut self, bytes: usize) -> Result<()> {
-        self.bytes_left = self.bytes_left.checked_sub(bytes).ok_or_else(|| {
-            Error::limit(format!(
-                "input limit: more than {} bytes of text",
-                self.limits.input_bytes
-            ))
-        })?;
+        self.bytes_left = self
+            .bytes_left
+            .checked_sub(bytes)
+            .ok_or_else(|| Error::limit(format!("input limit: more than {} bytes of text", self.limits.input_bytes)))?;
         Ok(())
     }
 
@@ -194,15 +159,10 @@ impl Read<'_> {
             UInt64 => {
                 let value = downcast(array.as_primitive_opt::<UInt64Type>())?.value(row);
                 // Python ints past i64 arrive as i128, as in the object path.
-                Ok(i64::try_from(value)
-                    .map_or_else(|_| Value::from(i128::from(value)), Value::from))
+                Ok(i64::try_from(value).map_or_else(|_| Value::from(i128::from(value)), Value::from))
             }
-            Float32 => Ok(Value::from(f64::from(
-                downcast(array.as_primitive_opt::<Float32Type>())?.value(row),
-            ))),
-            Float64 => Ok(Value::from(
-                downcast(array.as_primitive_opt::<Float64Type>())?.value(row),
-            )),
+            Float32 => Ok(Value::from(f64::from(downcast(array.as_primitive_opt::<Float32Type>())?.value(row)))),
+            Float64 => Ok(Value::from(downcast(array.as_primitive_opt::<Float64Type>())?.value(row))),
             Utf8 => self.text(downcast(array.as_string_opt::<i32>())?.value(row)),
             LargeUtf8 => self.text(downcast(array.as_string_opt::<i64>())?.value(row)),
             Utf8View => self.text(downcast(array.as_string_view_opt())?.value(row)),
@@ -212,24 +172,14 @@ impl Read<'_> {
             Struct(_) => self.nested(depth, |read| read.struct_value(array, row, depth)),
             _ => self.nested(depth, |read| {
                 let (items, range) = list_items(array, row)?;
-                range
-                    .map(|item| read.value(items, item, depth + 1))
-                    .collect::<Result<Vec<Value>>>()
-                    .map(Value::from)
+                range.map(|item| read.value(items, item, depth + 1)).collect::<Result<Vec<Value>>>().map(Value::from)
             }),
         }
     }
 
-    fn nested(
-        &mut self,
-        depth: usize,
-        read: impl FnOnce(&mut Self) -> Result<Value>,
-    ) -> Result<Value> {
+    fn nested(&mut self, depth: usize, read: impl FnOnce(&mut Self) -> Result<Value>) -> Result<Value> {
         if depth >= self.limits.input_depth {
-            return Err(Error::limit(format!(
-                "input limit: nested deeper than {} levels",
-                self.limits.input_depth
-            )));
+            return Err(Error::limit(format!("input limit: nested deeper than {} levels", self.limits.input_depth)));
         }
         read(self)
     }
@@ -246,13 +196,7 @@ impl Read<'_> {
         Ok(Value::from_pairs(pairs))
     }
 
-    fn dictionary_value(
-        &mut self,
-        array: &dyn Array,
-        key: &DataType,
-        row: usize,
-        depth: usize,
-    ) -> Result<Value> {
+    fn dictionary_value(&mut self, array: &dyn Array, key: &DataType, row: usize, depth: usize) -> Result<Value> {
         use DataType::*;
         let (values, index) = match key {
             Int8 => dictionary_entry::<Int8Type>(array, row)?,
@@ -273,19 +217,12 @@ fn int<T: ArrowPrimitiveType>(array: &dyn Array, row: usize) -> Result<Value>
 where
     T::Native: Into<i64>,
 {
-    Ok(Value::from(
-        downcast(array.as_primitive_opt::<T>())?.value(row).into(),
-    ))
+    Ok(Value::from(downcast(array.as_primitive_opt::<T>())?.value(row).into()))
 }
 
-fn dictionary_entry<K: ArrowDictionaryKeyType>(
-    array: &dyn Array,
-    row: usize,
-) -> Result<(&dyn Array, usize)> {
+fn dictionary_entry<K: ArrowDictionaryKeyType>(array: &dyn Array, row: usize) -> Result<(&dyn Array, usize)> {
     let dictionary = downcast(array.as_dictionary_opt::<K>())?;
-    let index = dictionary
-        .key(row)
-        .ok_or_else(|| Error::input("a dictionary key is null"))?;
+    let index = dictionary.key(row).ok_or_else(|| Error::input("a dictionary key is null"))?;
     Ok((dictionary.values().as_ref(), index))
 }
 
@@ -300,82 +237,41 @@ fn list_items(array: &dyn Array, row: usize) -> Result<(&dyn Array, std::ops::Ra
     }
 }
 
-fn offsets_items<O: OffsetSizeTrait>(
-    list: &arrow_array::GenericListArray<O>,
-    row: usize,
-) -> Result<(&dyn Array, std::ops::Range<usize>)> {
+fn offsets_items<O: OffsetSizeTrait>(list: &arrow_array::GenericListArray<O>, row: usize) -> Result<(&dyn Array, std::ops::Range<usize>)> {
     let offsets = list.value_offsets();
     let start = offsets[row].as_usize();
     let end = offsets[row + 1].as_usize();
     Ok((list.values().as_ref(), start..end))
 }
 
-fn view_items<O: OffsetSizeTrait>(
-    list: &arrow_array::GenericListViewArray<O>,
-    row: usize,
-) -> Result<(&dyn Array, std::ops::Range<usize>)> {
+fn view_items<O: OffsetSizeTrait>(list: &arrow_array::GenericListViewArray<O>, row: usize) -> Result<(&dyn Array, std::ops::Range<usize>)> {
     let start = list.value_offsets()[row].as_usize();
     let size = list.value_sizes()[row].as_usize();
     Ok((list.values().as_ref(), start..start + size))
 }
 
 fn downcast<T>(array: Option<T>) -> Result<T> {
-    array.ok_or_else(|| {
-        Error::new(
-            ErrorKind::Internal,
-            "an Arrow array does not match its data type",
-        )
-    })
+    array.ok_or_else(|| Error::new(ErrorKind::Internal, "an Arrow array does not match its data type"))
 }
 
 fn unreadable(data_type: &DataType) -> Error {
-    Error::new(
-        ErrorKind::Internal,
-        format!("Arrow type {data_type} cannot be read"),
-    )
+    Error::new(ErrorKind::Internal, format!("Arrow type {data_type} cannot be read"))
 }
 
 /// The names and arrays of a batch's outputs: `input_ids` (`list<int32>`), `attention_mask` and
 /// `assistant_masks` (`list<int8>`), `labels` (`list<int64>`), `truncated_tokens` (`int64`).
 pub fn output_arrays(batch: &[Encoded]) -> Result<Vec<(&'static str, ArrayRef)>> {
     let offsets = row_offsets(batch)?;
-    let ids = batch
-        .iter()
-        .flat_map(|e| e.input_ids.iter().map(|&id| id as i32))
-        .collect::<Vec<i32>>();
-    let attention = batch
-        .iter()
-        .flat_map(|e| e.attention_mask.iter().map(|&v| v as i8))
-        .collect::<Vec<i8>>();
-    let masks = batch
-        .iter()
-        .flat_map(|e| e.assistant_masks.iter().map(|&v| v as i8))
-        .collect::<Vec<i8>>();
-    let labels = batch
-        .iter()
-        .flat_map(|e| e.labels.iter().copied())
-        .collect::<Vec<i64>>();
-    let truncated = batch
-        .iter()
-        .map(|e| e.truncated_tokens as i64)
-        .collect::<Vec<i64>>();
+    let ids = batch.iter().flat_map(|e| e.input_ids.iter().map(|&id| id as i32)).collect::<Vec<i32>>();
+    let attention = batch.iter().flat_map(|e| e.attention_mask.iter().map(|&v| v as i8)).collect::<Vec<i8>>();
+    let masks = batch.iter().flat_map(|e| e.assistant_masks.iter().map(|&v| v as i8)).collect::<Vec<i8>>();
+    let labels = batch.iter().flat_map(|e| e.labels.iter().copied()).collect::<Vec<i64>>();
+    let truncated = batch.iter().map(|e| e.truncated_tokens as i64).collect::<Vec<i64>>();
     Ok(vec![
-        (
-            "input_ids",
-            list_array(&offsets, Arc::new(Int32Array::from(ids))),
-        ),
-        (
-            "attention_mask",
-            list_array(&offsets, Arc::new(Int8Array::from(attention))),
-        ),
-        (
-            "assistant_masks",
-            list_array(&offsets, Arc::new(Int8Array::from(masks))),
-        ),
-        (
-            "labels",
-            list_array(&offsets, Arc::new(Int64Array::from(labels))),
-        ),
+        ("input_ids", list_array(&offsets, Arc::new(Int32Array::from(ids)))),
+        ("attention_mask", list_array(&offsets, Arc::new(Int8Array::from(attention)))),
+        ("assistant_masks", list_array(&offsets, Arc::new(Int8Array::from(masks)))),
+        ("labels", list_array(&offsets, Arc::new(Int64Array::from(labels)))),
         ("truncated_tokens", Arc::new(Int64Array::from(truncated))),
     ])
 }
@@ -394,9 +290,7 @@ fn row_offsets(batch: &[Encoded]) -> Result<OffsetBuffer<i32>> {
     offsets.push(0i32);
     for encoded in batch {
         end += encoded.input_ids.len();
-        let offset = i32::try_from(end).map_err(|_| {
-            Error::input("more than 2**31 tokens in one batch: encode it in smaller chunks")
-        })?;
+        let offset = i32::try_from(end).map_err(|_| Error::input("more than 2**31 tokens in one batch: encode it in smaller chunks"))?;
         offsets.push(offset);
     }
     Ok(OffsetBuffer::new(ScalarBuffer::from(offsets)))
@@ -410,22 +304,13 @@ mod tests {
     use arrow_schema::Fields;
 
     fn messages_column(rows: &[&[(&str, Option<&str>)]]) -> ArrayRef {
-        let fields = Fields::from(vec![
-            Field::new("role", DataType::Utf8, true),
-            Field::new("content", DataType::Utf8, true),
-        ]);
+        let fields = Fields::from(vec![Field::new("role", DataType::Utf8, true), Field::new("content", DataType::Utf8, true)]);
         let mut builder = ListBuilder::new(StructBuilder::from_fields(fields, 0));
         for row in rows {
             for (role, content) in *row {
                 let message = builder.values();
-                message
-                    .field_builder::<StringBuilder>(0)
-                    .expect("role")
-                    .append_value(role);
-                message
-                    .field_builder::<StringBuilder>(1)
-                    .expect("content")
-                    .append_option(*content);
+                message.field_builder::<StringBuilder>(0).expect("role").append_value(role);
+                message.field_builder::<StringBuilder>(1).expect("content").append_option(*content);
                 message.append(true);
             }
             builder.append(true);
@@ -434,9 +319,7 @@ mod tests {
     }
 
     fn read(column: ArrayRef, row: usize, limits: &Limits) -> Result<Conversation> {
-        ArrowConversations::new(&column.data_type().clone(), vec![column])
-            .expect("readable")
-            .conversation(row, limits)
+        ArrowConversations::new(&column.data_type().clone(), vec![column]).expect("readable").conversation(row, limits)
     }
 
     #[test]
@@ -444,36 +327,18 @@ mod tests {
         let column = messages_column(&[&[("user", Some("hi")), ("assistant", None)]]);
         let conversation = read(column, 0, &Limits::default()).expect("reads");
         assert_eq!(conversation.messages.len(), 2);
-        assert_eq!(
-            conversation.messages[0]
-                .get_attr("content")
-                .expect("content")
-                .as_str(),
-            Some("hi")
-        );
-        assert!(conversation.messages[1]
-            .get_attr("content")
-            .expect("content")
-            .is_none());
+        assert_eq!(conversation.messages[0].get_attr("content").expect("content").as_str(), Some("hi"));
+        assert!(conversation.messages[1].get_attr("content").expect("content").is_none());
     }
 
     #[test]
     fn rows_are_numbered_across_chunks_and_slices() {
         let first = messages_column(&[&[("user", Some("a"))], &[("user", Some("b"))]]);
         let second = messages_column(&[&[("user", Some("c"))], &[("user", Some("d"))]]).slice(1, 1);
-        let column = ArrowConversations::new(&first.data_type().clone(), vec![first, second])
-            .expect("readable");
+        let column = ArrowConversations::new(&first.data_type().clone(), vec![first, second]).expect("readable");
         assert_eq!(column.len(), 3);
         let contents: Vec<String> = (0..3)
-            .map(|row| {
-                column
-                    .conversation(row, &Limits::default())
-                    .expect("reads")
-                    .messages[0]
-                    .get_attr("content")
-                    .expect("c")
-                    .to_string()
-            })
+            .map(|row| column.conversation(row, &Limits::default()).expect("reads").messages[0].get_attr("content").expect("c").to_string())
             .collect();
         assert_eq!(contents, ["a", "b", "d"]);
     }
@@ -482,22 +347,12 @@ mod tests {
     fn text_and_field_names_are_charged_to_the_input_budget() {
         let column = messages_column(&[&[("user", Some("hello"))]]);
         // "role" + "user" + "content" + "hello" = 20 bytes.
-        let fits = Limits {
-            input_bytes: 20,
-            ..Limits::default()
-        };
+        let fits = Limits { input_bytes: 20, ..Limits::default() };
         assert!(read(column.clone(), 0, &fits).is_ok());
-        let short = Limits {
-            input_bytes: 19,
-            ..Limits::default()
-        };
+        let short = Limits { input_bytes: 19, ..Limits::default() };
         let err = read(column, 0, &short).expect_err("over budget");
         assert_eq!(err.kind, ErrorKind::Limit);
-        assert!(
-            err.message.starts_with("message 0: input limit"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.starts_with("message 0: input limit"), "{}", err.message);
     }
 
     #[test]
@@ -506,26 +361,16 @@ mod tests {
         assert!(ArrowConversations::new(&DataType::Utf8, vec![strings]).is_none());
         let dates = DataType::List(Arc::new(Field::new_list_field(DataType::Date32, true)));
         assert!(!readable(&dates) && is_list(&dates));
-        let fixed =
-            DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Utf8, true)), 2);
+        let fixed = DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Utf8, true)), 2);
         assert!(!ArrowConversations::reads(&fixed));
     }
 
     #[test]
     fn outputs_share_offsets() {
-        let encoded = Encoded {
-            input_ids: vec![1, 2],
-            attention_mask: vec![1, 1],
-            assistant_masks: vec![0, 1],
-            labels: vec![-100, 2],
-            truncated_tokens: 3,
-        };
+        let encoded = Encoded { input_ids: vec![1, 2], attention_mask: vec![1, 1], assistant_masks: vec![0, 1], labels: vec![-100, 2], truncated_tokens: 3 };
         let arrays = output_arrays(&[encoded.clone(), Encoded::default(), encoded]).expect("fits");
         let ids = arrays[0].1.as_list::<i32>();
         assert_eq!(ids.value_offsets(), &[0, 2, 2, 4]);
-        assert_eq!(
-            arrays[4].1.as_primitive::<Int64Type>().values().as_ref(),
-            &[3, 0, 3]
-        );
+        assert_eq!(arrays[4].1.as_primitive::<Int64Type>().values().as_ref(), &[3, 0, 3]);
     }
 }

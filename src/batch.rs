@@ -1,8 +1,8 @@
 //! The parallel pipeline: one task per conversation renders, tokenizes and aligns, on a pool this
 //! module owns. Results keep the input order; the first failing conversation is reported.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock};
 
 use minijinja::value::Value;
@@ -40,12 +40,7 @@ pub fn render_batch(
 ) -> Result<Vec<Rendered>> {
     inputs.validate()?;
     run_indexed(conversations, threads, |conversation| {
-        plan.render(
-            template,
-            &conversation.to_conversation(),
-            inputs,
-            special_tokens,
-        )
+        plan.render(template, &conversation.to_conversation(), inputs, special_tokens)
     })
 }
 
@@ -63,18 +58,7 @@ pub fn encode_batch(
     threads: Threads,
 ) -> Result<Vec<Encoded>> {
     // The error of the lowest failing index wins, so the report does not depend on scheduling.
-    encode_each(
-        template,
-        tokenizer,
-        conversations,
-        inputs,
-        special_tokens,
-        options,
-        plan,
-        threads,
-    )?
-    .into_iter()
-    .collect()
+    encode_each(template, tokenizer, conversations, inputs, special_tokens, options, plan, threads)?.into_iter().collect()
 }
 
 /// `encode_batch` that keeps going past failures: one result per conversation, each error
@@ -165,22 +149,10 @@ fn pad_good(
 }
 
 /// Tokenizes already-rendered texts (no assistant spans), with the same truncation and padding.
-pub fn encode_texts(
-    tokenizer: &Tokenizer,
-    texts: &[String],
-    options: &EncodeOptions,
-    threads: Threads,
-) -> Result<Vec<Encoded>> {
+pub fn encode_texts(tokenizer: &Tokenizer, texts: &[String], options: &EncodeOptions, threads: Threads) -> Result<Vec<Encoded>> {
     options.validate()?;
     let mut batch = run_indexed(texts, threads, |text| {
-        encode_rendered(
-            &Rendered {
-                text: text.clone(),
-                spans: Vec::new(),
-            },
-            tokenizer,
-            options,
-        )
+        encode_rendered(&Rendered { text: text.clone(), spans: Vec::new() }, tokenizer, options)
     })?;
     pad_batch(&mut batch, options)?;
     Ok(batch)
@@ -188,11 +160,7 @@ pub fn encode_texts(
 
 /// Maps `work` over `items` on the pool; the error of the lowest failing index wins, so the
 /// report does not depend on scheduling.
-fn run_indexed<T: Sync, R: Send>(
-    items: &[T],
-    threads: Threads,
-    work: impl Fn(&T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
+fn run_indexed<T: Sync, R: Send>(items: &[T], threads: Threads, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
     run_each(items, threads, work)?.into_iter().collect()
 }
 
@@ -206,15 +174,10 @@ pub(crate) fn run_each<T: Sync, R: Send>(
     work: impl Fn(&T) -> Result<R> + Sync,
 ) -> Result<Vec<Result<R>>> {
     let threads = thread_count(threads)?;
-    let task =
-        |(index, item)| catch_panic(|| work(item)).map_err(|err: Error| err.in_conversation(index));
+    let task = |(index, item)| catch_panic(|| work(item)).map_err(|err: Error| err.in_conversation(index));
     if items.len() <= 1 || threads == 1 {
         // A stack that cannot be mapped panics in `stacker`: the call fails, the process does not.
-        return catch_panic(|| {
-            Ok(with_worker_stack(|| {
-                items.iter().enumerate().map(task).collect()
-            }))
-        });
+        return catch_panic(|| Ok(with_worker_stack(|| items.iter().enumerate().map(task).collect())));
     }
     Ok(pool(threads)?.install(|| items.par_iter().enumerate().map(task).collect()))
 }
@@ -302,9 +265,7 @@ const MAX_THREADS: usize = 1024;
 fn thread_count(threads: Threads) -> Result<usize> {
     match threads.or_else(threads_from_env) {
         Some(0) => Err(Error::input("num_threads must be at least 1")),
-        Some(n) if n > MAX_THREADS => Err(Error::input(format!(
-            "num_threads must be at most {MAX_THREADS}"
-        ))),
+        Some(n) if n > MAX_THREADS => Err(Error::input(format!("num_threads must be at most {MAX_THREADS}"))),
         Some(n) => Ok(n),
         None => Ok(cores()),
     }
@@ -325,10 +286,7 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
         // rayon's locks, which a parent thread may have held at the fork, and hang. Leak them.
         std::mem::forget(slot.take());
     }
-    let pools = slot.get_or_insert_with(|| Pools {
-        pid,
-        by_threads: HashMap::new(),
-    });
+    let pools = slot.get_or_insert_with(|| Pools { pid, by_threads: HashMap::new() });
     if let Some(pool) = pools.by_threads.get(&threads) {
         return Ok(Arc::clone(pool));
     }
@@ -343,11 +301,7 @@ fn lock_pools() -> MutexGuard<'static, Option<Pools>> {
         // SAFETY: the handlers are plain functions that live as long as the process and only
         // lock and unlock POOLS on the forking thread (see `hold_pools_over_fork`).
         unsafe {
-            libc::pthread_atfork(
-                Some(hold_pools_over_fork),
-                Some(release_pools_after_fork),
-                Some(release_pools_after_fork),
-            );
+            libc::pthread_atfork(Some(hold_pools_over_fork), Some(release_pools_after_fork), Some(release_pools_after_fork));
         }
     });
     lock_pools_now()
@@ -355,9 +309,7 @@ fn lock_pools() -> MutexGuard<'static, Option<Pools>> {
 
 /// POOLS, also after a panic on another thread poisoned it (as before, the map is used as it is).
 fn lock_pools_now() -> MutexGuard<'static, Option<Pools>> {
-    POOLS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 thread_local! {
@@ -386,10 +338,7 @@ pub(crate) fn hold_pool_registry(duration: std::time::Duration) {
 }
 
 fn threads_from_env() -> Option<usize> {
-    std::env::var(NUM_THREADS_ENV)
-        .ok()
-        .and_then(|value| value.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
+    std::env::var(NUM_THREADS_ENV).ok().and_then(|value| value.trim().parse::<usize>().ok()).filter(|&n| n > 0)
 }
 
 fn build_pool(threads: usize) -> Result<rayon::ThreadPool> {
@@ -413,10 +362,7 @@ mod tests {
         "model":{"type":"WordLevel","vocab":{"a":0,"b":1,"[UNK]":2},"unk_token":"[UNK]"}}"#;
 
     fn message(role: &str, content: &str) -> Value {
-        Value::from_pairs([
-            ("role", Value::from(role)),
-            ("content", Value::from(content)),
-        ])
+        Value::from_pairs([("role", Value::from(role)), ("content", Value::from(content))])
     }
 
     #[test]
@@ -428,19 +374,9 @@ mod tests {
         .unwrap();
         let conversations: Vec<Conversation> = ["ok", "bad", "ok", "bad"]
             .iter()
-            .map(|c| Conversation {
-                messages: vec![message("user", c)],
-            })
+            .map(|c| Conversation { messages: vec![message("user", c)] })
             .collect();
-        let err = render_batch(
-            &template,
-            &conversations,
-            &RenderInputs::default(),
-            &[],
-            &MaskPlan::default(),
-            None,
-        )
-        .unwrap_err();
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap_err();
         assert_eq!(err.to_string(), "conversation 1: bad turn");
     }
 
@@ -454,166 +390,63 @@ mod tests {
         let tokenizer = Tokenizer::from_json(WORD_LEVEL, crate::tokenize::Backend::Auto).unwrap();
         let conversations: Vec<Conversation> = ["a", "bad", "a b", "bad"]
             .iter()
-            .map(|c| Conversation {
-                messages: vec![message("user", c)],
-            })
+            .map(|c| Conversation { messages: vec![message("user", c)] })
             .collect();
-        let options = EncodeOptions {
-            padding: crate::encode::PaddingStrategy::Longest,
-            pad_id: Some(0),
-            ..Default::default()
-        };
-        let each = encode_each(
-            &template,
-            &tokenizer,
-            &conversations,
-            &RenderInputs::default(),
-            &[],
-            &options,
-            &MaskPlan::default(),
-            None,
-        )
-        .unwrap();
-        let failed: Vec<String> = each
-            .iter()
-            .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
-            .collect();
-        assert_eq!(
-            failed,
-            ["conversation 1: bad turn", "conversation 3: bad turn"]
-        );
+        let options = EncodeOptions { padding: crate::encode::PaddingStrategy::Longest, pad_id: Some(0), ..Default::default() };
+        let each = encode_each(&template, &tokenizer, &conversations, &RenderInputs::default(), &[], &options, &MaskPlan::default(), None)
+            .unwrap();
+        let failed: Vec<String> = each.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+        assert_eq!(failed, ["conversation 1: bad turn", "conversation 3: bad turn"]);
         // Padding is computed over the successes only: both reach the longest success.
-        let lengths: Vec<usize> = each
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|e| e.input_ids.len()))
-            .collect();
+        let lengths: Vec<usize> = each.iter().filter_map(|r| r.as_ref().ok().map(|e| e.input_ids.len())).collect();
         assert_eq!(lengths.len(), 2);
         assert!(lengths.iter().all(|&n| n == lengths[0]));
-        let raised = encode_batch(
-            &template,
-            &tokenizer,
-            &conversations,
-            &RenderInputs::default(),
-            &[],
-            &options,
-            &MaskPlan::default(),
-            None,
-        );
+        let raised = encode_batch(&template, &tokenizer, &conversations, &RenderInputs::default(), &[], &options, &MaskPlan::default(), None);
         assert_eq!(raised.unwrap_err().to_string(), "conversation 1: bad turn");
     }
 
     #[test]
     fn results_keep_input_order() {
         let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
-        let conversations: Vec<Conversation> = (0..200)
-            .map(|i| Conversation {
-                messages: vec![message("user", &i.to_string())],
-            })
-            .collect();
-        let rendered = render_batch(
-            &template,
-            &conversations,
-            &RenderInputs::default(),
-            &[],
-            &MaskPlan::default(),
-            None,
-        )
-        .unwrap();
-        assert!(rendered
-            .iter()
-            .enumerate()
-            .all(|(i, r)| r.text == i.to_string()));
+        let conversations: Vec<Conversation> =
+            (0..200).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
+        let rendered = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap();
+        assert!(rendered.iter().enumerate().all(|(i, r)| r.text == i.to_string()));
     }
 
     #[test]
     fn any_thread_count_gives_the_same_result() {
         let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
-        let conversations: Vec<Conversation> = (0..50)
-            .map(|i| Conversation {
-                messages: vec![message("user", &i.to_string())],
-            })
-            .collect();
-        let one = render_batch(
-            &template,
-            &conversations,
-            &RenderInputs::default(),
-            &[],
-            &MaskPlan::default(),
-            Some(1),
-        )
-        .unwrap();
-        let three = render_batch(
-            &template,
-            &conversations,
-            &RenderInputs::default(),
-            &[],
-            &MaskPlan::default(),
-            Some(3),
-        )
-        .unwrap();
+        let conversations: Vec<Conversation> =
+            (0..50).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
+        let one = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(1)).unwrap();
+        let three = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(3)).unwrap();
         assert_eq!(one, three);
-        assert!(render_batch(
-            &template,
-            &conversations,
-            &RenderInputs::default(),
-            &[],
-            &MaskPlan::default(),
-            Some(0)
-        )
-        .is_err());
+        assert!(render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(0)).is_err());
     }
 
     #[test]
     fn a_panicking_item_fails_alone() {
         let items: Vec<usize> = (0..1000).collect();
-        let results = run_each(&items, Some(4), |&i| {
-            if i == 617 {
-                panic!("injected")
-            } else {
-                Ok(i)
-            }
-        })
-        .unwrap();
+        let results = run_each(&items, Some(4), |&i| if i == 617 { panic!("injected") } else { Ok(i) }).unwrap();
         for (i, result) in results.iter().enumerate() {
             match result {
                 Ok(value) => assert_eq!(*value, i),
                 Err(err) => {
-                    assert_eq!(
-                        (i, err.kind, err.conversation),
-                        (617, crate::ErrorKind::Internal, Some(617))
-                    );
+                    assert_eq!((i, err.kind, err.conversation), (617, crate::ErrorKind::Internal, Some(617)));
                 }
             }
         }
         assert!(results[617].is_err());
-        let err = run_indexed(
-            &items,
-            None,
-            |&i| if i >= 900 { panic!("late") } else { Ok(i) },
-        )
-        .unwrap_err();
+        let err = run_indexed(&items, None, |&i| if i >= 900 { panic!("late") } else { Ok(i) }).unwrap_err();
         assert_eq!(err.conversation, Some(900));
     }
 
     #[test]
     fn deep_recursion_hits_the_limit_not_the_stack() {
-        let template = ChatTemplate::compile(
-            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
-            Clock::Local,
-        )
-        .unwrap();
-        let conversations = vec![Conversation {
-            messages: vec![message("user", "x")],
-        }];
-        let err = render_batch(
-            &template,
-            &conversations,
-            &RenderInputs::default(),
-            &[],
-            &MaskPlan::default(),
-            None,
-        )
-        .unwrap_err();
+        let template = ChatTemplate::compile("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", Clock::Local).unwrap();
+        let conversations = vec![Conversation { messages: vec![message("user", "x")] }];
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap_err();
         assert!(err.message.contains("recursion"), "{}", err.message);
     }
 

@@ -72,10 +72,7 @@ impl EncodeOptions {
     /// The truncation to apply, if any: `max_length` tokens with `truncation`.
     pub fn truncation(&self) -> Option<Truncation> {
         match self.max_length {
-            Some(max_length) if self.truncation => Some(Truncation {
-                max_length,
-                side: self.truncation_side,
-            }),
+            Some(max_length) if self.truncation => Some(Truncation { max_length, side: self.truncation_side }),
             _ => None,
         }
     }
@@ -93,11 +90,7 @@ pub struct Encoded {
 }
 
 /// Tokenizes, truncates and masks one rendered conversation (padding needs the whole batch).
-pub fn encode_rendered(
-    rendered: &Rendered,
-    tokenizer: &Tokenizer,
-    options: &EncodeOptions,
-) -> Result<Encoded> {
+pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &EncodeOptions) -> Result<Encoded> {
     let tokens = if options.sanitize_control_tokens {
         let mut tokens = crate::sanitize::encode_marked(tokenizer, &rendered.text)?;
         // transformers cuts the sanitized ids as they are (`ids[:max_length]` / `ids[-max_length:]`).
@@ -111,32 +104,16 @@ pub fn encode_rendered(
     } else {
         tokenizer.encode(&rendered.text, options.truncation())?
     };
-    let spans: Vec<ByteRange> = rendered
-        .spans
-        .iter()
-        .map(|s| (s.start_byte, s.end_byte))
-        .collect();
+    let spans: Vec<ByteRange> = rendered.spans.iter().map(|s| (s.start_byte, s.end_byte)).collect();
     let assistant_masks = assistant_mask(&tokens.offsets, &spans);
     let labels = tokens
         .ids
         .iter()
         .zip(&assistant_masks)
-        .map(|(&id, &mask)| {
-            if mask == 1 {
-                i64::from(id)
-            } else {
-                options.ignore_index
-            }
-        })
+        .map(|(&id, &mask)| if mask == 1 { i64::from(id) } else { options.ignore_index })
         .collect();
     let attention_mask = vec![1; tokens.ids.len()];
-    Ok(Encoded {
-        input_ids: tokens.ids,
-        attention_mask,
-        assistant_masks,
-        labels,
-        truncated_tokens: tokens.truncated,
-    })
+    Ok(Encoded { input_ids: tokens.ids, attention_mask, assistant_masks, labels, truncated_tokens: tokens.truncated })
 }
 
 /// The length padding brings every sequence of the batch to, or None without padding.
@@ -144,9 +121,7 @@ pub fn padded_length(batch: &[Encoded], options: &EncodeOptions) -> Option<usize
     options.pad_id?;
     match options.padding {
         PaddingStrategy::DoNotPad => None,
-        PaddingStrategy::Longest => {
-            Some(batch.iter().map(|e| e.input_ids.len()).max().unwrap_or(0))
-        }
+        PaddingStrategy::Longest => Some(batch.iter().map(|e| e.input_ids.len()).max().unwrap_or(0)),
         PaddingStrategy::MaxLength => Some(options.max_length.unwrap_or(0)),
     }
 }
@@ -172,15 +147,8 @@ pub fn check_padded_size(rows: usize, length: usize) -> Result<()> {
 
 fn physical_memory_bytes() -> Option<u64> {
     // SAFETY: sysconf only reads system configuration.
-    let (pages, page_bytes) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    u64::try_from(pages)
-        .ok()?
-        .checked_mul(u64::try_from(page_bytes).ok()?)
+    let (pages, page_bytes) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    u64::try_from(pages).ok()?.checked_mul(u64::try_from(page_bytes).ok()?)
 }
 
 /// Pads every sequence to the batch's target length; padding never enters the mask or labels.
@@ -192,30 +160,10 @@ pub fn pad_batch(batch: &mut [Encoded], options: &EncodeOptions) -> Result<()> {
     check_padded_size(batch.len(), target)?;
     for encoded in batch {
         let missing = target.saturating_sub(encoded.input_ids.len());
-        pad(
-            &mut encoded.input_ids,
-            missing,
-            pad_id,
-            options.padding_side,
-        );
-        pad(
-            &mut encoded.attention_mask,
-            missing,
-            0,
-            options.padding_side,
-        );
-        pad(
-            &mut encoded.assistant_masks,
-            missing,
-            0,
-            options.padding_side,
-        );
-        pad(
-            &mut encoded.labels,
-            missing,
-            options.ignore_index,
-            options.padding_side,
-        );
+        pad(&mut encoded.input_ids, missing, pad_id, options.padding_side);
+        pad(&mut encoded.attention_mask, missing, 0, options.padding_side);
+        pad(&mut encoded.assistant_masks, missing, 0, options.padding_side);
+        pad(&mut encoded.labels, missing, options.ignore_index, options.padding_side);
     }
     Ok(())
 }
@@ -236,11 +184,7 @@ pub(crate) fn test_row(ids: &[u32], mask: &[u8], ignore_index: i64) -> Encoded {
         input_ids: ids.to_vec(),
         attention_mask: vec![1; ids.len()],
         assistant_masks: mask.to_vec(),
-        labels: ids
-            .iter()
-            .zip(mask)
-            .map(|(&i, &m)| if m == 1 { i64::from(i) } else { ignore_index })
-            .collect(),
+        labels: ids.iter().zip(mask).map(|(&i, &m)| if m == 1 { i64::from(i) } else { ignore_index }).collect(),
         truncated_tokens: 0,
     }
 }
@@ -255,11 +199,7 @@ mod tests {
 
     #[test]
     fn truncation_sides() {
-        let mut options = EncodeOptions {
-            max_length: Some(2),
-            truncation: true,
-            ..Default::default()
-        };
+        let mut options = EncodeOptions { max_length: Some(2), truncation: true, ..Default::default() };
         assert_eq!(options.truncation().map(|t| t.kept(4)), Some(0..2));
         options.truncation_side = Side::Left;
         assert_eq!(options.truncation().map(|t| t.kept(4)), Some(2..4));
@@ -271,12 +211,7 @@ mod tests {
     #[test]
     fn left_padding_to_longest() {
         let mut batch = vec![encoded(&[5], &[1]), encoded(&[6, 7, 8], &[0, 1, 0])];
-        let options = EncodeOptions {
-            padding: PaddingStrategy::Longest,
-            padding_side: Side::Left,
-            pad_id: Some(0),
-            ..Default::default()
-        };
+        let options = EncodeOptions { padding: PaddingStrategy::Longest, padding_side: Side::Left, pad_id: Some(0), ..Default::default() };
         pad_batch(&mut batch, &options).unwrap();
         assert_eq!(batch[0].input_ids, [0, 0, 5]);
         assert_eq!(batch[0].attention_mask, [0, 0, 1]);
@@ -288,12 +223,7 @@ mod tests {
     #[test]
     fn max_length_padding_leaves_longer_sequences_alone() {
         let mut batch = vec![encoded(&[5], &[0]), encoded(&[1, 2, 3, 4], &[0, 0, 0, 0])];
-        let options = EncodeOptions {
-            padding: PaddingStrategy::MaxLength,
-            max_length: Some(3),
-            pad_id: Some(9),
-            ..Default::default()
-        };
+        let options = EncodeOptions { padding: PaddingStrategy::MaxLength, max_length: Some(3), pad_id: Some(9), ..Default::default() };
         pad_batch(&mut batch, &options).unwrap();
         assert_eq!(batch[0].input_ids, [5, 9, 9]);
         assert_eq!(batch[1].input_ids.len(), 4);
@@ -301,10 +231,7 @@ mod tests {
 
     #[test]
     fn padding_without_pad_token_is_rejected() {
-        let options = EncodeOptions {
-            padding: PaddingStrategy::Longest,
-            ..Default::default()
-        };
+        let options = EncodeOptions { padding: PaddingStrategy::Longest, ..Default::default() };
         assert!(options.validate().is_err());
     }
 }

@@ -12,6 +12,7 @@ use minijinja::{Environment, Error, ErrorKind, State};
 use crate::pyobjects::{is_namespace, Cycler, DictGlobal, DictView, Joiner, PyMethod, PyRange};
 use crate::python_format::{json_dumps, write_str, JsonOptions};
 
+
 /// The clock `strftime_now` reads: the local time, or a pinned time for reproducible output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Clock {
@@ -22,11 +23,7 @@ pub enum Clock {
 
 /// jinja2's delimiters with transformers' `trim_blocks` and `lstrip_blocks`.
 pub fn hf_syntax() -> minijinja::syntax::SyntaxConfig {
-    minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .build()
-        .unwrap_or_default()
+    minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().unwrap_or_default()
 }
 
 /// Builds the environment every chat template is compiled in.
@@ -43,13 +40,9 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
         write_str(value, &mut text);
         if crate::limits::any_reached() {
             // Printing stopped at a limit; end the render here (it fails with that limit).
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                "a limit was reached",
-            ));
+            return Err(Error::new(ErrorKind::InvalidOperation, "a limit was reached"));
         }
-        out.write_str(&text)
-            .map_err(|_| Error::new(ErrorKind::WriteFailure, "failed to write output"))
+        out.write_str(&text).map_err(|_| Error::new(ErrorKind::WriteFailure, "failed to write output"))
     });
     crate::filters::register(&mut env);
     crate::operators::register(&mut env);
@@ -59,30 +52,17 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
     env.add_filter("count", python_len);
     env.add_test("iterable", is_iterable);
     env.add_test("sequence", is_sequence);
-    env.add_test("mapping", |value: &Value| {
-        value.kind() == ValueKind::Map && !is_namespace(value)
-    });
+    env.add_test("mapping", |value: &Value| value.kind() == ValueKind::Map && !is_namespace(value));
     env.add_test("callable", is_callable);
     env.remove_global("debug");
     env.add_global("dict", Value::from_object(DictGlobal));
-    env.add_function("namespace", |positional: Rest<Value>, kwargs: Kwargs| {
-        crate::pyobjects::namespace(&positional, kwargs)
-    });
-    env.add_function("range", |args: Rest<Value>| {
-        PyRange::new(&args).map(Value::from_object)
-    });
+    env.add_function("namespace", |positional: Rest<Value>, kwargs: Kwargs| crate::pyobjects::namespace(&positional, kwargs));
+    env.add_function("range", |args: Rest<Value>| PyRange::new(&args).map(Value::from_object));
     env.add_function("lipsum", |_args: Rest<Value>| -> Result<Value, Error> {
-        Err(Error::new(
-            ErrorKind::InvalidOperation,
-            "lipsum() is not supported by fastmask (its text is random)",
-        ))
+        Err(Error::new(ErrorKind::InvalidOperation, "lipsum() is not supported by fastmask (its text is random)"))
     });
-    env.add_function("joiner", |sep: Option<&str>| {
-        Value::from_object(Joiner::new(sep))
-    });
-    env.add_function("cycler", |items: Rest<Value>| {
-        Cycler::new(items.0).map(Value::from_object)
-    });
+    env.add_function("joiner", |sep: Option<&str>| Value::from_object(Joiner::new(sep)));
+    env.add_function("cycler", |items: Rest<Value>| Cycler::new(items.0).map(Value::from_object));
     env.add_function("strftime_now", move |format: &str| strftime(clock, format));
     env
 }
@@ -90,18 +70,10 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False, indent=indent, separators=separators,
 /// sort_keys=sort_keys)` — unlike jinja2's own filter, it does not HTML-escape `<>&'`.
 /// Its parameters may also be given by position: `tojson(ensure_ascii, indent, separators, sort_keys)`.
-fn tojson(
-    _state: &State,
-    value: &Value,
-    positional: Rest<Value>,
-    kwargs: Kwargs,
-) -> Result<Value, Error> {
+fn tojson(_state: &State, value: &Value, positional: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     const NAMES: [&str; 4] = ["ensure_ascii", "indent", "separators", "sort_keys"];
     if positional.len() > NAMES.len() {
-        return Err(Error::new(
-            ErrorKind::TooManyArguments,
-            "tojson takes at most 4 arguments",
-        ));
+        return Err(Error::new(ErrorKind::TooManyArguments, "tojson takes at most 4 arguments"));
     }
     let mut params: Vec<Option<Value>> = positional.0.into_iter().map(Some).collect();
     for name in &NAMES[params.len()..] {
@@ -111,23 +83,15 @@ fn tojson(
     let present = |v: &Option<Value>| v.clone().filter(|v| !v.is_none());
     let indent = match present(&params[1]) {
         None => None,
-        Some(v) if v.kind() == ValueKind::String => {
-            Some(v.as_str().unwrap_or_default().to_string())
-        }
-        Some(v) => Some(" ".repeat(crate::pyformat::check_width(
-            i64::try_from(v)?.max(0) as usize
-        )?)),
+        Some(v) if v.kind() == ValueKind::String => Some(v.as_str().unwrap_or_default().to_string()),
+        Some(v) => Some(" ".repeat(crate::pyformat::check_width(i64::try_from(v)?.max(0) as usize)?)),
     };
     let mut options = JsonOptions::new(indent);
     options.ensure_ascii = params[0].as_ref().is_some_and(Value::is_true);
     if let Some(separators) = present(&params[2]) {
         let pair: Vec<Value> = separators.try_iter()?.collect();
-        let [item, key] = <[Value; 2]>::try_from(pair).map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                "separators must be a pair of strings",
-            )
-        })?;
+        let [item, key] = <[Value; 2]>::try_from(pair)
+            .map_err(|_| Error::new(ErrorKind::InvalidOperation, "separators must be a pair of strings"))?;
         options.item_separator = python_string(&item);
         options.key_separator = python_string(&key);
     }
@@ -149,10 +113,7 @@ fn python_len(value: &Value) -> Result<usize, Error> {
         ValueKind::Undefined => Ok(0),
         ValueKind::String => Ok(value.as_str().unwrap_or_default().chars().count()),
         _ => value.len().ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("object of type {} has no len()", value.kind()),
-            )
+            Error::new(ErrorKind::InvalidOperation, format!("object of type {} has no len()", value.kind()))
         }),
     }
 }
@@ -161,11 +122,7 @@ fn python_len(value: &Value) -> Result<usize, Error> {
 /// or namespaces; yes for Undefined, which iterates as empty.
 fn is_iterable(value: &Value) -> bool {
     match value.kind() {
-        ValueKind::None
-        | ValueKind::Number
-        | ValueKind::Bool
-        | ValueKind::Plain
-        | ValueKind::Invalid => false,
+        ValueKind::None | ValueKind::Number | ValueKind::Bool | ValueKind::Plain | ValueKind::Invalid => false,
         ValueKind::Map => !is_namespace(value),
         _ => true,
     }
@@ -185,8 +142,7 @@ fn is_sequence(value: &Value) -> bool {
 /// jinja2's `callable` test: functions, macros, methods, `loop`, `dict`, `namespace`, and
 /// Undefined (which defines `__call__`, to fail when called).
 fn is_callable(value: &Value) -> bool {
-    matches!(value.kind(), ValueKind::Plain | ValueKind::Undefined)
-        || value.downcast_object_ref::<PyMethod>().is_some()
+    matches!(value.kind(), ValueKind::Plain | ValueKind::Undefined) || value.downcast_object_ref::<PyMethod>().is_some()
 }
 
 /// `datetime.now().strftime(format)` as CPython on glibc computes it for a naive datetime: `%f` is
@@ -210,11 +166,7 @@ fn strftime(clock: Clock, format: &str) -> Result<String, Error> {
 }
 
 /// Formats the directive at the start of `directive` (which starts with `%`); returns its length.
-fn strftime_directive(
-    now: NaiveDateTime,
-    directive: &str,
-    out: &mut String,
-) -> Result<usize, Error> {
+fn strftime_directive(now: NaiveDateTime, directive: &str, out: &mut String) -> Result<usize, Error> {
     let bytes = directive.as_bytes();
     let mut i = 1;
     let mut flag = None;
@@ -273,15 +225,8 @@ fn strftime_directive(
     let len = text.chars().count();
     if width > len {
         let numeric = text.chars().all(|c| c.is_ascii_digit());
-        let fill = if numeric && flag != Some(b'_') {
-            '0'
-        } else {
-            ' '
-        };
-        out.extend(std::iter::repeat_n(
-            fill,
-            crate::pyformat::check_width(width)? - len,
-        ));
+        let fill = if numeric && flag != Some(b'_') { '0' } else { ' ' };
+        out.extend(std::iter::repeat_n(fill, crate::pyformat::check_width(width)? - len));
     }
     out.push_str(&text);
     Ok(end)
@@ -294,15 +239,11 @@ pub(crate) mod test_support {
     use minijinja::context;
 
     pub(crate) fn render(source: &str) -> String {
-        hf_environment(Clock::Local)
-            .render_str(source, context! {})
-            .unwrap()
+        hf_environment(Clock::Local).render_str(source, context! {}).unwrap()
     }
 
     pub(crate) fn fails(source: &str) -> bool {
-        hf_environment(Clock::Local)
-            .render_str(source, context! {})
-            .is_err()
+        hf_environment(Clock::Local).render_str(source, context! {}).is_err()
     }
 }
 
@@ -313,85 +254,41 @@ mod tests {
 
     fn render(source: &str, ctx: Value) -> String {
         let env = hf_environment(Clock::Pinned(
-            chrono::NaiveDate::from_ymd_opt(2024, 7, 5)
-                .unwrap()
-                .and_hms_opt(9, 3, 0)
-                .unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2024, 7, 5).unwrap().and_hms_opt(9, 3, 0).unwrap(),
         ));
         env.render_str(source, ctx).unwrap()
     }
 
     #[test]
     fn trims_blocks_like_transformers() {
-        assert_eq!(
-            render("  {% if true %}\nx\n  {% endif %}\ny", context! {}),
-            "x\ny"
-        );
+        assert_eq!(render("  {% if true %}\nx\n  {% endif %}\ny", context! {}), "x\ny");
     }
 
     #[test]
     fn prints_python_values() {
-        assert_eq!(
-            render(
-                "{{ none }} {{ true }} {{ 1.0 }} {{ [1, 'a'] }}",
-                context! {}
-            ),
-            "None True 1.0 [1, 'a']"
-        );
+        assert_eq!(render("{{ none }} {{ true }} {{ 1.0 }} {{ [1, 'a'] }}", context! {}), "None True 1.0 [1, 'a']");
     }
 
     #[test]
     fn tojson_does_not_escape_html() {
-        assert_eq!(
-            render("{{ x | tojson }}", context! { x => "<a & 'b'>" }),
-            "\"<a & 'b'>\""
-        );
-        assert_eq!(
-            render("{{ x | tojson(indent=2) }}", context! { x => vec![1] }),
-            "[\n  1\n]"
-        );
-        assert_eq!(
-            render(
-                "{{ x | tojson(true) }}{{ x | tojson(separators=(',', ':'), sort_keys=true) }}",
-                context! { x => "é" }
-            ),
-            "\"\\u00e9\"\"é\""
-        );
-        assert_eq!(
-            render(
-                "{{ {2: 'a', 10: 'b'} | tojson(sort_keys=true) }}",
-                context! {}
-            ),
-            "{\"2\": \"a\", \"10\": \"b\"}"
-        );
+        assert_eq!(render("{{ x | tojson }}", context! { x => "<a & 'b'>" }), "\"<a & 'b'>\"");
+        assert_eq!(render("{{ x | tojson(indent=2) }}", context! { x => vec![1] }), "[\n  1\n]");
+        assert_eq!(render("{{ x | tojson(true) }}{{ x | tojson(separators=(',', ':'), sort_keys=true) }}", context! { x => "é" }), "\"\\u00e9\"\"é\"");
+        assert_eq!(render("{{ {2: 'a', 10: 'b'} | tojson(sort_keys=true) }}", context! {}), "{\"2\": \"a\", \"10\": \"b\"}");
         let env = hf_environment(Clock::Local);
-        assert!(env
-            .render_str(
-                "{{ {1: 'a', 'b': 2} | tojson(sort_keys=true) }}",
-                context! {}
-            )
-            .is_err());
+        assert!(env.render_str("{{ {1: 'a', 'b': 2} | tojson(sort_keys=true) }}", context! {}).is_err());
     }
 
     #[test]
     fn strftime_now_uses_the_pinned_clock() {
-        assert_eq!(
-            render("{{ strftime_now('%d %b %Y') }}", context! {}),
-            "05 Jul 2024"
-        );
+        assert_eq!(render("{{ strftime_now('%d %b %Y') }}", context! {}), "05 Jul 2024");
     }
 
     #[test]
     fn strftime_directives_like_cpython_on_glibc() {
-        let at = chrono::NaiveDate::from_ymd_opt(2024, 7, 5)
-            .unwrap()
-            .and_hms_micro_opt(9, 3, 7, 123456)
-            .unwrap();
+        let at = chrono::NaiveDate::from_ymd_opt(2024, 7, 5).unwrap().and_hms_micro_opt(9, 3, 7, 123456).unwrap();
         let f = |format: &str| strftime(Clock::Pinned(at), format).unwrap();
-        assert_eq!(
-            f("%Q|%-d|%^a|%Ey|%k|%P|%:z|%z|%Z|%f|%+"),
-            "%Q|5|FRI|24| 9|am|%:z|||123456|%+"
-        );
+        assert_eq!(f("%Q|%-d|%^a|%Ey|%k|%P|%:z|%z|%Z|%f|%+"), "%Q|5|FRI|24| 9|am|%:z|||123456|%+");
         assert_eq!(f("%c|%x|%X|%D|%F|%T|%r|%j|%e|%%|a%"), "Fri Jul  5 09:03:07 2024|07/05/24|09:03:07|07/05/24|2024-07-05|09:03:07|09:03:07 AM|187| 5|%|a%");
         assert_eq!(f("%_d|%0e|%#b|%3d|%Oy|%-I %p"), " 5|05|JUL|005|24|9 AM");
     }
@@ -399,33 +296,15 @@ mod tests {
     #[test]
     fn jinja2_tests_and_filters() {
         let ctx = context! { n => (), t => true, s => "ab", l => vec![1] };
-        assert_eq!(
-            render(
-                "{{ n is iterable }}{{ u is iterable }}{{ s is iterable }}{{ 1 is iterable }}",
-                ctx.clone()
-            ),
-            "FalseTrueTrueFalse"
-        );
+        assert_eq!(render("{{ n is iterable }}{{ u is iterable }}{{ s is iterable }}{{ 1 is iterable }}", ctx.clone()), "FalseTrueTrueFalse");
         assert_eq!(render("{{ s is sequence }}{{ n is sequence }}{{ u is sequence }}{{ {}.keys() is sequence }}", ctx.clone()), "TrueFalseTrueFalse");
         assert_eq!(render("{{ namespace() is iterable }}{{ {} is mapping }}{{ range is callable }}{{ 'a' is callable }}{{ u is callable }}", ctx.clone()), "FalseTrueTrueFalseTrue");
-        assert_eq!(
-            render(
-                "{{ n | string }}{{ t | string }}{{ l | string }}",
-                ctx.clone()
-            ),
-            "NoneTrue[1]"
-        );
-        assert_eq!(
-            render("{{ u | length }}{{ 'é' | length }}{{ l | count }}", ctx),
-            "011"
-        );
+        assert_eq!(render("{{ n | string }}{{ t | string }}{{ l | string }}", ctx.clone()), "NoneTrue[1]");
+        assert_eq!(render("{{ u | length }}{{ 'é' | length }}{{ l | count }}", ctx), "011");
     }
 
     #[test]
     fn python_string_methods() {
-        assert_eq!(
-            render("{{ ' a '.strip() }}|{{ 'a,b'.split(',') }}", context! {}),
-            "a|['a', 'b']"
-        );
+        assert_eq!(render("{{ ' a '.strip() }}|{{ 'a,b'.split(',') }}", context! {}), "a|['a', 'b']");
     }
 }

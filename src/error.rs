@@ -32,11 +32,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-            conversation: None,
-        }
+        Error { kind, message: message.into(), conversation: None }
     }
 
     pub fn input(message: impl Into<String>) -> Self {
@@ -81,10 +77,7 @@ pub fn catch_panic<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            Err(Error::new(
-                ErrorKind::Internal,
-                format!("internal error (a bug in fastmask, please report it): {detail}"),
-            ))
+            Err(Error::new(ErrorKind::Internal, format!("internal error (a bug in fastmask, please report it): {detail}")))
         }
     }
 }
@@ -96,10 +89,7 @@ mod tests {
     #[test]
     fn message_names_the_conversation() {
         let err = Error::input("message 3: content must be a string").in_conversation(17);
-        assert_eq!(
-            err.to_string(),
-            "conversation 17: message 3: content must be a string"
-        );
+        assert_eq!(err.to_string(), "conversation 17: message 3: content must be a string");
     }
 
     #[test]

@@ -50,12 +50,8 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("float", float);
     env.add_filter("round", round);
     env.add_filter("sort", sort);
-    env.add_filter("min", |state: &State, value: &Value, kwargs: Kwargs| {
-        extreme(state, value, kwargs, Ordering::Less)
-    });
-    env.add_filter("max", |state: &State, value: &Value, kwargs: Kwargs| {
-        extreme(state, value, kwargs, Ordering::Greater)
-    });
+    env.add_filter("min", |state: &State, value: &Value, kwargs: Kwargs| extreme(state, value, kwargs, Ordering::Less));
+    env.add_filter("max", |state: &State, value: &Value, kwargs: Kwargs| extreme(state, value, kwargs, Ordering::Greater));
     env.add_filter("dictsort", dictsort);
     env.add_filter("groupby", groupby);
     // minijinja's own versions, after Python's check that the value can be iterated.
@@ -69,10 +65,7 @@ pub fn register(env: &mut Environment<'static>) {
             let unhashable = matches!(key.kind(), ValueKind::Map)
                 || (key.kind() == ValueKind::Seq && crate::pyobjects::tuple_items(&key).is_none());
             if unhashable {
-                return Err(invalid(format!(
-                    "TypeError: unhashable type: '{}'",
-                    crate::pyformat::type_name(&key)
-                )));
+                return Err(invalid(format!("TypeError: unhashable type: '{}'", crate::pyformat::type_name(&key))));
             }
         }
         minijinja::filters::unique(state, value, kwargs)
@@ -81,45 +74,27 @@ pub fn register(env: &mut Environment<'static>) {
         py_iter(&value)?;
         minijinja::filters::list(state, value)
     });
-    env.add_filter(
-        "sum",
-        |state: &State,
-         value: Value,
-         attribute: Option<&str>,
-         start: Option<Value>,
-         kwargs: Kwargs| {
-            py_iter(&value)?;
-            minijinja::filters::sum(state, value, attribute, start, kwargs)
-        },
-    );
-    env.add_filter(
-        "batch",
-        |state: &State, value: Value, count: usize, fill: Option<Value>| {
-            py_iter(&value)?;
-            minijinja::filters::batch(state, value, count, fill)
-        },
-    );
-    env.add_filter(
-        "slice",
-        |state: &State, value: Value, count: usize, fill: Option<Value>| {
-            py_iter(&value)?;
-            minijinja::filters::slice(state, value, count, fill)
-        },
-    );
+    env.add_filter("sum", |state: &State, value: Value, attribute: Option<&str>, start: Option<Value>, kwargs: Kwargs| {
+        py_iter(&value)?;
+        minijinja::filters::sum(state, value, attribute, start, kwargs)
+    });
+    env.add_filter("batch", |state: &State, value: Value, count: usize, fill: Option<Value>| {
+        py_iter(&value)?;
+        minijinja::filters::batch(state, value, count, fill)
+    });
+    env.add_filter("slice", |state: &State, value: Value, count: usize, fill: Option<Value>| {
+        py_iter(&value)?;
+        minijinja::filters::slice(state, value, count, fill)
+    });
     env.add_filter("attr", attr);
     env.add_filter("indent", indent);
     env.add_filter("wordcount", |value: &Value| {
-        py_str(value)
-            .split(|c: char| !is_word_char(c))
-            .filter(|w| !w.is_empty())
-            .count()
+        py_str(value).split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).count()
     });
     env.add_filter("truncate", truncate);
     env.add_filter("escape", escape);
     env.add_filter("e", escape);
-    env.add_filter("forceescape", |value: &Value| {
-        Value::from_safe_string(html_escape(&py_str(value)))
-    });
+    env.add_filter("forceescape", |value: &Value| Value::from_safe_string(html_escape(&py_str(value))));
     env.add_filter("filesizeformat", filesizeformat);
     env.add_filter("xmlattr", xmlattr);
     env.add_filter("urlencode", urlencode);
@@ -161,10 +136,7 @@ fn py_iter(value: &Value) -> Result<Vec<Value>, Error> {
     match value.kind() {
         ValueKind::Undefined => Ok(Vec::new()),
         ValueKind::None | ValueKind::Bool | ValueKind::Number | ValueKind::Plain => {
-            Err(invalid(format!(
-                "TypeError: '{}' object is not iterable",
-                crate::pyformat::type_name(value)
-            )))
+            Err(invalid(format!("TypeError: '{}' object is not iterable", crate::pyformat::type_name(value))))
         }
         _ => Ok(value.try_iter()?.collect()),
     }
@@ -173,10 +145,7 @@ fn py_iter(value: &Value) -> Result<Vec<Value>, Error> {
 /// jinja2's Undefined fails when a filter converts it (`int()`, `float()`, `.items()`).
 fn require_defined(value: &Value) -> Result<(), Error> {
     if value.is_undefined() {
-        return Err(Error::new(
-            ErrorKind::UndefinedError,
-            "the value is undefined",
-        ));
+        return Err(Error::new(ErrorKind::UndefinedError, "the value is undefined"));
     }
     Ok(())
 }
@@ -195,10 +164,7 @@ fn invalid(message: impl Into<String>) -> Error {
 fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
-        Some(first) => first
-            .to_uppercase()
-            .chain(chars.as_str().to_lowercase().chars())
-            .collect(),
+        Some(first) => first.to_uppercase().chain(chars.as_str().to_lowercase().chars()).collect(),
         None => String::new(),
     }
 }
@@ -235,20 +201,10 @@ fn center(text: &str, width: usize) -> Result<String, Error> {
 /// `s|replace(old, new, count=None)` on `str(s)`.
 fn replace(value: &Value, args: Args) -> Result<Value, Error> {
     let a = params(args, &["old", "new", "count"], 2)?;
-    let (old, new) = (
-        str_arg(&a[0]).unwrap_or_default(),
-        str_arg(&a[1]).unwrap_or_default(),
-    );
-    let limit = present(&a[2])
-        .and_then(Value::as_i64)
-        .filter(|n| *n >= 0)
-        .map(|n| n as usize);
+    let (old, new) = (str_arg(&a[0]).unwrap_or_default(), str_arg(&a[1]).unwrap_or_default());
+    let limit = present(&a[2]).and_then(Value::as_i64).filter(|n| *n >= 0).map(|n| n as usize);
     let replaced = crate::methods::replace(&py_str(value), &old, &new, limit)?;
-    Ok(if value.is_safe() {
-        Value::from_safe_string(replaced)
-    } else {
-        Value::from(replaced)
-    })
+    Ok(if value.is_safe() { Value::from_safe_string(replaced) } else { Value::from(replaced) })
 }
 
 /// `value|join(d='', attribute=None)`: `str(d).join(map(str, value))`.
@@ -276,17 +232,12 @@ fn join(value: &Value, args: Args) -> Result<String, Error> {
 fn format(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
     let names: Vec<&str> = kwargs.args().collect();
     if !args.is_empty() && !names.is_empty() {
-        return Err(invalid(
-            "can't handle positional and keyword arguments at the same time",
-        ));
+        return Err(invalid("can't handle positional and keyword arguments at the same time"));
     }
     let operand = if names.is_empty() {
         Value::from(minijinja::value::Tuple::from(args.0))
     } else {
-        let pairs = names
-            .iter()
-            .map(|name| Ok((*name, kwargs.get::<Value>(name)?)))
-            .collect::<Result<Vec<_>, Error>>()?;
+        let pairs = names.iter().map(|name| Ok((*name, kwargs.get::<Value>(name)?))).collect::<Result<Vec<_>, Error>>()?;
         Value::from_pairs(pairs)
     };
     kwargs.assert_all_used()?;
@@ -306,26 +257,15 @@ fn parse_int(text: &str, base: u32) -> Option<i128> {
         (0 | 16, Some("0x")) => (16, &digits[2..]),
         (0 | 8, Some("0o")) => (8, &digits[2..]),
         (0 | 2, Some("0b")) => (2, &digits[2..]),
-        (0, _)
-            if digits.len() > 1
-                && digits.starts_with('0')
-                && digits.trim_start_matches(['0', '_']).is_empty() =>
-        {
+        (0, _) if digits.len() > 1 && digits.starts_with('0') && digits.trim_start_matches(['0', '_']).is_empty() => {
             (10, digits)
         }
         (0, _) if digits.starts_with('0') && digits.len() > 1 => return None,
         (0, _) => (10, digits),
         (base, _) => (base, digits),
     };
-    let digits = digits
-        .strip_prefix('_')
-        .filter(|_| base != 10)
-        .unwrap_or(digits);
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
+    let digits = digits.strip_prefix('_').filter(|_| base != 10).unwrap_or(digits);
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
         return None;
     }
     let magnitude = i128::from_str_radix(&digits.replace('_', ""), base).ok()?;
@@ -338,19 +278,10 @@ fn parse_float(text: &str) -> Option<f64> {
     let lower = text.to_ascii_lowercase();
     let unsigned = lower.trim_start_matches(['+', '-']);
     if matches!(unsigned, "inf" | "infinity" | "nan") {
-        return lower
-            .parse::<f64>()
-            .ok()
-            .or(Some(if lower.starts_with('-') {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            }));
+        return lower.parse::<f64>().ok().or(Some(if lower.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }));
     }
     let valid = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E' | '_'))
+        && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E' | '_'))
         && !text.contains("__")
         && !text.starts_with('_')
         && !text.ends_with('_');
@@ -377,9 +308,7 @@ fn int(value: &Value, args: Args) -> Result<Value, Error> {
             }
             match parse_float(text) {
                 Some(f) if f.is_finite() => truncate_float(f),
-                Some(_) => Err(invalid(
-                    "OverflowError: cannot convert float infinity to integer",
-                )),
+                Some(_) => Err(invalid("OverflowError: cannot convert float infinity to integer")),
                 None => Ok(default),
             }
         }
@@ -407,9 +336,7 @@ fn float(value: &Value, args: Args) -> Result<Value, Error> {
     Ok(match value.kind() {
         ValueKind::Bool => Value::from(value.is_true() as u8 as f64),
         ValueKind::Number => Value::from(f64::try_from(value.clone())?),
-        ValueKind::String => {
-            parse_float(value.as_str().unwrap_or_default()).map_or(default, Value::from)
-        }
+        ValueKind::String => parse_float(value.as_str().unwrap_or_default()).map_or(default, Value::from),
         _ => default,
     })
 }
@@ -418,58 +345,34 @@ fn float(value: &Value, args: Args) -> Result<Value, Error> {
 /// exact binary value), or floor / ceil of the scaled value.
 fn round(value: &Value, args: Args) -> Result<Value, Error> {
     let a = params(args, &["precision", "method"], 0)?;
-    let precision = present(&a[0])
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
-        .clamp(-400, 400) as i32;
+    let precision = present(&a[0]).and_then(Value::as_i64).unwrap_or(0).clamp(-400, 400) as i32;
     let method = str_arg(&a[1]).unwrap_or_else(|| "common".into());
     let method = method.as_str();
     if !matches!(method, "common" | "floor" | "ceil") {
         return Err(invalid("method must be common, ceil or floor"));
     }
     if value.kind() != ValueKind::Number && value.kind() != ValueKind::Bool {
-        return Err(invalid(format!(
-            "type {} doesn't define __round__ method",
-            crate::pyformat::type_name(value)
-        )));
+        return Err(invalid(format!("type {} doesn't define __round__ method", crate::pyformat::type_name(value))));
     }
     let is_int = value.is_integer() || value.kind() == ValueKind::Bool;
-    let x = if value.kind() == ValueKind::Bool {
-        value.is_true() as u8 as f64
-    } else {
-        f64::try_from(value.clone())?
-    };
+    let x = if value.kind() == ValueKind::Bool { value.is_true() as u8 as f64 } else { f64::try_from(value.clone())? };
     if method == "common" {
         if is_int && precision >= 0 {
-            return Ok(if value.kind() == ValueKind::Bool {
-                Value::from(value.is_true() as i64)
-            } else {
-                value.clone()
-            });
+            return Ok(if value.kind() == ValueKind::Bool { Value::from(value.is_true() as i64) } else { value.clone() });
         }
         let rounded = if !x.is_finite() {
             x
         } else if precision >= 0 {
-            format!("{:.*}", precision.min(340) as usize, x)
-                .parse()
-                .unwrap_or(x)
+            format!("{:.*}", precision.min(340) as usize, x).parse().unwrap_or(x)
         } else {
             let scale = 10f64.powi(-precision);
             (x / scale).round_ties_even() * scale
         };
-        return Ok(if is_int {
-            Value::from(rounded as i128)
-        } else {
-            Value::from(rounded)
-        });
+        return Ok(if is_int { Value::from(rounded as i128) } else { Value::from(rounded) });
     }
     let scale = 10f64.powi(precision);
     let scaled = x * scale;
-    let r = if method == "floor" {
-        scaled.floor()
-    } else {
-        scaled.ceil()
-    };
+    let r = if method == "floor" { scaled.floor() } else { scaled.ceil() };
     Ok(Value::from(r / scale))
 }
 
@@ -477,10 +380,7 @@ fn round(value: &Value, args: Args) -> Result<Value, Error> {
 fn get_path(item: &Value, path: &str) -> Result<Value, Error> {
     let mut value = item.clone();
     for part in path.split('.') {
-        let key = part
-            .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::from(part));
+        let key = part.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(part));
         value = value.get_item(&key).unwrap_or_default();
     }
     Ok(value)
@@ -488,20 +388,14 @@ fn get_path(item: &Value, path: &str) -> Result<Value, Error> {
 
 /// The sort key of one item: the attribute(s), lower-cased strings unless case-sensitive.
 fn sort_key(item: &Value, attribute: Option<&str>, case_sensitive: bool) -> Result<Value, Error> {
-    let lower = |v: Value| match v
-        .as_str()
-        .filter(|_| v.kind() == ValueKind::String && !case_sensitive)
-    {
+    let lower = |v: Value| match v.as_str().filter(|_| v.kind() == ValueKind::String && !case_sensitive) {
         Some(s) => Value::from(s.to_lowercase()),
         None => v,
     };
     match attribute {
         None => Ok(lower(item.clone())),
         Some(spec) if spec.contains(',') => {
-            let parts = spec
-                .split(',')
-                .map(|p| get_path(item, p.trim()).map(lower))
-                .collect::<Result<Vec<_>, Error>>()?;
+            let parts = spec.split(',').map(|p| get_path(item, p.trim()).map(lower)).collect::<Result<Vec<_>, Error>>()?;
             Ok(Value::from(parts))
         }
         Some(path) => get_path(item, path).map(lower),
@@ -528,9 +422,7 @@ fn sorted_by_key(items: Vec<(Value, Value)>, reverse: bool) -> Result<Vec<Value>
 fn sort(state: &State, value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let _ = state;
     let reverse = kwargs.get::<Option<bool>>("reverse")?.unwrap_or(false);
-    let case_sensitive = kwargs
-        .get::<Option<bool>>("case_sensitive")?
-        .unwrap_or(false);
+    let case_sensitive = kwargs.get::<Option<bool>>("case_sensitive")?.unwrap_or(false);
     let attribute = kwargs.get::<Option<&str>>("attribute")?;
     kwargs.assert_all_used()?;
     let items = py_iter(value)?
@@ -541,15 +433,8 @@ fn sort(state: &State, value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
 }
 
 /// `min` / `max`: the first extreme item, undefined for an empty sequence.
-fn extreme(
-    _state: &State,
-    value: &Value,
-    kwargs: Kwargs,
-    wanted: Ordering,
-) -> Result<Value, Error> {
-    let case_sensitive = kwargs
-        .get::<Option<bool>>("case_sensitive")?
-        .unwrap_or(false);
+fn extreme(_state: &State, value: &Value, kwargs: Kwargs, wanted: Ordering) -> Result<Value, Error> {
+    let case_sensitive = kwargs.get::<Option<bool>>("case_sensitive")?.unwrap_or(false);
     let attribute = kwargs.get::<Option<&str>>("attribute")?;
     kwargs.assert_all_used()?;
     let mut best: Option<(Value, Value)> = None;
@@ -568,9 +453,7 @@ fn extreme(
 
 /// `dictsort(case_sensitive=False, by='key', reverse=False)`: `(key, value)` tuples.
 fn dictsort(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let case_sensitive = kwargs
-        .get::<Option<bool>>("case_sensitive")?
-        .unwrap_or(false);
+    let case_sensitive = kwargs.get::<Option<bool>>("case_sensitive")?.unwrap_or(false);
     let by = kwargs.get::<Option<&str>>("by")?.unwrap_or("key");
     let reverse = kwargs.get::<Option<bool>>("reverse")?.unwrap_or(false);
     kwargs.assert_all_used()?;
@@ -581,19 +464,12 @@ fn dictsort(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     };
     require_defined(value)?;
     if value.kind() != ValueKind::Map {
-        return Err(invalid(format!(
-            "AttributeError: '{}' object has no attribute 'items'",
-            crate::pyformat::type_name(value)
-        )));
+        return Err(invalid(format!("AttributeError: '{}' object has no attribute 'items'", crate::pyformat::type_name(value))));
     }
     let mut items = Vec::new();
     for key in value.try_iter()? {
         let item = value.get_item(&key)?;
-        let sort_on = if position == 0 {
-            key.clone()
-        } else {
-            item.clone()
-        };
+        let sort_on = if position == 0 { key.clone() } else { item.clone() };
         let pair = Value::from(minijinja::value::Tuple::from([key, item]));
         items.push((sort_key(&sort_on, None, case_sensitive)?, pair));
     }
@@ -616,20 +492,9 @@ fn groupby(value: &Value, args: Args) -> Result<Value, Error> {
         }
         Ok(key)
     };
-    let items = py_iter(value)?
-        .into_iter()
-        .map(|item| Ok((key_of(&item, !case_sensitive)?, item)))
-        .collect::<Result<Vec<_>, Error>>()?;
+    let items = py_iter(value)?.into_iter().map(|item| Ok((key_of(&item, !case_sensitive)?, item))).collect::<Result<Vec<_>, Error>>()?;
     let keyed = items.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-    let order = sorted_by_key(
-        items
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, (k, _))| (k, Value::from(i)))
-            .collect(),
-        false,
-    )?;
+    let order = sorted_by_key(items.iter().cloned().enumerate().map(|(i, (k, _))| (k, Value::from(i))).collect(), false)?;
     let mut groups: Vec<(Value, Vec<Value>)> = Vec::new();
     for index in order {
         let i = index.as_usize().unwrap_or(0);
@@ -642,15 +507,8 @@ fn groupby(value: &Value, args: Args) -> Result<Value, Error> {
     let out = groups
         .into_iter()
         .map(|(key, members)| {
-            let grouper = if case_sensitive {
-                key
-            } else {
-                key_of(&members[0], false)?
-            };
-            Ok(Value::from_object(crate::pyobjects::GroupTuple {
-                grouper,
-                list: Value::from(members),
-            }))
+            let grouper = if case_sensitive { key } else { key_of(&members[0], false)? };
+            Ok(Value::from_object(crate::pyobjects::GroupTuple { grouper, list: Value::from(members) }))
         })
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(Value::from(out))
@@ -687,16 +545,8 @@ fn indent(value: &Value, args: Args) -> Result<String, Error> {
     // Checked before splitting (`text` ends with a break, so it has one line per break, `\r\n`
     // counting once): splitting a text of millions of lines took seconds and a vector of slices
     // as large as the text.
-    let breaks = text
-        .chars()
-        .filter(|&c| crate::methods::is_line_break(c))
-        .count()
-        - text.matches("\r\n").count();
-    crate::limits::check_string(
-        text.len()
-            .saturating_add(indention.len().saturating_mul(breaks + 1)),
-        "indent",
-    )?;
+    let breaks = text.chars().filter(|&c| crate::methods::is_line_break(c)).count() - text.matches("\r\n").count();
+    crate::limits::check_string(text.len().saturating_add(indention.len().saturating_mul(breaks + 1)), "indent")?;
     let lines: Vec<&str> = crate::methods::split_lines(&text, false);
     let mut out = if blank {
         lines.join(&format!("\n{indention}"))
@@ -730,13 +580,7 @@ fn truncate(value: &Value, args: Args) -> Result<String, Error> {
     let end = str_arg(&a[2]).unwrap_or_else(|| "...".into());
     let end = end.as_str();
     let leeway = usize_or(&a[3], 5)?;
-    Ok(truncate_text(
-        text,
-        length,
-        bool_or(&a[1], false),
-        end,
-        leeway,
-    ))
+    Ok(truncate_text(text, length, bool_or(&a[1], false), end, leeway))
 }
 
 fn truncate_text(text: String, length: usize, killwords: bool, end: &str, leeway: usize) -> String {
@@ -783,20 +627,10 @@ fn filesizeformat(value: &Value, args: Args) -> Result<String, Error> {
     let a = params(args, &["binary"], 0)?;
     let binary = bool_or(&a[0], false);
     let bytes = match value.kind() {
-        ValueKind::Number | ValueKind::Bool => {
-            f64::try_from(value.clone()).unwrap_or(value.is_true() as u8 as f64)
-        }
-        ValueKind::String => parse_float(value.as_str().unwrap_or_default()).ok_or_else(|| {
-            invalid(format!(
-                "could not convert string to float: {:?}",
-                value.as_str().unwrap_or_default()
-            ))
-        })?,
-        _ => {
-            return Err(invalid(
-                "float() argument must be a string or a real number",
-            ))
-        }
+        ValueKind::Number | ValueKind::Bool => f64::try_from(value.clone()).unwrap_or(value.is_true() as u8 as f64),
+        ValueKind::String => parse_float(value.as_str().unwrap_or_default())
+            .ok_or_else(|| invalid(format!("could not convert string to float: {:?}", value.as_str().unwrap_or_default())))?,
+        _ => return Err(invalid("float() argument must be a string or a real number")),
     };
     let base: f64 = if binary { 1024.0 } else { 1000.0 };
     let prefixes = if binary {
@@ -817,20 +651,13 @@ fn filesizeformat(value: &Value, args: Args) -> Result<String, Error> {
             return Ok(format!("{:.1} {prefix}", base * bytes / unit));
         }
     }
-    Ok(format!(
-        "{:.1} {}",
-        base * bytes / unit,
-        prefixes[prefixes.len() - 1]
-    ))
+    Ok(format!("{:.1} {}", base * bytes / unit, prefixes[prefixes.len() - 1]))
 }
 
 fn xmlattr(value: &Value, args: Args) -> Result<Value, Error> {
     let autospace = bool_or(&params(args, &["autospace"], 0)?[0], true);
     if value.kind() != ValueKind::Map {
-        return Err(invalid(format!(
-            "AttributeError: '{}' object has no attribute 'items'",
-            crate::pyformat::type_name(value)
-        )));
+        return Err(invalid(format!("AttributeError: '{}' object has no attribute 'items'", crate::pyformat::type_name(value))));
     }
     let mut parts = Vec::new();
     for key in value.try_iter()? {
@@ -839,20 +666,10 @@ fn xmlattr(value: &Value, args: Args) -> Result<Value, Error> {
             continue;
         }
         let name = py_str(&key);
-        if name.is_empty()
-            || name
-                .chars()
-                .any(|c| is_python_space(c) || matches!(c, '/' | '>' | '='))
-        {
-            return Err(invalid(format!(
-                "Invalid character in attribute name: {name:?}"
-            )));
+        if name.is_empty() || name.chars().any(|c| is_python_space(c) || matches!(c, '/' | '>' | '=')) {
+            return Err(invalid(format!("Invalid character in attribute name: {name:?}")));
         }
-        parts.push(format!(
-            "{}=\"{}\"",
-            html_escape(&name),
-            html_escape(&py_str(&item))
-        ));
+        parts.push(format!("{}=\"{}\"", html_escape(&name), html_escape(&py_str(&item))));
     }
     let mut out = parts.join(" ");
     if autospace && !out.is_empty() {
@@ -867,9 +684,7 @@ fn url_quote(text: &str, for_query: bool) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
-                out.push(byte as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => out.push(byte as char),
             b' ' if for_query => out.push('+'),
             b if safe.contains(&b) => out.push(b as char),
             b => out.push_str(&format!("%{b:02X}")),
@@ -885,11 +700,7 @@ fn urlencode(value: &Value) -> Result<String, Error> {
             let mut parts = Vec::new();
             for key in value.try_iter()? {
                 let item = value.get_item(&key)?;
-                parts.push(format!(
-                    "{}={}",
-                    url_quote(&py_str(&key), true),
-                    url_quote(&py_str(&item), true)
-                ));
+                parts.push(format!("{}={}", url_quote(&py_str(&key), true), url_quote(&py_str(&item), true)));
             }
             Ok(parts.join("&"))
         }
@@ -897,11 +708,7 @@ fn urlencode(value: &Value) -> Result<String, Error> {
             let mut parts = Vec::new();
             for pair in value.try_iter()? {
                 let (key, item): (Value, Value) = from_args(&pair.try_iter()?.collect::<Vec<_>>())?;
-                parts.push(format!(
-                    "{}={}",
-                    url_quote(&py_str(&key), true),
-                    url_quote(&py_str(&item), true)
-                ));
+                parts.push(format!("{}={}", url_quote(&py_str(&key), true), url_quote(&py_str(&item), true)));
             }
             Ok(parts.join("&"))
         }
@@ -916,10 +723,7 @@ mod tests {
     #[test]
     fn numbers_parse_and_round_like_python() {
         assert_eq!(render("{{ 'x'|int }}{{ '3.7'|int }}{{ ' 42 '|int }}{{ '0x1A'|int(0, 16) }}{{ '0b11'|int(0, 0) }}{{ 3.7|int }}{{ true|int }}{{ none|int(5) }}"), "0342263315");
-        assert_eq!(
-            render("{{ 3|float }}{{ '3.5'|float }}{{ 'x'|float }}{{ '1e3'|float }}"),
-            "3.03.50.01000.0"
-        );
+        assert_eq!(render("{{ 3|float }}{{ '3.5'|float }}{{ 'x'|float }}{{ '1e3'|float }}"), "3.03.50.01000.0");
         assert_eq!(render("{{ 2.5|round }}{{ 3.5|round }}{{ 2.567|round(2) }}{{ 2.5|round(0, 'floor') }}{{ 5|round }}{{ -2.5|round }}{{ 0.125|round(2) }}"), "2.04.02.572.05-2.00.12");
     }
 
@@ -927,53 +731,23 @@ mod tests {
     fn text_filters_use_python_str() {
         assert_eq!(render("{{ 1e-05|upper }}|{{ [1.0, none, true]|join(',') }}|{{ 5|replace('5', '6') }}|{{ 'aaa'|replace('a', 'b', 2) }}"), "1E-05|1.0,None,True|6|bba");
         assert_eq!(render("{{ 'a\nb'|indent(2) }}|{{ 'a\n\nb'|indent(2, blank=true) }}|{{ 'a\nb'|indent('> ', true) }}"), "a\n  b|a\n  \n  b|> a\n> b");
-        assert_eq!(
-            render("{{ \"they're here\"|title }}|{{ 'a b'|wordcount }}|{{ 'abc'|center(7) }}|"),
-            "They're Here|2|  abc  |"
-        );
-        assert_eq!(
-            render("{{ 'abcdefghij klmnop qrstuvwxyz'|truncate(12) }}|{{ 'abc'|truncate(5) }}"),
-            "abcdefghi...|abc"
-        );
+        assert_eq!(render("{{ \"they're here\"|title }}|{{ 'a b'|wordcount }}|{{ 'abc'|center(7) }}|"), "They're Here|2|  abc  |");
+        assert_eq!(render("{{ 'abcdefghij klmnop qrstuvwxyz'|truncate(12) }}|{{ 'abc'|truncate(5) }}"), "abcdefghi...|abc");
         assert_eq!(render("{{ '<a&\\'\">'|e }}{{ '<'|e|e }}{{ 1234567|filesizeformat }}{{ {'a': 1, 'b': none}|xmlattr }}{{ 'a b&c'|urlencode }}"), "&lt;a&amp;&#39;&#34;&gt;&lt;1.2 MB a=\"1\"a%20b%26c");
-        assert_eq!(
-            render("{{ '%s-%s'|format(1, 2) }}{{ '%(a)s'|format(a=1e-05) }}"),
-            "1-21e-05"
-        );
+        assert_eq!(render("{{ '%s-%s'|format(1, 2) }}{{ '%(a)s'|format(a=1e-05) }}"), "1-21e-05");
     }
 
     #[test]
     fn ordering_filters_refuse_unrelated_types() {
         assert_eq!(render("{{ ['b', 'A', 'a']|sort }}{{ [3, 1]|sort(reverse=true) }}{{ [{'a': 2}, {'a': 1}]|sort(attribute='a') }}"), "['A', 'a', 'b'][3, 1][{'a': 1}, {'a': 2}]");
-        assert_eq!(
-            render("{{ {'b': 1, 'a': 2}|dictsort }}{{ ['b', 'A']|max }}{{ []|min }}|"),
-            "[('a', 2), ('b', 1)]b|"
-        );
+        assert_eq!(render("{{ {'b': 1, 'a': 2}|dictsort }}{{ ['b', 'A']|max }}{{ []|min }}|"), "[('a', 2), ('b', 1)]b|");
         assert!(fails("{{ [1, 'a']|sort }}"));
         assert!(fails("{{ [1, 'a']|max }}"));
     }
 
     #[test]
     fn undefined_and_none_fail_where_python_fails() {
-        for source in [
-            "{{ u|int }}",
-            "{{ u|float }}",
-            "{{ u|dictsort }}",
-            "{{ u|indent }}",
-            "{{ u|attr('x') }}",
-            "{{ none|unique|list }}",
-            "{{ none|sum }}",
-            "{{ none|max }}",
-            "{{ none|batch(2)|list }}",
-            "{{ none|slice(2)|list }}",
-            "{{ none|join(',') }}",
-            "{{ none|sort }}",
-            "{{ none|groupby('a') }}",
-            "{{ none|dictsort }}",
-            "{{ none|list }}",
-            "{{ [{}]|unique|list }}",
-            "{{ [[1]]|unique|list }}",
-        ] {
+        for source in ["{{ u|int }}", "{{ u|float }}", "{{ u|dictsort }}", "{{ u|indent }}", "{{ u|attr('x') }}", "{{ none|unique|list }}", "{{ none|sum }}", "{{ none|max }}", "{{ none|batch(2)|list }}", "{{ none|slice(2)|list }}", "{{ none|join(',') }}", "{{ none|sort }}", "{{ none|groupby('a') }}", "{{ none|dictsort }}", "{{ none|list }}", "{{ [{}]|unique|list }}", "{{ [[1]]|unique|list }}"] {
             assert!(fails(source), "{source}");
         }
         assert_eq!(render("{{ u|sum }}{{ u|join(',') }}{{ u|sort }}{{ u|unique|list }}{{ u|max }}|{{ u|batch(2)|list }}"), "0[][]|[]");
@@ -981,9 +755,6 @@ mod tests {
 
     #[test]
     fn attr_reads_attributes_not_items() {
-        assert_eq!(
-            render("{{ {'a': 1}|attr('a') }}|{{ {'a': 1}|attr('items') is callable }}"),
-            "|True"
-        );
+        assert_eq!(render("{{ {'a': 1}|attr('a') }}|{{ {'a': 1}|attr('items') is callable }}"), "|True");
     }
 }

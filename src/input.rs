@@ -55,14 +55,8 @@ const REASONING_FIELDS: [&str; 3] = ["reasoning_content", "thinking", "reasoning
 
 impl RenderInputs {
     pub fn validate(&self) -> Result<()> {
-        match self
-            .template_kwargs
-            .iter()
-            .find(|(name, _)| RESERVED_NAMES.contains(&name.as_str()))
-        {
-            Some((name, _)) => Err(Error::input(format!(
-                "template keyword {name:?} is reserved; pass it as its own argument"
-            ))),
+        match self.template_kwargs.iter().find(|(name, _)| RESERVED_NAMES.contains(&name.as_str())) {
+            Some((name, _)) => Err(Error::input(format!("template keyword {name:?} is reserved; pass it as its own argument"))),
             None => Ok(()),
         }
     }
@@ -70,31 +64,21 @@ impl RenderInputs {
 
 /// The full set of template variables for one conversation. An empty conversation is rendered
 /// (with `messages` empty) as transformers renders one inside a batch.
-pub fn build_context(
-    conversation: &Conversation,
-    inputs: &RenderInputs,
-    special_tokens: &[(String, Value)],
-) -> Result<Value> {
+pub fn build_context(conversation: &Conversation, inputs: &RenderInputs, special_tokens: &[(String, Value)]) -> Result<Value> {
     let messages = conversation
         .messages
         .iter()
         .enumerate()
-        .map(|(index, message)| {
-            prepare_message(message).map_err(|msg| Error::input(format!("message {index}: {msg}")))
-        })
+        .map(|(index, message)| prepare_message(message).map_err(|msg| Error::input(format!("message {index}: {msg}"))))
         .collect::<Result<Vec<Value>>>()?;
-    let mut variables: Vec<(Value, Value)> =
-        Vec::with_capacity(special_tokens.len() + inputs.template_kwargs.len() + 4);
+    let mut variables: Vec<(Value, Value)> = Vec::with_capacity(special_tokens.len() + inputs.template_kwargs.len() + 4);
     for (name, value) in special_tokens.iter().chain(&inputs.template_kwargs) {
         variables.push((Value::from(name.as_str()), value.clone()));
     }
     variables.push((Value::from("messages"), Value::from(messages)));
     variables.push((Value::from("tools"), inputs.tools.clone()));
     variables.push((Value::from("documents"), inputs.documents.clone()));
-    variables.push((
-        Value::from("add_generation_prompt"),
-        Value::from(inputs.add_generation_prompt),
-    ));
+    variables.push((Value::from("add_generation_prompt"), Value::from(inputs.add_generation_prompt)));
     // Later pairs win, so kwargs override special tokens as in `{**special_tokens_map, **kwargs}`.
     Ok(Value::from_pairs(variables))
 }
@@ -112,12 +96,7 @@ fn prepare_message(message: &Value) -> std::result::Result<Value, String> {
             entries.push((key, value));
         }
     }
-    let field = |name: &str| {
-        entries
-            .iter()
-            .find(|(key, _)| key.as_str() == Some(name))
-            .map(|(_, v)| v.clone())
-    };
+    let field = |name: &str| entries.iter().find(|(key, _)| key.as_str() == Some(name)).map(|(_, v)| v.clone());
     let reasoning = REASONING_FIELDS.iter().find_map(|name| field(name));
     let Some(reasoning) = reasoning else {
         return Ok(Value::from_pairs(entries));
@@ -127,10 +106,7 @@ fn prepare_message(message: &Value) -> std::result::Result<Value, String> {
         aliased.push((Value::from("thinking"), reasoning.clone()));
     }
     aliased.extend(entries);
-    match aliased
-        .iter_mut()
-        .find(|(key, _)| key.as_str() == Some("reasoning_content"))
-    {
+    match aliased.iter_mut().find(|(key, _)| key.as_str() == Some("reasoning_content")) {
         Some(entry) => entry.1 = reasoning,
         None => aliased.push((Value::from("reasoning_content"), reasoning)),
     }
@@ -151,67 +127,39 @@ mod tests {
 
     #[test]
     fn none_values_are_dropped() {
-        let m = message(&[
-            ("role", Value::from("assistant")),
-            ("content", Value::from(())),
-            ("x", Value::from(1)),
-        ]);
+        let m = message(&[("role", Value::from("assistant")), ("content", Value::from(())), ("x", Value::from(1))]);
         assert_eq!(keys(&prepare_message(&m).unwrap()), ["role", "x"]);
     }
 
     #[test]
     fn reasoning_is_aliased_in_transformers_order() {
-        let m = message(&[
-            ("role", Value::from("assistant")),
-            ("reasoning", Value::from("r")),
-        ]);
+        let m = message(&[("role", Value::from("assistant")), ("reasoning", Value::from("r"))]);
         let out = prepare_message(&m).unwrap();
-        assert_eq!(
-            keys(&out),
-            ["thinking", "role", "reasoning", "reasoning_content"]
-        );
+        assert_eq!(keys(&out), ["thinking", "role", "reasoning", "reasoning_content"]);
         assert_eq!(out.get_attr("thinking").unwrap().as_str(), Some("r"));
     }
 
     #[test]
     fn existing_thinking_keeps_its_value_and_place() {
-        let m = message(&[
-            ("thinking", Value::from("t")),
-            ("reasoning_content", Value::from("c")),
-        ]);
+        let m = message(&[("thinking", Value::from("t")), ("reasoning_content", Value::from("c"))]);
         let out = prepare_message(&m).unwrap();
         assert_eq!(keys(&out), ["thinking", "reasoning_content"]);
         assert_eq!(out.get_attr("thinking").unwrap().as_str(), Some("t"));
-        assert_eq!(
-            out.get_attr("reasoning_content").unwrap().as_str(),
-            Some("c")
-        );
+        assert_eq!(out.get_attr("reasoning_content").unwrap().as_str(), Some("c"));
     }
 
     #[test]
     fn non_dict_message_is_an_input_error() {
-        let conversation = Conversation {
-            messages: vec![message(&[]), Value::from(3)],
-        };
+        let conversation = Conversation { messages: vec![message(&[]), Value::from(3)] };
         let err = build_context(&conversation, &RenderInputs::default(), &[]).unwrap_err();
         assert_eq!(err.message, "message 1: must be a dict, got number");
     }
 
     #[test]
     fn kwargs_override_special_tokens() {
-        let conversation = Conversation {
-            messages: vec![message(&[])],
-        };
-        let inputs = RenderInputs {
-            template_kwargs: vec![("bos_token".into(), Value::from("K"))],
-            ..Default::default()
-        };
-        let ctx = build_context(
-            &conversation,
-            &inputs,
-            &[("bos_token".into(), Value::from("S"))],
-        )
-        .unwrap();
+        let conversation = Conversation { messages: vec![message(&[])] };
+        let inputs = RenderInputs { template_kwargs: vec![("bos_token".into(), Value::from("K"))], ..Default::default() };
+        let ctx = build_context(&conversation, &inputs, &[("bos_token".into(), Value::from("S"))]).unwrap();
         assert_eq!(ctx.get_attr("bos_token").unwrap().as_str(), Some("K"));
         assert!(ctx.get_attr("tools").unwrap().is_none());
     }

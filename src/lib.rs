@@ -28,15 +28,14 @@ mod turns;
 
 pub use align::assistant_mask;
 pub use batch::{
-    encode_batch, encode_each, encode_produced, encode_texts, render_batch, EncodeContext,
-    NUM_THREADS_ENV,
+    encode_batch, encode_each, encode_produced, encode_texts, render_batch, EncodeContext, NUM_THREADS_ENV,
 };
 pub use encode::{encode_rendered, EncodeOptions, Encoded, PaddingStrategy, Side};
-pub use environment::Clock;
 pub use error::{Error, ErrorKind, Result};
 pub use input::{Conversation, RenderInputs, ToConversation};
 pub use limits::Limits;
 pub use matrix::{matrices, Matrices};
+pub use environment::Clock;
 pub use template::{ChatTemplate, Rendered, Span};
 pub use tokenize::{Backend, TokenOffsets, Tokenizer, Truncation};
 pub use turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};

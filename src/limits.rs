@@ -65,9 +65,7 @@ pub const MAX_RECURSION: usize = 500;
 impl Limits {
     pub fn validate(&self) -> crate::Result<()> {
         if self.recursion == 0 || self.recursion > MAX_RECURSION {
-            return Err(crate::Error::input(format!(
-                "limits: recursion must be between 1 and {MAX_RECURSION}"
-            )));
+            return Err(crate::Error::input(format!("limits: recursion must be between 1 and {MAX_RECURSION}")));
         }
         if self.fuel == 0 {
             return Err(crate::Error::input("limits: fuel must be at least 1"));
@@ -79,9 +77,7 @@ impl Limits {
 impl Limits {
     /// The fuel of a render whose input holds `input_bytes` bytes of text.
     pub fn render_fuel(&self, input_bytes: usize) -> u64 {
-        let per_input = self
-            .fuel_per_input_byte
-            .saturating_mul(u64::try_from(input_bytes).unwrap_or(u64::MAX));
+        let per_input = self.fuel_per_input_byte.saturating_mul(u64::try_from(input_bytes).unwrap_or(u64::MAX));
         self.fuel.max(per_input)
     }
 }
@@ -107,22 +103,14 @@ pub struct RenderGuard(());
 impl RenderGuard {
     /// Installs `limits` for a render that has `fuel`.
     pub fn install(limits: &Limits, fuel: u64) -> Self {
-        let active = ActiveRender {
-            string_bytes: limits.string_bytes,
-            printed_bytes_left: fuel,
-            reached: None,
-        };
+        let active = ActiveRender { string_bytes: limits.string_bytes, printed_bytes_left: fuel, reached: None };
         ACTIVE.with(|cell| *cell.borrow_mut() = Some(active));
         RenderGuard(())
     }
 
     /// The message of the first limit the render reached, if any.
     pub fn reached(&self) -> Option<String> {
-        ACTIVE.with(|cell| {
-            cell.borrow()
-                .as_ref()
-                .and_then(|active| active.reached.clone())
-        })
+        ACTIVE.with(|cell| cell.borrow().as_ref().and_then(|active| active.reached.clone()))
     }
 }
 
@@ -145,11 +133,7 @@ pub fn reached(message: String) -> minijinja::Error {
 /// Whether the render on this thread has reached a limit: work that cannot fail at once
 /// (printing) stops doing anything, and the render fails with that limit.
 pub fn any_reached() -> bool {
-    ACTIVE.with(|cell| {
-        cell.borrow()
-            .as_ref()
-            .is_some_and(|active| active.reached.is_some())
-    })
+    ACTIVE.with(|cell| cell.borrow().as_ref().is_some_and(|active| active.reached.is_some()))
 }
 
 /// How many bytes one print of a non-string value may write: the string limit, or less when
@@ -159,11 +143,7 @@ pub fn print_allowance() -> Option<usize> {
     ACTIVE.with(|cell| match cell.borrow().as_ref() {
         None => Some(Limits::default().string_bytes),
         Some(active) if active.reached.is_some() => None,
-        Some(active) => Some(
-            active
-                .string_bytes
-                .min(usize::try_from(active.printed_bytes_left).unwrap_or(usize::MAX)),
-        ),
+        Some(active) => Some(active.string_bytes.min(usize::try_from(active.printed_bytes_left).unwrap_or(usize::MAX))),
     })
 }
 
@@ -184,9 +164,7 @@ pub fn charge_printed(bytes: usize) {
 
 /// The string limit of the current render (the default outside a render).
 pub fn string_limit() -> usize {
-    ACTIVE
-        .with(|cell| cell.borrow().as_ref().map(|active| active.string_bytes))
-        .unwrap_or_else(|| Limits::default().string_bytes)
+    ACTIVE.with(|cell| cell.borrow().as_ref().map(|active| active.string_bytes)).unwrap_or_else(|| Limits::default().string_bytes)
 }
 
 /// Fails when a string of `bytes` bytes, about to be built by `what`, would exceed the string
@@ -194,9 +172,7 @@ pub fn string_limit() -> usize {
 pub fn check_string(bytes: usize, what: &str) -> Result<(), minijinja::Error> {
     let limit = string_limit();
     if bytes > limit {
-        return Err(reached(format!(
-            "string limit: {what} would build {bytes} bytes, more than the limit of {limit}"
-        )));
+        return Err(reached(format!("string limit: {what} would build {bytes} bytes, more than the limit of {limit}")));
     }
     Ok(())
 }
@@ -222,17 +198,11 @@ mod tests {
 
     #[test]
     fn the_installed_limit_applies_and_is_recorded() {
-        let limits = Limits {
-            string_bytes: 10,
-            ..Limits::default()
-        };
+        let limits = Limits { string_bytes: 10, ..Limits::default() };
         let guard = RenderGuard::install(&limits, limits.fuel);
         assert!(check_string(10, "x").is_ok());
         let err = check_string(11, "indent").unwrap_err();
-        assert!(
-            err.to_string().contains("indent would build 11 bytes"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("indent would build 11 bytes"), "{err}");
         assert!(guard.reached().unwrap().starts_with("string limit"));
         drop(guard);
         assert!(check_string(11, "x").is_ok());
@@ -240,32 +210,16 @@ mod tests {
 
     #[test]
     fn large_inputs_get_fuel_by_size() {
-        let limits = Limits {
-            fuel: 1000,
-            fuel_per_input_byte: 10,
-            ..Limits::default()
-        };
+        let limits = Limits { fuel: 1000, fuel_per_input_byte: 10, ..Limits::default() };
         assert_eq!(limits.render_fuel(0), 1000);
         assert_eq!(limits.render_fuel(100), 1000);
         assert_eq!(limits.render_fuel(101), 1010);
-        assert_eq!(
-            Limits {
-                fuel_per_input_byte: u64::MAX,
-                ..limits
-            }
-            .render_fuel(2),
-            u64::MAX
-        );
+        assert_eq!(Limits { fuel_per_input_byte: u64::MAX, ..limits }.render_fuel(2), u64::MAX);
     }
 
     #[test]
     fn recursion_is_bounded_by_minijinja() {
-        assert!(Limits {
-            recursion: 501,
-            ..Limits::default()
-        }
-        .validate()
-        .is_err());
+        assert!(Limits { recursion: 501, ..Limits::default() }.validate().is_err());
         assert!(Limits::default().validate().is_ok());
     }
 }

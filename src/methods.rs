@@ -10,12 +10,7 @@ use crate::pyobjects::{fromkeys, is_namespace, DictView, ViewKind};
 use crate::python_format::{is_printable, is_python_space};
 
 /// The environment's unknown-method callback.
-pub fn call_method(
-    _state: &mut State,
-    value: &Value,
-    method: &str,
-    args: &[Value],
-) -> Result<Value, Error> {
+pub fn call_method(_state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
     match value.kind() {
         ValueKind::String => str_method(value.as_str().unwrap_or_default(), method, args),
         ValueKind::Map if !is_namespace(value) => dict_method(value, method, args),
@@ -30,17 +25,11 @@ fn invalid(message: impl Into<String>) -> Error {
 
 /// jinja2's sandbox refuses methods that modify their object.
 fn unsafe_method(method: &str, type_name: &str) -> Error {
-    invalid(format!(
-        "SecurityError: access to attribute '{method}' of '{type_name}' object is unsafe."
-    ))
+    invalid(format!("SecurityError: access to attribute '{method}' of '{type_name}' object is unsafe."))
 }
 
 /// Binds positional-only arguments, as most methods of Python's builtin types take them.
-fn positional(
-    args: &[Value],
-    names: &[&str],
-    required: usize,
-) -> Result<Vec<Option<Value>>, Error> {
+fn positional(args: &[Value], names: &[&str], required: usize) -> Result<Vec<Option<Value>>, Error> {
     if args.last().is_some_and(Value::is_kwargs) {
         return Err(invalid("TypeError: this method takes no keyword arguments"));
     }
@@ -55,18 +44,11 @@ pub fn bind(args: &[Value], names: &[&str], required: usize) -> Result<Vec<Optio
         if args.len() > names.len() {
             return Err(Error::new(
                 ErrorKind::TooManyArguments,
-                format!(
-                    "takes at most {} arguments ({} given)",
-                    names.len(),
-                    args.len()
-                ),
+                format!("takes at most {} arguments ({} given)", names.len(), args.len()),
             ));
         }
         if args.len() < required {
-            return Err(Error::new(
-                ErrorKind::MissingArgument,
-                format!("takes at least {required} arguments"),
-            ));
+            return Err(Error::new(ErrorKind::MissingArgument, format!("takes at least {required} arguments")));
         }
         let mut bound: Vec<Option<Value>> = args.iter().cloned().map(Some).collect();
         bound.resize(names.len(), None);
@@ -76,11 +58,7 @@ pub fn bind(args: &[Value], names: &[&str], required: usize) -> Result<Vec<Optio
     if positional.len() > names.len() {
         return Err(Error::new(
             ErrorKind::TooManyArguments,
-            format!(
-                "takes at most {} arguments ({} given)",
-                names.len(),
-                positional.len()
-            ),
+            format!("takes at most {} arguments ({} given)", names.len(), positional.len()),
         ));
     }
     let mut bound: Vec<Option<Value>> = positional.0.into_iter().map(Some).collect();
@@ -89,10 +67,7 @@ pub fn bind(args: &[Value], names: &[&str], required: usize) -> Result<Vec<Optio
     }
     kwargs.assert_all_used()?;
     if bound.iter().take(required).any(Option::is_none) {
-        return Err(Error::new(
-            ErrorKind::MissingArgument,
-            format!("takes at least {required} arguments"),
-        ));
+        return Err(Error::new(ErrorKind::MissingArgument, format!("takes at least {required} arguments")));
     }
     Ok(bound)
 }
@@ -103,10 +78,7 @@ fn opt_str<'a>(value: &'a Option<Value>, what: &str) -> Result<Option<&'a str>, 
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
         Some(v) if v.kind() == ValueKind::String => Ok(v.as_str()),
-        Some(v) => Err(invalid(format!(
-            "{what} must be str or None, not {}",
-            type_name(v)
-        ))),
+        Some(v) => Err(invalid(format!("{what} must be str or None, not {}", type_name(v)))),
     }
 }
 
@@ -114,10 +86,7 @@ fn req_str<'a>(value: &'a Option<Value>, what: &str) -> Result<&'a str, Error> {
     match value {
         Some(v) if v.kind() == ValueKind::String => Ok(v.as_str().unwrap_or_default()),
         Some(v) => Err(invalid(format!("{what} must be str, not {}", type_name(v)))),
-        None => Err(Error::new(
-            ErrorKind::MissingArgument,
-            format!("missing {what}"),
-        )),
+        None => Err(Error::new(ErrorKind::MissingArgument, format!("missing {what}"))),
     }
 }
 
@@ -126,14 +95,8 @@ fn opt_int(value: &Option<Value>, what: &str) -> Result<Option<i64>, Error> {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
         Some(v) if v.kind() == ValueKind::Bool => Ok(Some(v.is_true() as i64)),
-        Some(v) if v.is_integer() => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| invalid(format!("{what} is too large"))),
-        Some(v) => Err(invalid(format!(
-            "'{}' object cannot be interpreted as an integer",
-            type_name(v)
-        ))),
+        Some(v) if v.is_integer() => v.as_i64().map(Some).ok_or_else(|| invalid(format!("{what} is too large"))),
+        Some(v) => Err(invalid(format!("'{}' object cannot be interpreted as an integer", type_name(v)))),
     }
 }
 
@@ -146,27 +109,14 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
         "strip" | "lstrip" | "rstrip" => {
             let a = positional(args, &["chars"], 0)?;
             let chars = opt_str(&a[0], "strip arg")?;
-            Ok(Value::from(strip(
-                text,
-                chars,
-                method != "rstrip",
-                method != "lstrip",
-            )))
+            Ok(Value::from(strip(text, chars, method != "rstrip", method != "lstrip")))
         }
         "split" | "rsplit" => {
             let a = bind(args, &["sep", "maxsplit"], 0)?;
             let sep = opt_str(&a[0], "sep")?;
-            let limit = opt_int(&a[1], "maxsplit")?
-                .filter(|n| *n >= 0)
-                .map(|n| n as usize);
-            let parts = if method == "split" {
-                split(text, sep, limit)?
-            } else {
-                rsplit(text, sep, limit)?
-            };
-            Ok(Value::from(
-                parts.into_iter().map(Value::from).collect::<Vec<_>>(),
-            ))
+            let limit = opt_int(&a[1], "maxsplit")?.filter(|n| *n >= 0).map(|n| n as usize);
+            let parts = if method == "split" { split(text, sep, limit)? } else { rsplit(text, sep, limit)? };
+            Ok(Value::from(parts.into_iter().map(Value::from).collect::<Vec<_>>()))
         }
         "splitlines" => {
             let a = bind(args, &["keepends"], 0)?;
@@ -174,26 +124,12 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
         }
         "startswith" | "endswith" => {
             let a = positional(args, &["prefix", "start", "end"], 1)?;
-            affix_test(
-                text,
-                method,
-                a[0].as_ref().unwrap_or(&Value::UNDEFINED),
-                &a[1],
-                &a[2],
-            )
-            .map(Value::from)
+            affix_test(text, method, a[0].as_ref().unwrap_or(&Value::UNDEFINED), &a[1], &a[2]).map(Value::from)
         }
         "replace" => {
             let a = positional(args, &["old", "new", "count"], 2)?;
-            let count = opt_int(&a[2], "count")?
-                .filter(|n| *n >= 0)
-                .map(|n| n as usize);
-            v(replace(
-                text,
-                req_str(&a[0], "old")?,
-                req_str(&a[1], "new")?,
-                count,
-            )?)
+            let count = opt_int(&a[2], "count")?.filter(|n| *n >= 0).map(|n| n as usize);
+            v(replace(text, req_str(&a[0], "old")?, req_str(&a[1], "new")?, count)?)
         }
         "find" | "rfind" | "index" | "rindex" | "count" => {
             let a = positional(args, &["sub", "start", "end"], 1)?;
@@ -205,20 +141,11 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
             let a = positional(args, &["sep"], 1)?;
             partition(text, req_str(&a[0], "sep")?, method == "rpartition")
         }
-        "removeprefix" => v(text
-            .strip_prefix(req_str(&positional(args, &["prefix"], 1)?[0], "prefix")?)
-            .unwrap_or(text)
-            .into()),
-        "removesuffix" => v(text
-            .strip_suffix(req_str(&positional(args, &["suffix"], 1)?[0], "suffix")?)
-            .unwrap_or(text)
-            .into()),
+        "removeprefix" => v(text.strip_prefix(req_str(&positional(args, &["prefix"], 1)?[0], "prefix")?).unwrap_or(text).into()),
+        "removesuffix" => v(text.strip_suffix(req_str(&positional(args, &["suffix"], 1)?[0], "suffix")?).unwrap_or(text).into()),
         "zfill" => {
             let a = positional(args, &["width"], 1)?;
-            v(zfill(
-                text,
-                check_width(opt_int(&a[0], "width")?.unwrap_or(0).max(0) as usize)?,
-            ))
+            v(zfill(text, check_width(opt_int(&a[0], "width")?.unwrap_or(0).max(0) as usize)?))
         }
         "center" | "ljust" | "rjust" => {
             let a = positional(args, &["width", "fillchar"], 1)?;
@@ -229,11 +156,7 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
                     let mut chars = req_str(&a[1], "fillchar")?.chars();
                     match (chars.next(), chars.next()) {
                         (Some(c), None) => c,
-                        _ => {
-                            return Err(invalid(format!(
-                                "The fill character must be exactly one character long, got {f}"
-                            )))
-                        }
+                        _ => return Err(invalid(format!("The fill character must be exactly one character long, got {f}"))),
                     }
                 }
             };
@@ -285,11 +208,7 @@ pub fn strip<'a>(text: &'a str, chars: Option<&str>, left: bool, right: bool) ->
         Some(set) => set.contains(c),
         None => is_python_space(c),
     };
-    let text = if left {
-        text.trim_start_matches(strip_char)
-    } else {
-        text
-    };
+    let text = if left { text.trim_start_matches(strip_char) } else { text };
     if right {
         text.trim_end_matches(strip_char)
     } else {
@@ -297,11 +216,7 @@ pub fn strip<'a>(text: &'a str, chars: Option<&str>, left: bool, right: bool) ->
     }
 }
 
-fn split<'a>(
-    text: &'a str,
-    sep: Option<&str>,
-    limit: Option<usize>,
-) -> Result<Vec<&'a str>, Error> {
+fn split<'a>(text: &'a str, sep: Option<&str>, limit: Option<usize>) -> Result<Vec<&'a str>, Error> {
     match sep {
         Some("") => Err(invalid("ValueError: empty separator")),
         Some(sep) => Ok(match limit {
@@ -329,11 +244,7 @@ fn split_whitespace(text: &str, limit: Option<usize>) -> Vec<&str> {
     parts
 }
 
-fn rsplit<'a>(
-    text: &'a str,
-    sep: Option<&str>,
-    limit: Option<usize>,
-) -> Result<Vec<&'a str>, Error> {
+fn rsplit<'a>(text: &'a str, sep: Option<&str>, limit: Option<usize>) -> Result<Vec<&'a str>, Error> {
     let mut parts: Vec<&str> = match sep {
         Some("") => return Err(invalid("ValueError: empty separator")),
         Some(sep) => match limit {
@@ -355,9 +266,7 @@ fn rsplit_whitespace(text: &str, limit: Option<usize>) -> Vec<&str> {
             parts.push(rest);
             break;
         }
-        let start = rest.rfind(is_python_space).map_or(0, |at| {
-            at + rest[at..].chars().next().map_or(1, char::len_utf8)
-        });
+        let start = rest.rfind(is_python_space).map_or(0, |at| at + rest[at..].chars().next().map_or(1, char::len_utf8));
         parts.push(&rest[start..]);
         rest = rest[..start].trim_end_matches(is_python_space);
     }
@@ -366,29 +275,13 @@ fn rsplit_whitespace(text: &str, limit: Option<usize>) -> Vec<&str> {
 
 /// `str.splitlines([keepends])` with Python's line boundaries.
 fn splitlines(text: &str, keepends: bool) -> Value {
-    Value::from(
-        split_lines(text, keepends)
-            .into_iter()
-            .map(Value::from)
-            .collect::<Vec<_>>(),
-    )
+    Value::from(split_lines(text, keepends).into_iter().map(Value::from).collect::<Vec<_>>())
 }
 
 /// The lines of `str.splitlines([keepends])`.
 /// The characters Python's `str.splitlines` breaks at (`\r\n` counts once).
 pub fn is_line_break(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\r'
-            | '\u{b}'
-            | '\u{c}'
-            | '\u{1c}'
-            | '\u{1d}'
-            | '\u{1e}'
-            | '\u{85}'
-            | '\u{2028}'
-            | '\u{2029}'
-    )
+    matches!(c, '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
 pub fn split_lines(text: &str, keepends: bool) -> Vec<&str> {
@@ -415,11 +308,7 @@ pub fn split_lines(text: &str, keepends: bool) -> Vec<&str> {
 }
 
 /// Python's slice bounds `[start:end]` in characters, clamped, as byte offsets.
-fn slice_bounds(
-    text: &str,
-    start: &Option<Value>,
-    end: &Option<Value>,
-) -> Result<(usize, usize), Error> {
+fn slice_bounds(text: &str, start: &Option<Value>, end: &Option<Value>) -> Result<(usize, usize), Error> {
     let len = text.chars().count() as i64;
     let clamp = |index: Option<i64>, default: i64| match index {
         None => default,
@@ -431,34 +320,18 @@ fn slice_bounds(
         other => clamp(other, 0),
     };
     let end_char = clamp(opt_int(end, "end")?, len);
-    let byte = |char_index: i64| {
-        text.char_indices()
-            .nth(char_index as usize)
-            .map_or(text.len(), |(b, _)| b)
-    };
+    let byte = |char_index: i64| text.char_indices().nth(char_index as usize).map_or(text.len(), |(b, _)| b);
     Ok((byte(start_char), byte(end_char.max(start_char))))
 }
 
 /// `str.startswith` / `endswith` with a str or a tuple of str and optional slice bounds.
-fn affix_test(
-    text: &str,
-    method: &str,
-    affix: &Value,
-    start: &Option<Value>,
-    end: &Option<Value>,
-) -> Result<bool, Error> {
+fn affix_test(text: &str, method: &str, affix: &Value, start: &Option<Value>, end: &Option<Value>) -> Result<bool, Error> {
     let (start, end) = slice_bounds(text, start, end)?;
     if start == usize::MAX {
         return Ok(false);
     }
     let window = &text[start..end];
-    let test = |affix: &str| {
-        if method == "startswith" {
-            window.starts_with(affix)
-        } else {
-            window.ends_with(affix)
-        }
-    };
+    let test = |affix: &str| if method == "startswith" { window.starts_with(affix) } else { window.ends_with(affix) };
     match affix.kind() {
         ValueKind::String => Ok(test(affix.as_str().unwrap_or_default())),
         ValueKind::Seq if affix.downcast_object_ref::<Tuple>().is_some() => {
@@ -467,19 +340,13 @@ fn affix_test(
                     Some(s) if test(s) => return Ok(true),
                     Some(_) => {}
                     None => {
-                        return Err(invalid(format!(
-                            "tuple for {method} must only contain str, not {}",
-                            type_name(&item)
-                        )))
+                        return Err(invalid(format!("tuple for {method} must only contain str, not {}", type_name(&item))))
                     }
                 }
             }
             Ok(false)
         }
-        _ => Err(invalid(format!(
-            "{method} first arg must be str or a tuple of str, not {}",
-            type_name(affix)
-        ))),
+        _ => Err(invalid(format!("{method} first arg must be str or a tuple of str, not {}", type_name(affix)))),
     }
 }
 
@@ -487,11 +354,7 @@ fn affix_test(
 pub fn replace(text: &str, old: &str, new: &str, count: Option<usize>) -> Result<String, Error> {
     let limit = count.unwrap_or(usize::MAX);
     if new.len() > old.len() {
-        let found = if old.is_empty() {
-            text.chars().count() + 1
-        } else {
-            text.matches(old).count()
-        };
+        let found = if old.is_empty() { text.chars().count() + 1 } else { text.matches(old).count() };
         let grown = found.min(limit).saturating_mul(new.len() - old.len());
         crate::limits::check_string(text.len().saturating_add(grown), "replace")?;
     }
@@ -531,11 +394,7 @@ fn search(text: &str, method: &str, sub: &str, start: usize, end: usize) -> Resu
     let window = &text[start..end];
     let found = match method {
         "count" => {
-            let n = if sub.is_empty() {
-                window.chars().count() + 1
-            } else {
-                window.matches(sub).count()
-            };
+            let n = if sub.is_empty() { window.chars().count() + 1 } else { window.matches(sub).count() };
             return Ok(Value::from(n));
         }
         "find" | "index" => window.find(sub),
@@ -552,19 +411,13 @@ fn partition(text: &str, sep: &str, from_right: bool) -> Result<Value, Error> {
     if sep.is_empty() {
         return Err(invalid("ValueError: empty separator"));
     }
-    let found = if from_right {
-        text.rfind(sep)
-    } else {
-        text.find(sep)
-    };
+    let found = if from_right { text.rfind(sep) } else { text.find(sep) };
     let parts = match (found, from_right) {
         (Some(at), _) => [&text[..at], sep, &text[at + sep.len()..]],
         (None, false) => [text, "", ""],
         (None, true) => ["", "", text],
     };
-    Ok(Value::from(Tuple::from(
-        parts.iter().map(|p| Value::from(*p)).collect::<Vec<_>>(),
-    )))
+    Ok(Value::from(Tuple::from(parts.iter().map(|p| Value::from(*p)).collect::<Vec<_>>())))
 }
 
 /// Pads with zeros to `width` characters, after a leading sign, as Python does.
@@ -635,13 +488,7 @@ fn change_case(text: &str, method: &str) -> String {
         "casefold" => text.to_lowercase().replace('ß', "ss"),
         "swapcase" => text
             .chars()
-            .map(|c| {
-                if c.is_uppercase() {
-                    c.to_lowercase().collect::<String>()
-                } else {
-                    c.to_uppercase().collect()
-                }
-            })
+            .map(|c| if c.is_uppercase() { c.to_lowercase().collect::<String>() } else { c.to_uppercase().collect() })
             .collect(),
         "title" => {
             // Python: a cased character after an uncased one starts a word ("They'Re").
@@ -660,10 +507,7 @@ fn change_case(text: &str, method: &str) -> String {
         _ => {
             let mut chars = text.chars();
             match chars.next() {
-                Some(first) => first
-                    .to_uppercase()
-                    .chain(chars.as_str().to_lowercase().chars())
-                    .collect(),
+                Some(first) => first.to_uppercase().chain(chars.as_str().to_lowercase().chars()).collect(),
                 None => String::new(),
             }
         }
@@ -674,10 +518,7 @@ fn join(separator: &str, items: &Value) -> Result<String, Error> {
     let mut out = String::new();
     for (index, item) in items.try_iter()?.enumerate() {
         let Some(text) = item.as_str().filter(|_| item.kind() == ValueKind::String) else {
-            return Err(invalid(format!(
-                "sequence item {index}: expected str instance, {} found",
-                type_name(&item)
-            )));
+            return Err(invalid(format!("sequence item {index}: expected str instance, {} found", type_name(&item))));
         };
         if index > 0 {
             out.push_str(separator);
@@ -729,35 +570,13 @@ fn predicate(text: &str, method: &str) -> Option<bool> {
         "isspace" => all(is_python_space),
         "isascii" => text.is_ascii(),
         "isprintable" => text.chars().all(is_printable),
-        "islower" => {
-            cased()
-                && !text.chars().any(|c| {
-                    c.is_uppercase() || get_general_category(c) == Category::TitlecaseLetter
-                })
-        }
-        "isupper" => {
-            cased()
-                && !text.chars().any(|c| {
-                    c.is_lowercase() || get_general_category(c) == Category::TitlecaseLetter
-                })
-        }
+        "islower" => cased() && !text.chars().any(|c| c.is_uppercase() || get_general_category(c) == Category::TitlecaseLetter),
+        "isupper" => cased() && !text.chars().any(|c| c.is_lowercase() || get_general_category(c) == Category::TitlecaseLetter),
         "istitle" => is_title(text),
         "isidentifier" => {
             let mut chars = text.chars();
-            chars.next().is_some_and(|c| {
-                c == '_' || is_alpha(c) || get_general_category(c) == Category::LetterNumber
-            }) && chars.all(|c| {
-                c == '_'
-                    || is_alpha(c)
-                    || is_decimal(c)
-                    || matches!(
-                        get_general_category(c),
-                        Category::LetterNumber
-                            | Category::NonspacingMark
-                            | Category::SpacingMark
-                            | Category::ConnectorPunctuation
-                    )
-            })
+            chars.next().is_some_and(|c| c == '_' || is_alpha(c) || get_general_category(c) == Category::LetterNumber)
+                && chars.all(|c| c == '_' || is_alpha(c) || is_decimal(c) || matches!(get_general_category(c), Category::LetterNumber | Category::NonspacingMark | Category::SpacingMark | Category::ConnectorPunctuation))
         }
         _ => return None,
     })
@@ -802,26 +621,16 @@ fn dict_method(map: &Value, method: &str, args: &[Value]) -> Result<Value, Error
         "get" => {
             let a = positional(args, &["key", "default"], 1)?;
             let found = map.get_item(a[0].as_ref().unwrap_or(&Value::UNDEFINED))?;
-            Ok(if found.is_undefined() {
-                a[1].clone().unwrap_or(Value::from(()))
-            } else {
-                found
-            })
+            Ok(if found.is_undefined() { a[1].clone().unwrap_or(Value::from(())) } else { found })
         }
         "copy" => {
             positional(args, &[], 0)?;
-            let pairs = map
-                .try_iter()?
-                .map(|k| Ok((k.clone(), map.get_item(&k)?)))
-                .collect::<Result<Vec<_>, Error>>()?;
+            let pairs = map.try_iter()?.map(|k| Ok((k.clone(), map.get_item(&k)?))).collect::<Result<Vec<_>, Error>>()?;
             Ok(Value::from_pairs(pairs))
         }
         "fromkeys" => {
             let a = positional(args, &["iterable", "value"], 1)?;
-            fromkeys(
-                a[0].as_ref().unwrap_or(&Value::UNDEFINED),
-                a[1].clone().unwrap_or(Value::from(())),
-            )
+            fromkeys(a[0].as_ref().unwrap_or(&Value::UNDEFINED), a[1].clone().unwrap_or(Value::from(())))
         }
         "clear" | "pop" | "popitem" | "setdefault" | "update" => Err(unsafe_method(method, "dict")),
         _ => Err(Error::from(ErrorKind::UnknownMethod)),
@@ -835,9 +644,7 @@ fn seq_method(seq: &Value, method: &str, args: &[Value]) -> Result<Value, Error>
         "count" => {
             let a = positional(args, &["value"], 1)?;
             let needle = a[0].clone().unwrap_or_default();
-            Ok(Value::from(
-                seq.try_iter()?.filter(|item| *item == needle).count(),
-            ))
+            Ok(Value::from(seq.try_iter()?.filter(|item| *item == needle).count()))
         }
         "index" => {
             let a = positional(args, &["value", "start", "stop"], 1)?;
@@ -854,20 +661,13 @@ fn seq_method(seq: &Value, method: &str, args: &[Value]) -> Result<Value, Error>
             (start..stop.max(start))
                 .find(|&i| items[i] == needle)
                 .map(Value::from)
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "ValueError: {} is not in {owner}",
-                        crate::pyobjects::repr(&needle)
-                    ))
-                })
+                .ok_or_else(|| invalid(format!("ValueError: {} is not in {owner}", crate::pyobjects::repr(&needle))))
         }
         "copy" if !is_tuple => {
             positional(args, &[], 0)?;
             Ok(Value::from(seq.try_iter()?.collect::<Vec<_>>()))
         }
-        "append" | "clear" | "extend" | "insert" | "pop" | "remove" | "reverse" | "sort"
-            if !is_tuple =>
-        {
+        "append" | "clear" | "extend" | "insert" | "pop" | "remove" | "reverse" | "sort" if !is_tuple => {
             Err(unsafe_method(method, owner))
         }
         _ => Err(Error::from(ErrorKind::UnknownMethod)),
@@ -883,14 +683,8 @@ mod tests {
         assert_eq!(render("{{ 'a.b.c'.rsplit('.', 1) }}{{ 'a,b,c'.split(sep=',', maxsplit=1) }}{{ ''.split(',') }}{{ ''.split() }}"), "['a.b', 'c']['a', 'b,c'][''][]");
         assert_eq!(render("{{ '  a b  c '.rsplit() }}{{ ' a b c'.rsplit(None, 1) }}{{ ' a  b '.rsplit(None, 0) }}"), "['a', 'b', 'c'][' a b', 'c'][' a  b']");
         assert_eq!(render("{{ '\u{1c} a b \u{3000}\u{1f}'.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ ' a '.lstrip() }}|{{ ' a '.strip(none) }}|"), "a b|a|a |a|");
-        assert_eq!(
-            render("{{ ' a\u{1d}b  c '.split() }}{{ 'a b  c '.split(None, 1) }}"),
-            "['a', 'b', 'c']['a', 'b  c ']"
-        );
-        assert_eq!(
-            render("{{ 'a\r\nb\u{1e}c\n'.splitlines() }}{{ 'a\nb'.splitlines(keepends=true) }}"),
-            "['a', 'b', 'c']['a\\n', 'b']"
-        );
+        assert_eq!(render("{{ ' a\u{1d}b  c '.split() }}{{ 'a b  c '.split(None, 1) }}"), "['a', 'b', 'c']['a', 'b  c ']");
+        assert_eq!(render("{{ 'a\r\nb\u{1e}c\n'.splitlines() }}{{ 'a\nb'.splitlines(keepends=true) }}"), "['a', 'b', 'c']['a\\n', 'b']");
         assert!(fails("{{ 'a'.split('') }}"));
     }
 
@@ -904,18 +698,12 @@ mod tests {
 
     #[test]
     fn reshaping_methods() {
-        assert_eq!(
-            render("{{ 'k=v=w'.partition('=') }}{{ 'abc'.rpartition('x') }}"),
-            "('k', '=', 'v=w')('', '', 'abc')"
-        );
+        assert_eq!(render("{{ 'k=v=w'.partition('=') }}{{ 'abc'.rpartition('x') }}"), "('k', '=', 'v=w')('', '', 'abc')");
         assert_eq!(render("{{ 'prefix-x'.removeprefix('prefix-') }}{{ 'x.py'.removesuffix('.py') }}{{ '-42'.zfill(5) }}"), "xx-0042");
         assert_eq!(render("{{ 'abc'.center(8, '*') }}|{{ 'abc'.center(7) }}|{{ 'ab'.ljust(4) }}|{{ 'ab'.rjust(4, '0') }}|{{ 'a\tb'.expandtabs(4) }}"), "**abc***|  abc  |ab  |00ab|a   b");
         assert_eq!(render("{{ 'aaa'.replace('a', 'b', 2) }}{{ 'ab'.replace('', '-') }}{{ 'ab'.replace('', '-', 1) }}"), "bba-a-b--ab");
         assert_eq!(render("{{ \"they're bill's\".title() }}|{{ 'hELLO wORLD'.capitalize() }}|{{ 'aBc'.swapcase() }}|{{ 'ß'.upper() }}"), "They'Re Bill'S|Hello world|AbC|SS");
-        assert_eq!(
-            render("{{ ','.join(['a', 'b']) }}{{ ''.join('abc') }}{{ '{} {x}'.format(1, x=2) }}"),
-            "a,babc1 2"
-        );
+        assert_eq!(render("{{ ','.join(['a', 'b']) }}{{ ''.join('abc') }}{{ '{} {x}'.format(1, x=2) }}"), "a,babc1 2");
         assert!(fails("{{ ','.join([1, 2]) }}"));
     }
 

@@ -48,9 +48,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function(GT, |a: &Value, b: &Value| compare(a, ">", b));
     env.add_function(GE, |a: &Value, b: &Value| compare(a, ">=", b));
     env.add_function(IN, |a: &Value, b: &Value| contains(b, a));
-    env.add_function(NOT_IN, |a: &Value, b: &Value| {
-        contains(b, a).map(|found| !found)
-    });
+    env.add_function(NOT_IN, |a: &Value, b: &Value| contains(b, a).map(|found| !found));
     env.add_function(CONCAT, |parts: Rest<Value>| {
         let mut out = String::new();
         for part in parts.iter() {
@@ -61,23 +59,17 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_function(ADD, |a: &Value, b: &Value| add(a, b));
     env.add_function(MUL, |a: &Value, b: &Value| multiply(a, b));
-    env.add_function(STORE, |namespace: &Value, value: Value| {
-        store(namespace, value)
-    });
+    env.add_function(STORE, |namespace: &Value, value: Value| store(namespace, value));
     env.add_function(ITER, |value: Value| iterable(value));
     env.add_function(ITER_UNPACK, |value: Value, shape: Value| {
-        let items = iterable(value)?
-            .try_iter()?
-            .map(|item| unpack(item, &shape))
-            .collect::<Vec<_>>();
+        let items = iterable(value)?.try_iter()?.map(|item| unpack(item, &shape)).collect::<Vec<_>>();
         Ok::<_, Error>(Value::from(items))
     });
     env.add_function(UNPACK, |value: Value, shape: Value| unpack(value, &shape));
     env.add_function(ATTR, |value: Value, name: &str| attribute(&value, name));
-    env.add_function(
-        PRIVATE_ATTR,
-        |name: &str, _value: Value| -> Result<Value, Error> { Err(reject_private_attribute(name)) },
-    );
+    env.add_function(PRIVATE_ATTR, |name: &str, _value: Value| -> Result<Value, Error> {
+        Err(reject_private_attribute(name))
+    });
 }
 
 fn type_error(message: String) -> Error {
@@ -94,16 +86,10 @@ pub fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
     }
     if let (Some(x), Some(y)) = (int_of(a), int_of(b)) {
         if y == 0 {
-            return Err(type_error(
-                "ZeroDivisionError: integer modulo by zero".into(),
-            ));
+            return Err(type_error("ZeroDivisionError: integer modulo by zero".into()));
         }
         let r = x.checked_rem(y).unwrap_or(0);
-        return Ok(Value::from(if r != 0 && (r < 0) != (y < 0) {
-            r + y
-        } else {
-            r
-        }));
+        return Ok(Value::from(if r != 0 && (r < 0) != (y < 0) { r + y } else { r }));
     }
     match (float_of(a), float_of(b)) {
         (Some(x), Some(y)) => {
@@ -218,12 +204,8 @@ fn store(namespace: &Value, value: Value) -> Result<Value, Error> {
 
 /// Values that hold other values; ranges hold only numbers.
 fn is_container(value: &Value) -> bool {
-    matches!(
-        value.kind(),
-        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
-    ) && value
-        .downcast_object_ref::<crate::pyobjects::PyRange>()
-        .is_none()
+    matches!(value.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable)
+        && value.downcast_object_ref::<crate::pyobjects::PyRange>().is_none()
 }
 
 /// A string that is not marked safe (minijinja keeps the safe mark through `+`).
@@ -250,8 +232,7 @@ fn minijinja_operator(operator: MinijinjaOperator, a: &Value, b: &Value) -> Resu
     static EXPRESSIONS: OnceLock<[minijinja::Expression<'static, 'static>; 2]> = OnceLock::new();
     let expressions = EXPRESSIONS.get_or_init(|| {
         let env = ENV.get_or_init(Environment::new);
-        let compile =
-            |source: &'static str| env.compile_expression(source).expect("a valid expression");
+        let compile = |source: &'static str| env.compile_expression(source).expect("a valid expression");
         [compile("a + b"), compile("a * b")]
     });
     let expression = &expressions[operator as usize];
@@ -355,10 +336,7 @@ fn compare_chain(args: Rest<Value>) -> Result<bool, Error> {
 /// Python's `needle in haystack`.
 pub fn contains(haystack: &Value, needle: &Value) -> Result<bool, Error> {
     match haystack.kind() {
-        ValueKind::String => match needle
-            .as_str()
-            .filter(|_| needle.kind() == ValueKind::String)
-        {
+        ValueKind::String => match needle.as_str().filter(|_| needle.kind() == ValueKind::String) {
             Some(needle) => Ok(haystack.as_str().unwrap_or_default().contains(needle)),
             None => Err(type_error(format!(
                 "'in <string>' requires string as left operand, not {}",
@@ -368,16 +346,10 @@ pub fn contains(haystack: &Value, needle: &Value) -> Result<bool, Error> {
         // jinja2's Undefined iterates as empty.
         ValueKind::Undefined => Ok(false),
         ValueKind::Map if !is_namespace(haystack) => Ok(!haystack.get_item(needle)?.is_undefined()),
-        ValueKind::Seq | ValueKind::Iterable => {
-            Ok(haystack.try_iter()?.any(|item| item == *needle))
-        }
+        ValueKind::Seq | ValueKind::Iterable => Ok(haystack.try_iter()?.any(|item| item == *needle)),
         _ => Err(type_error(format!(
             "argument of type '{}' is not iterable",
-            if is_namespace(haystack) {
-                "Namespace"
-            } else {
-                type_name(haystack)
-            }
+            if is_namespace(haystack) { "Namespace" } else { type_name(haystack) }
         ))),
     }
 }
@@ -391,14 +363,11 @@ fn iterable(value: Value) -> Result<Value, Error> {
     match value.kind() {
         ValueKind::String => {
             let text = value.as_str().unwrap_or_default();
-            Ok(Value::from(
-                text.chars().map(Value::from).collect::<Vec<_>>(),
-            ))
+            Ok(Value::from(text.chars().map(Value::from).collect::<Vec<_>>()))
         }
-        ValueKind::None | ValueKind::Bool | ValueKind::Number => Err(type_error(format!(
-            "'{}' object is not iterable",
-            type_name(&value)
-        ))),
+        ValueKind::None | ValueKind::Bool | ValueKind::Number => {
+            Err(type_error(format!("'{}' object is not iterable", type_name(&value))))
+        }
         _ => Ok(value),
     }
 }
@@ -408,26 +377,14 @@ fn iterable(value: Value) -> Result<Value, Error> {
 /// targets are followed. Anything else is left for minijinja's own unpacking and its errors.
 fn unpack(value: Value, shape: &Value) -> Value {
     let value = match value.kind() {
-        ValueKind::String => Value::from(
-            value
-                .as_str()
-                .unwrap_or_default()
-                .chars()
-                .map(Value::from)
-                .collect::<Vec<_>>(),
-        ),
+        ValueKind::String => Value::from(value.as_str().unwrap_or_default().chars().map(Value::from).collect::<Vec<_>>()),
         _ => value,
     };
-    let nested = shape
-        .try_iter()
-        .map(|mut parts| parts.any(|part| part.kind() == ValueKind::Seq))
-        .unwrap_or(false);
+    let nested = shape.try_iter().map(|mut parts| parts.any(|part| part.kind() == ValueKind::Seq)).unwrap_or(false);
     if !nested || !matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable) {
         return value;
     }
-    let Ok(items) = value.try_iter() else {
-        return value;
-    };
+    let Ok(items) = value.try_iter() else { return value };
     let shapes: Vec<Value> = shape.try_iter().map(Iterator::collect).unwrap_or_default();
     let items: Vec<Value> = items
         .enumerate()
@@ -440,75 +397,25 @@ fn unpack(value: Value, shape: &Value) -> Value {
 }
 
 const STR_METHODS: &[&str] = &[
-    "capitalize",
-    "casefold",
-    "center",
-    "count",
-    "encode",
-    "endswith",
-    "expandtabs",
-    "find",
-    "format",
-    "format_map",
-    "index",
-    "isalnum",
-    "isalpha",
-    "isascii",
-    "isdecimal",
-    "isdigit",
-    "isidentifier",
-    "islower",
-    "isnumeric",
-    "isprintable",
-    "isspace",
-    "istitle",
-    "isupper",
-    "join",
-    "ljust",
-    "lower",
-    "lstrip",
-    "maketrans",
-    "partition",
-    "removeprefix",
-    "removesuffix",
-    "replace",
-    "rfind",
-    "rindex",
-    "rjust",
-    "rpartition",
-    "rsplit",
-    "rstrip",
-    "split",
-    "splitlines",
-    "startswith",
-    "strip",
-    "swapcase",
-    "title",
-    "translate",
-    "upper",
-    "zfill",
+    "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find", "format", "format_map",
+    "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric",
+    "isprintable", "isspace", "istitle", "isupper", "join", "ljust", "lower", "lstrip", "maketrans", "partition",
+    "removeprefix", "removesuffix", "replace", "rfind", "rindex", "rjust", "rpartition", "rsplit", "rstrip", "split",
+    "splitlines", "startswith", "strip", "swapcase", "title", "translate", "upper", "zfill",
 ];
 const DICT_METHODS: &[&str] = &["copy", "fromkeys", "get", "items", "keys", "values"];
 /// Methods that modify the object: jinja2's immutable sandbox hides them (an undefined value).
 const UNSAFE_DICT_METHODS: &[&str] = &["clear", "pop", "popitem", "setdefault", "update"];
 const LIST_METHODS: &[&str] = &["copy", "count", "index"];
-const UNSAFE_LIST_METHODS: &[&str] = &[
-    "append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort",
-];
+const UNSAFE_LIST_METHODS: &[&str] = &["append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort"];
 const TUPLE_METHODS: &[&str] = &["count", "index"];
 
 /// Every attribute name that is a method of str, dict, list or tuple: `x.name` with one of these
 /// names (not called) goes through [`attribute`].
 pub fn is_method_name(name: &str) -> bool {
-    [
-        STR_METHODS,
-        DICT_METHODS,
-        UNSAFE_DICT_METHODS,
-        LIST_METHODS,
-        UNSAFE_LIST_METHODS,
-    ]
-    .iter()
-    .any(|names| names.contains(&name))
+    [STR_METHODS, DICT_METHODS, UNSAFE_DICT_METHODS, LIST_METHODS, UNSAFE_LIST_METHODS]
+        .iter()
+        .any(|names| names.contains(&name))
 }
 
 /// jinja2's sandboxed `getattr(x, name)`: the method when `x`'s type has one by that name,
@@ -518,15 +425,11 @@ fn attribute(value: &Value, name: &str) -> Result<Value, Error> {
     match value.kind() {
         ValueKind::String if STR_METHODS.contains(&name) => method("str"),
         ValueKind::Map if !is_namespace(value) && DICT_METHODS.contains(&name) => method("dict"),
-        ValueKind::Map if !is_namespace(value) && UNSAFE_DICT_METHODS.contains(&name) => {
-            Ok(Value::UNDEFINED)
-        }
-        ValueKind::Seq if value.downcast_object_ref::<Tuple>().is_some() => {
-            match TUPLE_METHODS.contains(&name) {
-                true => method("tuple"),
-                false => value.get_attr(name),
-            }
-        }
+        ValueKind::Map if !is_namespace(value) && UNSAFE_DICT_METHODS.contains(&name) => Ok(Value::UNDEFINED),
+        ValueKind::Seq if value.downcast_object_ref::<Tuple>().is_some() => match TUPLE_METHODS.contains(&name) {
+            true => method("tuple"),
+            false => value.get_attr(name),
+        },
         ValueKind::Seq if LIST_METHODS.contains(&name) => method("list"),
         ValueKind::Seq if UNSAFE_LIST_METHODS.contains(&name) => Ok(Value::UNDEFINED),
         _ => value.get_attr(name),
@@ -539,24 +442,10 @@ mod tests {
 
     #[test]
     fn modulo_formats_strings_and_floors_numbers() {
-        assert_eq!(
-            modulo(&Value::from("<%s>"), &Value::from(5))
-                .unwrap()
-                .to_string(),
-            "<5>"
-        );
-        assert_eq!(
-            modulo(&Value::from(-7), &Value::from(3)).unwrap(),
-            Value::from(2)
-        );
-        assert_eq!(
-            modulo(&Value::from(7), &Value::from(-3)).unwrap(),
-            Value::from(-2)
-        );
-        assert_eq!(
-            f64::try_from(modulo(&Value::from(-7.5), &Value::from(2)).unwrap()).unwrap(),
-            0.5
-        );
+        assert_eq!(modulo(&Value::from("<%s>"), &Value::from(5)).unwrap().to_string(), "<5>");
+        assert_eq!(modulo(&Value::from(-7), &Value::from(3)).unwrap(), Value::from(2));
+        assert_eq!(modulo(&Value::from(7), &Value::from(-3)).unwrap(), Value::from(-2));
+        assert_eq!(f64::try_from(modulo(&Value::from(-7.5), &Value::from(2)).unwrap()).unwrap(), 0.5);
         assert!(modulo(&Value::from(1), &Value::from(0)).is_err());
         assert!(modulo(&Value::from(vec![1]), &Value::from(2)).is_err());
     }
@@ -565,23 +454,10 @@ mod tests {
     fn ordering_refuses_unrelated_types() {
         assert!(py_partial_cmp(&Value::from(1), &Value::from("a"), "<").is_err());
         assert!(py_partial_cmp(&Value::from(()), &Value::from(1), "<").is_err());
-        assert_eq!(
-            py_cmp(&Value::from(true), &Value::from(2)).unwrap(),
-            Ordering::Less
-        );
-        assert_eq!(
-            py_cmp(&Value::from(vec![1, 2]), &Value::from(vec![1, 3])).unwrap(),
-            Ordering::Less
-        );
-        assert_eq!(
-            py_cmp(&Value::from("b"), &Value::from("ab")).unwrap(),
-            Ordering::Greater
-        );
-        assert!(py_cmp(
-            &Value::from(vec![1]),
-            &Value::from(Tuple::from(vec![Value::from(1)]))
-        )
-        .is_err());
+        assert_eq!(py_cmp(&Value::from(true), &Value::from(2)).unwrap(), Ordering::Less);
+        assert_eq!(py_cmp(&Value::from(vec![1, 2]), &Value::from(vec![1, 3])).unwrap(), Ordering::Less);
+        assert_eq!(py_cmp(&Value::from("b"), &Value::from("ab")).unwrap(), Ordering::Greater);
+        assert!(py_cmp(&Value::from(vec![1]), &Value::from(Tuple::from(vec![Value::from(1)]))).is_err());
     }
 
     #[test]
@@ -597,16 +473,10 @@ mod tests {
     #[test]
     fn attributes_that_name_methods() {
         let map = Value::from_pairs([("items", 1), ("a", 2)]);
-        assert!(attribute(&map, "items")
-            .unwrap()
-            .downcast_object_ref::<PyMethod>()
-            .is_some());
+        assert!(attribute(&map, "items").unwrap().downcast_object_ref::<PyMethod>().is_some());
         assert!(attribute(&map, "update").unwrap().is_undefined());
         assert_eq!(attribute(&map, "a").unwrap(), Value::from(2));
-        assert!(attribute(&Value::from("s"), "upper")
-            .unwrap()
-            .downcast_object_ref::<PyMethod>()
-            .is_some());
+        assert!(attribute(&Value::from("s"), "upper").unwrap().downcast_object_ref::<PyMethod>().is_some());
         assert!(attribute(&Value::UNDEFINED, "items").is_err());
     }
 }

@@ -32,10 +32,7 @@ pub fn type_name(value: &Value) -> &'static str {
 /// Checks a requested width before anything allocates it.
 pub fn check_width(width: usize) -> Result<usize, Error> {
     if width > MAX_PADDED_LEN {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("width {width} is too large"),
-        ));
+        return Err(Error::new(ErrorKind::InvalidOperation, format!("width {width} is too large")));
     }
     crate::limits::check_string(width, "a width or precision")?;
     Ok(width)
@@ -54,9 +51,7 @@ enum Number {
 fn as_number(value: &Value) -> Option<Number> {
     match value.kind() {
         ValueKind::Bool => Some(Number::Int(value.is_true() as i128)),
-        ValueKind::Number if value.is_integer() => {
-            i128::try_from(value.clone()).ok().map(Number::Int)
-        }
+        ValueKind::Number if value.is_integer() => i128::try_from(value.clone()).ok().map(Number::Int),
         ValueKind::Number => f64::try_from(value.clone()).ok().map(Number::Float),
         _ => None,
     }
@@ -84,16 +79,9 @@ fn exponent_form(value: f64, precision: usize, upper: bool) -> String {
 fn general_form(value: f64, precision: usize, alternate: bool, upper: bool) -> String {
     let precision = precision.max(1);
     let probe = format!("{:.*e}", precision - 1, value);
-    let exponent: i64 = probe
-        .split_once('e')
-        .and_then(|(_, e)| e.parse().ok())
-        .unwrap_or(0);
+    let exponent: i64 = probe.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
     let mut text = if (-4..precision as i64).contains(&exponent) {
-        format!(
-            "{:.*}",
-            (precision as i64 - 1 - exponent).max(0) as usize,
-            value
-        )
+        format!("{:.*}", (precision as i64 - 1 - exponent).max(0) as usize, value)
     } else {
         exponent_form(value, precision - 1, upper)
     };
@@ -103,10 +91,7 @@ fn general_form(value: f64, precision: usize, alternate: bool, upper: bool) -> S
             None => (text.clone(), String::new()),
         };
         let mantissa = if mantissa.contains('.') {
-            mantissa
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
+            mantissa.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
             mantissa
         };
@@ -128,11 +113,7 @@ fn non_finite(value: f64, upper: bool) -> Option<String> {
     } else {
         return None;
     };
-    Some(if upper {
-        text.to_uppercase()
-    } else {
-        text.to_string()
-    })
+    Some(if upper { text.to_uppercase() } else { text.to_string() })
 }
 
 /// Formats the magnitude of a float for presentation type `kind`, without the sign.
@@ -206,8 +187,7 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
         None => vec![args.clone()],
     };
     // Python takes any non-tuple, non-str object with `__getitem__` as the mapping.
-    let mapping =
-        (tuple.is_none() && matches!(args.kind(), ValueKind::Map | ValueKind::Seq)).then_some(args);
+    let mapping = (tuple.is_none() && matches!(args.kind(), ValueKind::Map | ValueKind::Seq)).then_some(args);
     let mut next = 0;
     let mut out = String::with_capacity(fmt.len() + 16);
     let mut chars = fmt.chars().peekable();
@@ -252,20 +232,14 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
             chars.next();
         }
         let mut take_arg = || -> Result<Value, Error> {
-            let item = items
-                .get(next)
-                .cloned()
-                .ok_or_else(|| type_error("not enough arguments for format string"))?;
+            let item = items.get(next).cloned().ok_or_else(|| type_error("not enough arguments for format string"))?;
             next += 1;
             Ok(item)
         };
         if chars.peek() == Some(&'*') {
             chars.next();
             let width = take_arg()?;
-            let width = width
-                .as_i64()
-                .filter(|_| width.is_integer())
-                .ok_or_else(|| type_error("* wants int"))?;
+            let width = width.as_i64().filter(|_| width.is_integer()).ok_or_else(|| type_error("* wants int"))?;
             if width < 0 {
                 spec.align = Some('<');
             }
@@ -278,10 +252,8 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
             if chars.peek() == Some(&'*') {
                 chars.next();
                 let precision = take_arg()?;
-                let precision = precision
-                    .as_i64()
-                    .filter(|_| precision.is_integer())
-                    .ok_or_else(|| type_error("* wants int"))?;
+                let precision =
+                    precision.as_i64().filter(|_| precision.is_integer()).ok_or_else(|| type_error("* wants int"))?;
                 spec.precision = Some(check_width(precision.max(0) as usize)?);
             } else {
                 spec.precision = Some(check_width(read_digits(&mut chars))?);
@@ -290,9 +262,7 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
         while matches!(chars.peek(), Some('h' | 'l' | 'L')) {
             chars.next();
         }
-        let kind = chars
-            .next()
-            .ok_or_else(|| type_error("incomplete format"))?;
+        let kind = chars.next().ok_or_else(|| type_error("incomplete format"))?;
         if kind == '%' {
             out.push('%');
             continue;
@@ -304,9 +274,7 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
         out.push_str(&percent_one(&arg, kind, &spec)?);
     }
     if next < items.len() && mapping.is_none() {
-        return Err(type_error(
-            "not all arguments converted during string formatting",
-        ));
+        return Err(type_error("not all arguments converted during string formatting"));
     }
     crate::limits::check_string(out.len(), "string formatting")?;
     Ok(out)
@@ -344,49 +312,22 @@ fn percent_one(arg: &Value, kind: char, spec: &Spec) -> Result<String, Error> {
             if let Some(precision) = spec.precision {
                 text = text.chars().take(precision).collect();
             }
-            Ok(pad(
-                String::new(),
-                text,
-                &Spec {
-                    zero: false,
-                    ..spec.clone()
-                },
-                '<',
-            ))
+            Ok(pad(String::new(), text, &Spec { zero: false, ..spec.clone() }, '<'))
         }
         'd' | 'i' | 'u' | 'x' | 'X' | 'o' => {
             let number = as_number(arg).ok_or_else(|| {
-                let wants = if matches!(kind, 'd' | 'i' | 'u') {
-                    "a real number"
-                } else {
-                    "an integer"
-                };
-                type_error(format!(
-                    "%{kind} format: {wants} is required, not {}",
-                    type_name(arg)
-                ))
+                let wants = if matches!(kind, 'd' | 'i' | 'u') { "a real number" } else { "an integer" };
+                type_error(format!("%{kind} format: {wants} is required, not {}", type_name(arg)))
             })?;
             let int = match number {
                 Number::Int(i) => i,
-                Number::Float(f) if matches!(kind, 'd' | 'i' | 'u') && f.is_finite() => {
-                    f.trunc() as i128
-                }
+                Number::Float(f) if matches!(kind, 'd' | 'i' | 'u') && f.is_finite() => f.trunc() as i128,
                 Number::Float(f) if !f.is_finite() => {
-                    return Err(type_error(
-                        "cannot convert float infinity or NaN to integer",
-                    ))
+                    return Err(type_error("cannot convert float infinity or NaN to integer"))
                 }
-                Number::Float(_) => {
-                    return Err(type_error(format!(
-                        "%{kind} format: an integer is required, not float"
-                    )))
-                }
+                Number::Float(_) => return Err(type_error(format!("%{kind} format: an integer is required, not float"))),
             };
-            let kind = if kind == 'i' || kind == 'u' {
-                'd'
-            } else {
-                kind
-            };
+            let kind = if kind == 'i' || kind == 'u' { 'd' } else { kind };
             let mut body = int_body(int, kind);
             if let Some(precision) = spec.precision {
                 if body.len() < precision {
@@ -397,20 +338,12 @@ fn percent_one(arg: &Value, kind: char, spec: &Spec) -> Result<String, Error> {
             Ok(pad(sign_text(int < 0, spec.sign) + prefix, body, spec, '>'))
         }
         'e' | 'E' | 'f' | 'F' | 'g' | 'G' => {
-            let value = as_number(arg).map(as_f64).ok_or_else(|| {
-                type_error(format!("must be real number, not {}", type_name(arg)))
-            })?;
+            let value = as_number(arg)
+                .map(as_f64)
+                .ok_or_else(|| type_error(format!("must be real number, not {}", type_name(arg))))?;
             let body = float_body(value, kind, spec.precision.or(Some(6)), spec.alternate);
-            let spec = Spec {
-                zero: spec.zero && value.is_finite(),
-                ..spec.clone()
-            };
-            Ok(pad(
-                sign_text(value.is_sign_negative() && !value.is_nan(), spec.sign),
-                body,
-                &spec,
-                '>',
-            ))
+            let spec = Spec { zero: spec.zero && value.is_finite(), ..spec.clone() };
+            Ok(pad(sign_text(value.is_sign_negative() && !value.is_nan(), spec.sign), body, &spec, '>'))
         }
         'c' => {
             let text = match arg.kind() {
@@ -422,27 +355,14 @@ fn percent_one(arg: &Value, kind: char, spec: &Spec) -> Result<String, Error> {
                         .as_i64()
                         .filter(|_| arg.is_integer())
                         .ok_or_else(|| type_error("%c requires an int or a unicode character"))?;
-                    char::from_u32(
-                        u32::try_from(code)
-                            .map_err(|_| type_error("%c arg not in range(0x110000)"))?,
-                    )
-                    .ok_or_else(|| type_error("%c arg not in range(0x110000)"))?
-                    .to_string()
+                    char::from_u32(u32::try_from(code).map_err(|_| type_error("%c arg not in range(0x110000)"))?)
+                        .ok_or_else(|| type_error("%c arg not in range(0x110000)"))?
+                        .to_string()
                 }
             };
-            Ok(pad(
-                String::new(),
-                text,
-                &Spec {
-                    zero: false,
-                    ..spec.clone()
-                },
-                '<',
-            ))
+            Ok(pad(String::new(), text, &Spec { zero: false, ..spec.clone() }, '<'))
         }
-        other => Err(type_error(format!(
-            "unsupported format character '{other}'"
-        ))),
+        other => Err(type_error(format!("unsupported format character '{other}'"))),
     }
 }
 
@@ -569,9 +489,7 @@ fn format_fields(
                 }
                 let end = end.ok_or_else(|| type_error("expected '}' before end of string"))?;
                 let field = &fmt[start..end];
-                out.push_str(&format_field(
-                    field, args, kwargs, auto_index, manual, depth,
-                )?);
+                out.push_str(&format_field(field, args, kwargs, auto_index, manual, depth)?);
             }
             c => out.push(c),
         }
@@ -607,10 +525,7 @@ fn format_field(
     let mut conversion = None;
     if let Some(after) = rest.strip_prefix('!') {
         let mut it = after.chars();
-        conversion =
-            Some(it.next().ok_or_else(|| {
-                type_error("end of string while looking for conversion specifier")
-            })?);
+        conversion = Some(it.next().ok_or_else(|| type_error("end of string while looking for conversion specifier"))?);
         rest = it.as_str();
         if !rest.is_empty() && !rest.starts_with(':') {
             return Err(type_error("expected ':' after conversion specifier"));
@@ -651,31 +566,18 @@ fn lookup_field(
     let first = &name[..first_end];
     let mut value = if first.is_empty() {
         if *manual {
-            return Err(type_error(
-                "cannot switch from manual field specification to automatic field numbering",
-            ));
+            return Err(type_error("cannot switch from manual field specification to automatic field numbering"));
         }
-        let index =
-            auto_index.ok_or_else(|| type_error("cannot switch from manual field numbering"))?;
+        let index = auto_index.ok_or_else(|| type_error("cannot switch from manual field numbering"))?;
         *auto_index = Some(index + 1);
-        args.get(index).cloned().ok_or_else(|| {
-            type_error(format!(
-                "Replacement index {index} out of range for positional args tuple"
-            ))
-        })?
+        args.get(index).cloned().ok_or_else(|| type_error(format!("Replacement index {index} out of range for positional args tuple")))?
     } else if let Ok(index) = first.parse::<usize>() {
         if auto_index.is_some_and(|i| i > 0) {
-            return Err(type_error(
-                "cannot switch from automatic field numbering to manual field specification",
-            ));
+            return Err(type_error("cannot switch from automatic field numbering to manual field specification"));
         }
         *manual = true;
         *auto_index = None;
-        args.get(index).cloned().ok_or_else(|| {
-            type_error(format!(
-                "Replacement index {index} out of range for positional args tuple"
-            ))
-        })?
+        args.get(index).cloned().ok_or_else(|| type_error(format!("Replacement index {index} out of range for positional args tuple")))?
     } else {
         kwargs
             .iter()
@@ -690,20 +592,13 @@ fn lookup_field(
             value = value.get_attr(&after[..end]).unwrap_or_default();
             rest = &after[end..];
         } else if let Some(after) = rest.strip_prefix('[') {
-            let end = after
-                .find(']')
-                .ok_or_else(|| type_error("Missing ']' in format string"))?;
+            let end = after.find(']').ok_or_else(|| type_error("Missing ']' in format string"))?;
             let key = &after[..end];
-            let key = key
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::from(key));
+            let key = key.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(key));
             value = value.get_item(&key).unwrap_or_default();
             rest = &after[end + 1..];
         } else {
-            return Err(type_error(
-                "Only '.' or '[' may follow ']' in format field specifier",
-            ));
+            return Err(type_error("Only '.' or '[' may follow ']' in format field specifier"));
         }
     }
     Ok(value)
@@ -711,10 +606,7 @@ fn lookup_field(
 
 fn parse_spec(text: &str) -> Result<Spec, Error> {
     let chars: Vec<char> = text.chars().collect();
-    let mut spec = Spec {
-        sign: '-',
-        ..Spec::default()
-    };
+    let mut spec = Spec { sign: '-', ..Spec::default() };
     let mut i = 0;
     let is_align = |c: char| matches!(c, '<' | '>' | '^' | '=');
     if chars.len() >= 2 && is_align(chars[1]) {
@@ -787,37 +679,25 @@ pub fn format_value(value: &Value, spec_text: &str) -> Result<String, Error> {
             Some(Number::Float(f)) => format_float(f, &spec),
             None => Err(type_error("integer is too large to format")),
         },
-        _ => Err(type_error(format!(
-            "unsupported format string passed to {}.__format__",
-            type_name(value)
-        ))),
+        _ => Err(type_error(format!("unsupported format string passed to {}.__format__", type_name(value)))),
     }
 }
 
 fn format_string(text: &str, spec: &Spec) -> Result<String, Error> {
     if !matches!(spec.kind, None | Some('s')) {
-        return Err(type_error(format!(
-            "Unknown format code '{}' for object of type 'str'",
-            spec.kind.unwrap_or('s')
-        )));
+        return Err(type_error(format!("Unknown format code '{}' for object of type 'str'", spec.kind.unwrap_or('s'))));
     }
     if spec.sign != '-' || spec.alternate || spec.grouping.is_some() {
         return Err(type_error("Sign not allowed in string format specifier"));
     }
     if spec.align == Some('=') {
-        return Err(type_error(
-            "'=' alignment not allowed in string format specifier",
-        ));
+        return Err(type_error("'=' alignment not allowed in string format specifier"));
     }
     let text: String = match spec.precision {
         Some(p) => text.chars().take(p).collect(),
         None => text.to_string(),
     };
-    let spec = Spec {
-        zero: false,
-        fill: spec.fill.or(spec.zero.then_some('0')),
-        ..spec.clone()
-    };
+    let spec = Spec { zero: false, fill: spec.fill.or(spec.zero.then_some('0')), ..spec.clone() };
     Ok(pad(String::new(), text, &spec, '<'))
 }
 
@@ -826,71 +706,40 @@ fn format_int(value: i128, spec: &Spec) -> Result<String, Error> {
     match kind {
         'e' | 'E' | 'f' | 'F' | 'g' | 'G' | '%' => return format_float(value as f64, spec),
         'n' | 'd' | 'b' | 'o' | 'x' | 'X' | 'c' => {}
-        other => {
-            return Err(type_error(format!(
-                "Unknown format code '{other}' for object of type 'int'"
-            )))
-        }
+        other => return Err(type_error(format!("Unknown format code '{other}' for object of type 'int'"))),
     }
     if spec.precision.is_some() {
-        return Err(type_error(
-            "Precision not allowed in integer format specifier",
-        ));
+        return Err(type_error("Precision not allowed in integer format specifier"));
     }
     if kind == 'c' {
-        let c = u32::try_from(value)
-            .ok()
-            .and_then(char::from_u32)
-            .ok_or_else(|| type_error("%c arg not in range(0x110000)"))?;
+        let c = u32::try_from(value).ok().and_then(char::from_u32).ok_or_else(|| type_error("%c arg not in range(0x110000)"))?;
         return Ok(pad(String::new(), c.to_string(), spec, '>'));
     }
     let mut body = int_body(value, if kind == 'n' { 'd' } else { kind });
     if let Some(separator) = spec.grouping {
-        let group = if matches!(kind, 'b' | 'o' | 'x' | 'X') {
-            4
-        } else {
-            3
-        };
+        let group = if matches!(kind, 'b' | 'o' | 'x' | 'X') { 4 } else { 3 };
         body = group_digits(&body, separator, group);
     }
     let prefix = if spec.alternate { int_prefix(kind) } else { "" };
-    Ok(pad(
-        sign_text(value < 0, spec.sign) + prefix,
-        body,
-        spec,
-        '>',
-    ))
+    Ok(pad(sign_text(value < 0, spec.sign) + prefix, body, spec, '>'))
 }
 
 fn format_float(value: f64, spec: &Spec) -> Result<String, Error> {
     let kind = spec.kind.unwrap_or('\0');
     if !matches!(kind, '\0' | 'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 'n' | '%') {
-        return Err(type_error(format!(
-            "Unknown format code '{kind}' for object of type 'float'"
-        )));
+        return Err(type_error(format!("Unknown format code '{kind}' for object of type 'float'")));
     }
     let kind = if kind == 'n' { 'g' } else { kind };
     let mut body = float_body(value, kind, spec.precision, spec.alternate);
     let mut negative = is_negative(Number::Float(value));
-    if spec.no_negative_zero
-        && negative
-        && body
-            .trim_start_matches(['0', '.'])
-            .trim_end_matches('%')
-            .is_empty()
-    {
+    if spec.no_negative_zero && negative && body.trim_start_matches(['0', '.']).trim_end_matches('%').is_empty() {
         negative = false;
     }
     if let Some(separator) = spec.grouping {
-        let int_end = body
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(body.len());
+        let int_end = body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len());
         body = group_digits(&body[..int_end], separator, 3) + &body[int_end..];
     }
-    let spec = Spec {
-        zero: spec.zero && value.is_finite(),
-        ..spec.clone()
-    };
+    let spec = Spec { zero: spec.zero && value.is_finite(), ..spec.clone() };
     Ok(pad(sign_text(negative, spec.sign), body, &spec, '>'))
 }
 
@@ -923,58 +772,14 @@ mod tests {
     #[test]
     fn percent_conversions_like_python() {
         assert_eq!(pct("%s", Value::from("x")), "x");
-        assert_eq!(
-            pct(
-                "%d|%.2f|%5d|%-5d|%05d",
-                tuple(vec![3.into(), 3.14159.into(), 1.into(), 2.into(), 3.into()])
-            ),
-            "3|3.14|    1|2    |00003"
-        );
-        assert_eq!(
-            pct(
-                "%x %o %X %e %g",
-                tuple(vec![
-                    255.into(),
-                    8.into(),
-                    255.into(),
-                    12345.678.into(),
-                    0.0001.into()
-                ])
-            ),
-            "ff 10 FF 1.234568e+04 0.0001"
-        );
-        assert_eq!(
-            pct("%s %r", tuple(vec![Value::from(()), "a".into()])),
-            "None 'a'"
-        );
+        assert_eq!(pct("%d|%.2f|%5d|%-5d|%05d", tuple(vec![3.into(), 3.14159.into(), 1.into(), 2.into(), 3.into()])), "3|3.14|    1|2    |00003");
+        assert_eq!(pct("%x %o %X %e %g", tuple(vec![255.into(), 8.into(), 255.into(), 12345.678.into(), 0.0001.into()])), "ff 10 FF 1.234568e+04 0.0001");
+        assert_eq!(pct("%s %r", tuple(vec![Value::from(()), "a".into()])), "None 'a'");
         assert_eq!(pct("%(a)s-%%", Value::from_pairs([("a", 1)])), "1-%");
         assert_eq!(pct("%s", Value::from(vec![1, 2])), "[1, 2]");
-        assert_eq!(
-            pct(
-                "%d %s %c %+d % d",
-                tuple(vec![3.7.into(), true.into(), 65.into(), 5.into(), 5.into()])
-            ),
-            "3 True A +5  5"
-        );
-        assert_eq!(
-            pct(
-                "%.3s|%#x|%#o|%.3d",
-                tuple(vec!["abcdef".into(), 255.into(), 8.into(), 7.into()])
-            ),
-            "abc|0xff|0o10|007"
-        );
-        assert_eq!(
-            pct(
-                "%g %g %g %G",
-                tuple(vec![
-                    1e16.into(),
-                    1e-05.into(),
-                    100000.0.into(),
-                    1e-10.into()
-                ])
-            ),
-            "1e+16 1e-05 100000 1E-10"
-        );
+        assert_eq!(pct("%d %s %c %+d % d", tuple(vec![3.7.into(), true.into(), 65.into(), 5.into(), 5.into()])), "3 True A +5  5");
+        assert_eq!(pct("%.3s|%#x|%#o|%.3d", tuple(vec!["abcdef".into(), 255.into(), 8.into(), 7.into()])), "abc|0xff|0o10|007");
+        assert_eq!(pct("%g %g %g %G", tuple(vec![1e16.into(), 1e-05.into(), 100000.0.into(), 1e-10.into()])), "1e+16 1e-05 100000 1E-10");
     }
 
     #[test]
@@ -989,57 +794,16 @@ mod tests {
 
     #[test]
     fn str_format_fields_and_specs() {
-        let f = |fmt: &str, args: Vec<Value>| {
-            str_format(fmt, &args, &[("x".into(), Value::from(1.0))]).unwrap()
-        };
+        let f = |fmt: &str, args: Vec<Value>| str_format(fmt, &args, &[("x".into(), Value::from(1.0))]).unwrap();
         assert_eq!(f("{} {}", vec![1.into(), "a".into()]), "1 a");
         assert_eq!(f("{0}{1}{0}", vec!["a".into(), "b".into()]), "aba");
         assert_eq!(f("{x}|{x:.3}|{x:g}", vec![]), "1.0|1.0|1");
-        assert_eq!(
-            f(
-                "{:>5}|{:<4}|{:^7}|{:*^7}",
-                vec!["a".into(), "b".into(), "c".into(), "d".into()]
-            ),
-            "    a|b   |   c   |***d***"
-        );
-        assert_eq!(
-            f(
-                "{!r}|{:.2f}|{}|{}",
-                vec![
-                    "a".into(),
-                    3.14159.into(),
-                    ().into(),
-                    Value::from(vec![Value::from(1), "a".into()])
-                ]
-            ),
-            "'a'|3.14|None|[1, 'a']"
-        );
-        assert_eq!(
-            f(
-                "{:,}|{:_x}|{:08.3f}|{:+d}|{:#b}|{:%}",
-                vec![
-                    1234567.into(),
-                    65535.into(),
-                    (-3.14159).into(),
-                    5.into(),
-                    5.into(),
-                    0.25.into()
-                ]
-            ),
-            "1,234,567|ffff|-003.142|+5|0b101|25.000000%"
-        );
+        assert_eq!(f("{:>5}|{:<4}|{:^7}|{:*^7}", vec!["a".into(), "b".into(), "c".into(), "d".into()]), "    a|b   |   c   |***d***");
+        assert_eq!(f("{!r}|{:.2f}|{}|{}", vec!["a".into(), 3.14159.into(), ().into(), Value::from(vec![Value::from(1), "a".into()])]), "'a'|3.14|None|[1, 'a']");
+        assert_eq!(f("{:,}|{:_x}|{:08.3f}|{:+d}|{:#b}|{:%}", vec![1234567.into(), 65535.into(), (-3.14159).into(), 5.into(), 5.into(), 0.25.into()]), "1,234,567|ffff|-003.142|+5|0b101|25.000000%");
         assert_eq!(f("{{}}{:{}}", vec!["a".into(), 3.into()]), "{}a  ");
-        assert_eq!(
-            f("{0[k]}{0.k}", vec![Value::from_pairs([("k", "v")])]),
-            "vv"
-        );
-        assert_eq!(
-            f(
-                "{}|{:.3}|{:e}",
-                vec![1e16.into(), 1234.0.into(), 0.0.into()]
-            ),
-            "1e+16|1.23e+03|0.000000e+00"
-        );
+        assert_eq!(f("{0[k]}{0.k}", vec![Value::from_pairs([("k", "v")])]), "vv");
+        assert_eq!(f("{}|{:.3}|{:e}", vec![1e16.into(), 1234.0.into(), 0.0.into()]), "1e+16|1.23e+03|0.000000e+00");
     }
 
     #[test]

@@ -5,9 +5,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{
-    from_args, Enumerator, Kwargs, Object, ObjectRepr, Rest, Tuple, Value, ValueKind,
-};
+use minijinja::value::{from_args, Enumerator, Kwargs, Object, ObjectRepr, Rest, Tuple, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
 use crate::python_format::write_repr;
@@ -88,19 +86,12 @@ pub struct PyMethod {
 
 impl PyMethod {
     pub fn new(owner: &Value, owner_type: &'static str, name: &str) -> Self {
-        PyMethod {
-            owner: owner.clone(),
-            owner_type,
-            name: name.to_string(),
-        }
+        PyMethod { owner: owner.clone(), owner_type, name: name.to_string() }
     }
 
     /// Python adds the object's address, which no other engine can reproduce.
     pub fn write_repr(&self, out: &mut String) {
-        out.push_str(&format!(
-            "<built-in method {} of {} object>",
-            self.name, self.owner_type
-        ));
+        out.push_str(&format!("<built-in method {} of {} object>", self.name, self.owner_type));
     }
 }
 
@@ -128,10 +119,7 @@ pub fn is_namespace(value: &Value) -> bool {
     let Some(object) = value.as_object().filter(|_| value.kind() == ValueKind::Map) else {
         return false;
     };
-    let mut prefix = Prefix {
-        text: String::new(),
-        limit: NAME.len(),
-    };
+    let mut prefix = Prefix { text: String::new(), limit: NAME.len() };
     let _ = fmt::write(&mut prefix, format_args!("{object:?}"));
     prefix.text == NAME
 }
@@ -146,10 +134,7 @@ impl fmt::Write for Prefix {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let room = self.limit - self.text.len();
         if s.len() >= room {
-            let cut = (0..=room)
-                .rev()
-                .find(|&i| s.is_char_boundary(i))
-                .unwrap_or(0);
+            let cut = (0..=room).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
             self.text.push_str(&s[..cut]);
             return Err(fmt::Error);
         }
@@ -237,12 +222,7 @@ impl Object for DictGlobal {
         dict(&positional, &kwargs)
     }
 
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
         match method {
             "fromkeys" => {
                 let (keys, value): (Value, Option<Value>) = from_args(args)?;
@@ -273,10 +253,7 @@ pub struct Joiner {
 
 impl Joiner {
     pub fn new(separator: Option<&str>) -> Self {
-        Joiner {
-            separator: separator.unwrap_or(", ").to_string(),
-            used: Mutex::new(false),
-        }
+        Joiner { separator: separator.unwrap_or(", ").to_string(), used: Mutex::new(false) }
     }
 }
 
@@ -287,10 +264,7 @@ impl Object for Joiner {
 
     fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let () = from_args(args)?;
-        let mut used = self
-            .used
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::InvalidOperation, "joiner poisoned"))?;
+        let mut used = self.used.lock().map_err(|_| Error::new(ErrorKind::InvalidOperation, "joiner poisoned"))?;
         let out = if *used { self.separator.as_str() } else { "" };
         *used = true;
         Ok(Value::from(out))
@@ -307,21 +281,13 @@ pub struct Cycler {
 impl Cycler {
     pub fn new(items: Vec<Value>) -> Result<Self, Error> {
         if items.is_empty() {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                "at least one item has to be provided",
-            ));
+            return Err(Error::new(ErrorKind::InvalidOperation, "at least one item has to be provided"));
         }
-        Ok(Cycler {
-            items,
-            position: Mutex::new(0),
-        })
+        Ok(Cycler { items, position: Mutex::new(0) })
     }
 
     fn position(&self) -> Result<std::sync::MutexGuard<'_, usize>, Error> {
-        self.position
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::InvalidOperation, "cycler poisoned"))
+        self.position.lock().map_err(|_| Error::new(ErrorKind::InvalidOperation, "cycler poisoned"))
     }
 }
 
@@ -337,12 +303,7 @@ impl Object for Cycler {
         Enumerator::Str(&["current"])
     }
 
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
         let () = from_args(args)?;
         let mut at = self.position()?;
         match method {
@@ -378,15 +339,12 @@ impl PyRange {
             .iter()
             .map(|v| match v.kind() {
                 ValueKind::Bool => Ok(v.is_true() as i64),
-                ValueKind::Number if v.is_integer() => v.as_i64().ok_or_else(|| {
-                    Error::new(ErrorKind::InvalidOperation, "range argument is too large")
-                }),
+                ValueKind::Number if v.is_integer() => {
+                    v.as_i64().ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "range argument is too large"))
+                }
                 _ => Err(Error::new(
                     ErrorKind::InvalidOperation,
-                    format!(
-                        "'{}' object cannot be interpreted as an integer",
-                        crate::pyformat::type_name(v)
-                    ),
+                    format!("'{}' object cannot be interpreted as an integer", crate::pyformat::type_name(v)),
                 )),
             })
             .collect::<Result<Vec<i64>, Error>>()?;
@@ -394,41 +352,20 @@ impl PyRange {
             [stop] => (0, stop, 1),
             [start, stop] => (start, stop, 1),
             [start, stop, step] => (start, stop, step),
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("range expected 1 to 3 arguments, got {}", ints.len()),
-                ))
-            }
+            _ => return Err(Error::new(ErrorKind::InvalidOperation, format!("range expected 1 to 3 arguments, got {}", ints.len()))),
         };
         if step == 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                "range() arg 3 must not be zero",
-            ));
+            return Err(Error::new(ErrorKind::InvalidOperation, "range() arg 3 must not be zero"));
         }
-        let span = if step > 0 {
-            stop as i128 - start as i128
-        } else {
-            start as i128 - stop as i128
-        };
-        let len = if span <= 0 {
-            0
-        } else {
-            ((span - 1) / (step as i128).abs() + 1) as u128
-        };
+        let span = if step > 0 { stop as i128 - start as i128 } else { start as i128 - stop as i128 };
+        let len = if span <= 0 { 0 } else { ((span - 1) / (step as i128).abs() + 1) as u128 };
         if len > MAX_RANGE as u128 {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
                 format!("OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE ({MAX_RANGE})."),
             ));
         }
-        Ok(PyRange {
-            start,
-            stop,
-            step,
-            len: len as usize,
-        })
+        Ok(PyRange { start, stop, step, len: len as usize })
     }
 
     pub fn write_repr(&self, out: &mut String) {
@@ -446,14 +383,8 @@ impl Object for PyRange {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let index = key.as_i64().filter(|_| key.is_integer())?;
-        let index = if index < 0 {
-            index + self.len as i64
-        } else {
-            index
-        };
-        (0..self.len as i64)
-            .contains(&index)
-            .then(|| Value::from(self.start + index * self.step))
+        let index = if index < 0 { index + self.len as i64 } else { index };
+        (0..self.len as i64).contains(&index).then(|| Value::from(self.start + index * self.step))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -499,9 +430,7 @@ pub fn tuple_items(value: &Value) -> Option<Vec<Value>> {
     if let Some(tuple) = value.downcast_object_ref::<Tuple>() {
         return Some(tuple.to_vec());
     }
-    value
-        .downcast_object_ref::<GroupTuple>()
-        .map(|g| vec![g.grouper.clone(), g.list.clone()])
+    value.downcast_object_ref::<GroupTuple>().map(|g| vec![g.grouper.clone(), g.list.clone()])
 }
 
 /// Python's `repr` as a string.
@@ -524,14 +453,7 @@ mod tests {
     #[test]
     fn dict_views_print_and_iterate_like_python() {
         let ctx = context! { d => Value::from_pairs([("a", 1)]) };
-        assert_eq!(
-            render(
-                "{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}",
-                ctx.clone()
-            )
-            .unwrap(),
-            "dict_items([('a', 1)])|dict_keys(['a'])|dict_values([1])"
-        );
+        assert_eq!(render("{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}", ctx.clone()).unwrap(), "dict_items([('a', 1)])|dict_keys(['a'])|dict_values([1])");
         assert_eq!(render("{% for k, v in d.items() %}{{ k }}{{ v }}{{ loop.length }}{% endfor %}{{ d.items()|list }}{{ 'a' in d.keys() }}", ctx).unwrap(), "a11[('a', 1)]True");
     }
 
@@ -539,14 +461,7 @@ mod tests {
     fn namespace_rejects_private_names_and_prints_like_jinja2() {
         assert!(render("{% set ns = namespace(_a=1) %}", context! {}).is_err());
         assert!(render("{% set ns = namespace({'_a': 1}) %}", context! {}).is_err());
-        assert_eq!(
-            render(
-                "{% set ns = namespace(a=1) %}{{ ns }}{{ ns is mapping }}",
-                context! {}
-            )
-            .unwrap(),
-            "<Namespace {'a': 1}>False"
-        );
+        assert_eq!(render("{% set ns = namespace(a=1) %}{{ ns }}{{ ns is mapping }}", context! {}).unwrap(), "<Namespace {'a': 1}>False");
         assert!(render("{{ namespace(a=1)|tojson }}", context! {}).is_err());
     }
 
@@ -559,10 +474,7 @@ mod tests {
     #[test]
     fn groupby_items_are_named_tuples() {
         let ctx = context! { xs => vec![Value::from_pairs([("a", 2)]), Value::from_pairs([("a", 1)]), Value::from_pairs([("a", 2)])] };
-        assert_eq!(
-            render("{{ xs|groupby('a') }}", ctx.clone()).unwrap(),
-            "[(1, [{'a': 1}]), (2, [{'a': 2}, {'a': 2}])]"
-        );
+        assert_eq!(render("{{ xs|groupby('a') }}", ctx.clone()).unwrap(), "[(1, [{'a': 1}]), (2, [{'a': 2}, {'a': 2}])]");
         assert_eq!(render("{% for k, v in xs|groupby('a') %}{{ k }}{{ v|length }}{% endfor %}{% for g in xs|groupby('a') %}{{ g.grouper }}{{ g.list|length }}{% endfor %}", ctx).unwrap(), "11221122");
     }
 
@@ -576,14 +488,7 @@ mod tests {
 
     #[test]
     fn joiner_and_cycler() {
-        assert_eq!(
-            render(
-                "{% set j = joiner('|') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}",
-                context! {}
-            )
-            .unwrap(),
-            "1|2|3"
-        );
+        assert_eq!(render("{% set j = joiner('|') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}", context! {}).unwrap(), "1|2|3");
         assert_eq!(render("{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}{{ c.reset() }}{{ c.current }}", context! {}).unwrap(), "ababNonea");
     }
 }

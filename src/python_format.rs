@@ -27,13 +27,7 @@ pub fn write_repr(value: &Value, out: &mut String) {
         return;
     };
     let start = out.len();
-    let mut printer = Printer {
-        out,
-        start,
-        depth: 0,
-        limit: allowance,
-        stopped: false,
-    };
+    let mut printer = Printer { out, start, depth: 0, limit: allowance, stopped: false };
     printer.repr(value);
     let written = printer.out.len() - start;
     crate::limits::charge_printed(written);
@@ -61,10 +55,7 @@ impl Printer<'_> {
             // Past the string limit, or past what is left of the printing allowance, which
             // `charge_printed` then reports.
             if self.limit == crate::limits::string_limit() {
-                let message = format!(
-                    "string limit: printing a value would build more than {} bytes",
-                    self.limit
-                );
+                let message = format!("string limit: printing a value would build more than {} bytes", self.limit);
                 drop(crate::limits::reached(message));
             }
             return false;
@@ -75,8 +66,7 @@ impl Printer<'_> {
     /// Enters a container: false when printing goes too deep.
     fn enter(&mut self) -> bool {
         if self.depth >= MAX_NESTING {
-            let message =
-                format!("recursion limit: a printed value is nested deeper than {MAX_NESTING}");
+            let message = format!("recursion limit: a printed value is nested deeper than {MAX_NESTING}");
             drop(crate::limits::reached(message));
             self.stopped = true;
             return false;
@@ -90,9 +80,7 @@ impl Printer<'_> {
             // jinja2's `repr(Undefined)`, seen inside containers (`[m.missing]`).
             ValueKind::Undefined => self.out.push_str("Undefined"),
             ValueKind::None => self.out.push_str("None"),
-            ValueKind::Bool => self
-                .out
-                .push_str(if value.is_true() { "True" } else { "False" }),
+            ValueKind::Bool => self.out.push_str(if value.is_true() { "True" } else { "False" }),
             ValueKind::Number => write_number(value, self.out),
             ValueKind::String => write_string_repr(value.as_str().unwrap_or_default(), self.out),
             ValueKind::Seq if value.downcast_object_ref::<PyRange>().is_some() => {
@@ -199,19 +187,13 @@ fn write_number(value: &Value, out: &mut String) {
     if value.is_integer() {
         out.push_str(&value.to_string());
     } else {
-        out.push_str(&float_repr(
-            f64::try_from(value.clone()).unwrap_or(f64::NAN),
-        ));
+        out.push_str(&float_repr(f64::try_from(value.clone()).unwrap_or(f64::NAN)));
     }
 }
 
 /// Python's string repr: single quotes unless the text holds `'` and no `"`.
 fn write_string_repr(text: &str, out: &mut String) {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
     out.push(quote);
     for c in text.chars() {
         match c {
@@ -265,11 +247,7 @@ pub fn float_repr(value: f64) -> String {
         return "nan".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
+        return if value > 0.0 { "inf".into() } else { "-inf".into() };
     }
     // `{:e}` gives the shortest round-trip digits, e.g. "1.2345e-5" or "-3e16".
     let scientific = format!("{value:e}");
@@ -282,11 +260,7 @@ pub fn float_repr(value: f64) -> String {
         format!("{sign}{}", positional(&digits, exponent))
     } else {
         let (head, tail) = digits.split_at(1);
-        let fraction = if tail.is_empty() {
-            String::new()
-        } else {
-            format!(".{tail}")
-        };
+        let fraction = if tail.is_empty() { String::new() } else { format!(".{tail}") };
         let exp_sign = if exponent < 0 { '-' } else { '+' };
         format!("{sign}{head}{fraction}e{exp_sign}{:02}", exponent.abs())
     }
@@ -320,13 +294,7 @@ impl JsonOptions {
     /// Python's defaults: `", "` between items, or `","` when indenting.
     pub fn new(indent: Option<String>) -> Self {
         let item_separator = if indent.is_some() { "," } else { ", " }.to_string();
-        JsonOptions {
-            ensure_ascii: false,
-            indent,
-            item_separator,
-            key_separator: ": ".into(),
-            sort_keys: false,
-        }
+        JsonOptions { ensure_ascii: false, indent, item_separator, key_separator: ": ".into(), sort_keys: false }
     }
 }
 
@@ -337,34 +305,20 @@ pub fn json_dumps(value: &Value, options: &JsonOptions) -> Result<String, Error>
     Ok(out)
 }
 
-fn write_json(
-    value: &Value,
-    options: &JsonOptions,
-    depth: usize,
-    out: &mut String,
-) -> Result<(), Error> {
+fn write_json(value: &Value, options: &JsonOptions, depth: usize, out: &mut String) -> Result<(), Error> {
     if depth >= MAX_NESTING {
         // Python's json.dumps fails with a RecursionError there (and reports a cycle sooner;
         // namespaces, the only containers a template can put inside themselves, are not JSON).
-        return Err(crate::limits::reached(format!(
-            "recursion limit: tojson of a value nested deeper than {MAX_NESTING}"
-        )));
+        return Err(crate::limits::reached(format!("recursion limit: tojson of a value nested deeper than {MAX_NESTING}")));
     }
     match value.kind() {
         ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
         ValueKind::Number if value.is_integer() => out.push_str(&value.to_string()),
-        ValueKind::Number => out.push_str(&json_float(
-            f64::try_from(value.clone()).unwrap_or(f64::NAN),
-        )),
-        ValueKind::String => write_json_string(
-            value.as_str().unwrap_or_default(),
-            options.ensure_ascii,
-            out,
-        ),
+        ValueKind::Number => out.push_str(&json_float(f64::try_from(value.clone()).unwrap_or(f64::NAN))),
+        ValueKind::String => write_json_string(value.as_str().unwrap_or_default(), options.ensure_ascii, out),
         ValueKind::Seq | ValueKind::Iterable
-            if value.downcast_object_ref::<DictView>().is_none()
-                && value.downcast_object_ref::<PyRange>().is_none() =>
+            if value.downcast_object_ref::<DictView>().is_none() && value.downcast_object_ref::<PyRange>().is_none() =>
         {
             let items: Vec<Value> = value.try_iter()?.collect();
             write_json_container(('[', ']'), &items, options, depth, out, |item, out| {
@@ -386,23 +340,13 @@ fn not_serializable(value: &Value) -> Error {
             None => "range".to_string(),
         },
         ValueKind::Undefined => "Undefined".to_string(),
-        _ if value.downcast_object_ref::<PyMethod>().is_some() => {
-            "builtin_function_or_method".to_string()
-        }
+        _ if value.downcast_object_ref::<PyMethod>().is_some() => "builtin_function_or_method".to_string(),
         _ => "function".to_string(),
     };
-    Error::new(
-        ErrorKind::InvalidOperation,
-        format!("Object of type {name} is not JSON serializable"),
-    )
+    Error::new(ErrorKind::InvalidOperation, format!("Object of type {name} is not JSON serializable"))
 }
 
-fn write_json_map(
-    value: &Value,
-    options: &JsonOptions,
-    depth: usize,
-    out: &mut String,
-) -> Result<(), Error> {
+fn write_json_map(value: &Value, options: &JsonOptions, depth: usize, out: &mut String) -> Result<(), Error> {
     let mut entries = Vec::new();
     for key in value.try_iter()? {
         let item = value.get_item(&key)?;
@@ -425,18 +369,11 @@ fn write_json_map(
         .into_iter()
         .map(|(key, item)| Ok((json_key(&key)?, item)))
         .collect::<Result<Vec<_>, Error>>()?;
-    write_json_container(
-        ('{', '}'),
-        &entries,
-        options,
-        depth,
-        out,
-        |(key, item), out| {
-            write_json_string(key, options.ensure_ascii, out);
-            out.push_str(&options.key_separator);
-            write_json(item, options, depth + 1, out)
-        },
-    )
+    write_json_container(('{', '}'), &entries, options, depth, out, |(key, item), out| {
+        write_json_string(key, options.ensure_ascii, out);
+        out.push_str(&options.key_separator);
+        write_json(item, options, depth + 1, out)
+    })
 }
 
 /// Writes `[a, b]` / `{...}` with Python's separators and indentation.
@@ -455,10 +392,7 @@ fn write_json_container<T>(
     }
     let newline = |level: usize, out: &mut String| -> Result<(), Error> {
         if let Some(indent) = &options.indent {
-            crate::limits::check_string(
-                out.len().saturating_add(indent.len().saturating_mul(level)),
-                "tojson",
-            )?;
+            crate::limits::check_string(out.len().saturating_add(indent.len().saturating_mul(level)), "tojson")?;
             out.push('\n');
             for _ in 0..level {
                 out.push_str(indent);
@@ -566,16 +500,10 @@ mod tests {
 
     #[test]
     fn json_indent_and_ascii() {
-        let value = Value::from_pairs([
-            ("k", Value::from(vec![Value::from("😀")])),
-            ("e", Value::from(Vec::<Value>::new())),
-        ]);
+        let value = Value::from_pairs([("k", Value::from(vec![Value::from("😀")])), ("e", Value::from(Vec::<Value>::new()))]);
         let mut options = JsonOptions::new(Some("  ".into()));
         options.ensure_ascii = true;
-        assert_eq!(
-            json_dumps(&value, &options).unwrap(),
-            "{\n  \"k\": [\n    \"\\ud83d\\ude00\"\n  ],\n  \"e\": []\n}"
-        );
+        assert_eq!(json_dumps(&value, &options).unwrap(), "{\n  \"k\": [\n    \"\\ud83d\\ude00\"\n  ],\n  \"e\": []\n}");
     }
 
     #[test]
@@ -587,14 +515,7 @@ mod tests {
 
     #[test]
     fn repr_of_containers() {
-        let value = Value::from_pairs([(
-            "a",
-            Value::from(vec![
-                Value::from("it's"),
-                Value::from(true),
-                Value::from(()),
-            ]),
-        )]);
+        let value = Value::from_pairs([("a", Value::from(vec![Value::from("it's"), Value::from(true), Value::from(())]))]);
         let mut out = String::new();
         write_str(&value, &mut out);
         assert_eq!(out, r#"{'a': ["it's", True, None]}"#);

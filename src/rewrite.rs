@@ -23,104 +23,20 @@ use crate::operators::{self, is_method_name};
 
 /// Filters jinja2 3.1 has (plus transformers' `tojson`).
 const JINJA2_FILTERS: &[&str] = &[
-    "abs",
-    "attr",
-    "batch",
-    "capitalize",
-    "center",
-    "count",
-    "d",
-    "default",
-    "dictsort",
-    "e",
-    "escape",
-    "filesizeformat",
-    "first",
-    "float",
-    "forceescape",
-    "format",
-    "groupby",
-    "indent",
-    "int",
-    "items",
-    "join",
-    "last",
-    "length",
-    "list",
-    "lower",
-    "map",
-    "max",
-    "min",
-    "pprint",
-    "random",
-    "reject",
-    "rejectattr",
-    "replace",
-    "reverse",
-    "round",
-    "safe",
-    "select",
-    "selectattr",
-    "slice",
-    "sort",
-    "string",
-    "striptags",
-    "sum",
-    "title",
-    "tojson",
-    "trim",
-    "truncate",
-    "unique",
-    "upper",
-    "urlencode",
-    "urlize",
-    "wordcount",
-    "wordwrap",
-    "xmlattr",
+    "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape",
+    "filesizeformat", "first", "float", "forceescape", "format", "groupby", "indent", "int", "items", "join", "last",
+    "length", "list", "lower", "map", "max", "min", "pprint", "random", "reject", "rejectattr", "replace", "reverse",
+    "round", "safe", "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
+    "truncate", "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr",
 ];
 /// jinja2 filters fastmask does not reproduce (random output, HTML handling, text wrapping).
 const UNSUPPORTED_FILTERS: &[&str] = &["pprint", "random", "striptags", "urlize", "wordwrap"];
 /// Tests jinja2 3.1 has.
 const JINJA2_TESTS: &[&str] = &[
-    "!=",
-    "<",
-    "<=",
-    "==",
-    ">",
-    ">=",
-    "boolean",
-    "callable",
-    "defined",
-    "divisibleby",
-    "eq",
-    "equalto",
-    "escaped",
-    "even",
-    "false",
-    "filter",
-    "float",
-    "ge",
-    "greaterthan",
-    "gt",
-    "in",
-    "integer",
-    "iterable",
-    "le",
-    "lessthan",
-    "lower",
-    "lt",
-    "mapping",
-    "ne",
-    "none",
-    "number",
-    "odd",
-    "sameas",
-    "sequence",
-    "string",
-    "test",
-    "true",
-    "undefined",
-    "upper",
+    "!=", "<", "<=", "==", ">", ">=", "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped",
+    "even", "false", "filter", "float", "ge", "greaterthan", "gt", "in", "integer", "iterable", "le", "lessthan",
+    "lower", "lt", "mapping", "ne", "none", "number", "odd", "sameas", "sequence", "string", "test", "true",
+    "undefined", "upper",
 ];
 
 /// A construct jinja2 rejects when compiling, or that fastmask cannot render like jinja2.
@@ -182,40 +98,23 @@ fn union(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
 }
 
 fn reject(message: impl Into<String>, span: Span) -> Rejected {
-    Rejected {
-        message: message.into(),
-        line: span.start_line as usize,
-    }
+    Rejected { message: message.into(), line: span.start_line as usize }
 }
 
 impl<'s> Rewriter<'s> {
     fn new(source: &'s str, tokens: &[(Token<'_>, Span)]) -> Self {
-        let token_spans: Vec<(usize, usize)> =
-            tokens.iter().map(|(_, span)| offsets(*span)).collect();
-        let by_start = token_spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.0, i))
-            .collect();
-        let by_end = token_spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.1, i))
-            .collect();
+        let token_spans: Vec<(usize, usize)> = tokens.iter().map(|(_, span)| offsets(*span)).collect();
+        let by_start = token_spans.iter().enumerate().map(|(i, s)| (s.0, i)).collect();
+        let by_end = token_spans.iter().enumerate().map(|(i, s)| (s.1, i)).collect();
         let mut paren_match = HashMap::new();
         let mut open = Vec::new();
         let mut variadic_reads = Vec::new();
         for (index, (token, span)) in tokens.iter().enumerate() {
             let after_dot = index > 0 && matches!(tokens[index - 1].0, Token::Dot);
             match token {
-                Token::Ident(name @ ("varargs" | "kwargs")) if !after_dot => variadic_reads.push((
-                    span.start_offset as usize,
-                    if *name == "varargs" {
-                        "varargs"
-                    } else {
-                        "kwargs"
-                    },
-                )),
+                Token::Ident(name @ ("varargs" | "kwargs")) if !after_dot => {
+                    variadic_reads.push((span.start_offset as usize, if *name == "varargs" { "varargs" } else { "kwargs" }))
+                }
                 Token::ParenOpen => open.push(index),
                 Token::ParenClose => {
                     if let Some(start) = open.pop() {
@@ -226,16 +125,7 @@ impl<'s> Rewriter<'s> {
                 _ => {}
             }
         }
-        Rewriter {
-            source,
-            token_spans,
-            by_start,
-            by_end,
-            paren_match,
-            edits: Vec::new(),
-            sequence: 0,
-            variadic_reads,
-        }
+        Rewriter { source, token_spans, by_start, by_end, paren_match, edits: Vec::new(), sequence: 0, variadic_reads }
     }
 
     // -- extents ------------------------------------------------------------------------------
@@ -243,8 +133,7 @@ impl<'s> Rewriter<'s> {
     /// Grows an extent over parentheses that enclose exactly it: `(a)` for `a`.
     fn widen(&self, (mut start, mut end): (usize, usize)) -> (usize, usize) {
         loop {
-            let (Some(&first), Some(&last)) = (self.by_start.get(&start), self.by_end.get(&end))
-            else {
+            let (Some(&first), Some(&last)) = (self.by_start.get(&start), self.by_end.get(&end)) else {
                 return (start, end);
             };
             let (Some(before), after) = (first.checked_sub(1), last + 1) else {
@@ -268,15 +157,9 @@ impl<'s> Rewriter<'s> {
         let child = |e: &Expr<'_>| self.widen(self.extent(e));
         match expr {
             Expr::Var(_) | Expr::Const(_) | Expr::List(_) | Expr::Map(_) => offsets(expr.span()),
-            Expr::Tuple(t) => t
-                .items
-                .iter()
-                .fold(offsets(t.span()), |acc, item| union(acc, child(item))),
+            Expr::Tuple(t) => t.items.iter().fold(offsets(t.span()), |acc, item| union(acc, child(item))),
             Expr::BinOp(b) => union(child(&b.left), child(&b.right)),
-            Expr::Compare(c) => c
-                .ops
-                .iter()
-                .fold(child(&c.expr), |acc, op| union(acc, child(&op.expr))),
+            Expr::Compare(c) => c.ops.iter().fold(child(&c.expr), |acc, op| union(acc, child(&op.expr))),
             Expr::UnaryOp(u) => {
                 let inner = child(&u.expr);
                 let (start, _) = offsets(u.span());
@@ -315,23 +198,11 @@ impl<'s> Rewriter<'s> {
     }
 
     fn insert(&mut self, at: usize, text: impl Into<String>, phase: u8, sequence: usize) {
-        self.edits.push(Edit {
-            start: at,
-            end: at,
-            text: text.into(),
-            phase,
-            sequence,
-        });
+        self.edits.push(Edit { start: at, end: at, text: text.into(), phase, sequence });
     }
 
     fn replace(&mut self, (start, end): (usize, usize), text: impl Into<String>) {
-        self.edits.push(Edit {
-            start,
-            end,
-            text: text.into(),
-            phase: REPLACE,
-            sequence: 0,
-        });
+        self.edits.push(Edit { start, end, text: text.into(), phase: REPLACE, sequence: 0 });
     }
 
     /// `opening` before the expression at `range` and `)` after it: a call around it.
@@ -342,12 +213,7 @@ impl<'s> Rewriter<'s> {
     }
 
     /// `function(operand0 <sep0> operand1 ...)`, each gap between operands replaced by `separators`.
-    fn wrap_operands(
-        &mut self,
-        function: &str,
-        operands: &[(usize, usize)],
-        separators: &[String],
-    ) {
+    fn wrap_operands(&mut self, function: &str, operands: &[(usize, usize)], separators: &[String]) {
         let sequence = self.next_sequence();
         let first = operands[0].0;
         let last = operands[operands.len() - 1].1;
@@ -360,21 +226,12 @@ impl<'s> Rewriter<'s> {
 
     /// The operator text between two operands, whitespace-normalised (`not in`).
     fn gap(&self, left: (usize, usize), right: (usize, usize)) -> String {
-        self.source
-            .get(left.1..right.0)
-            .unwrap_or("")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.source.get(left.1..right.0).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
     fn apply(mut self) -> Result<String, Rejected> {
         self.edits.sort_by_key(|e| {
-            let order = if e.phase == CLOSE {
-                usize::MAX - e.sequence
-            } else {
-                e.sequence
-            };
+            let order = if e.phase == CLOSE { usize::MAX - e.sequence } else { e.sequence };
             (e.start, e.phase, order)
         });
         let mut out = String::with_capacity(self.source.len() + self.edits.len() * 12);
@@ -406,10 +263,7 @@ impl<'s> Rewriter<'s> {
                     let (start, end) = offsets(*span);
                     let raw = &self.source[start..end];
                     if !is_jinja2_number(raw) {
-                        return Err(reject(
-                            format!("jinja2 does not read {raw:?} as a number"),
-                            *span,
-                        ));
+                        return Err(reject(format!("jinja2 does not read {raw:?} as a number"), *span));
                     }
                     continue;
                 }
@@ -420,14 +274,10 @@ impl<'s> Rewriter<'s> {
             if !raw.contains('\\') || raw.len() < 2 {
                 continue;
             }
-            let python = python_unescape(&raw[1..raw.len() - 1])
-                .map_err(|message| reject(message, *span))?;
+            let python = python_unescape(&raw[1..raw.len() - 1]).map_err(|message| reject(message, *span))?;
             if python != decoded {
                 let newlines = "\n".repeat(raw.matches('\n').count());
-                self.replace(
-                    (start, end),
-                    format!("{}{newlines}", minijinja_literal(&python)),
-                );
+                self.replace((start, end), format!("{}{newlines}", minijinja_literal(&python)));
             }
         }
         Ok(())
@@ -479,22 +329,13 @@ impl<'s> Rewriter<'s> {
                 if let Expr::GetAttr(attr) = &s.target {
                     let value = self.widen(self.extent(&s.expr));
                     if attr.name.starts_with('_') {
-                        self.wrap(
-                            value,
-                            format!("{}('{}', ", operators::PRIVATE_ATTR, attr.name),
-                        );
-                    } else if static_kind(&s.expr) == Static::Unknown
-                        && !matches!(s.expr, Expr::Const(_))
-                    {
+                        self.wrap(value, format!("{}('{}', ", operators::PRIVATE_ATTR, attr.name));
+                    } else if static_kind(&s.expr) == Static::Unknown && !matches!(s.expr, Expr::Const(_)) {
                         // `{% set ns.x = value %}` becomes `{% set ns.x = __fm_store(ns, value) %}`:
                         // a namespace is the one value a template can nest without bound or put
                         // inside itself, which minijinja's comparisons would recurse through.
                         let namespace = self.widen(self.extent(&attr.expr));
-                        let namespace_source = self
-                            .source
-                            .get(namespace.0..namespace.1)
-                            .unwrap_or("none")
-                            .to_string();
+                        let namespace_source = self.source.get(namespace.0..namespace.1).unwrap_or("none").to_string();
                         self.wrap(value, format!("{}({namespace_source}, ", operators::STORE));
                     }
                 }
@@ -553,23 +394,9 @@ impl<'s> Rewriter<'s> {
     /// jinja2 collects extra macro arguments in `varargs` and `kwargs`; minijinja has neither.
     fn reject_variadic(&self, m: &ast::Spanned<ast::Macro<'_>>) -> Result<(), Rejected> {
         let (start, end) = offsets(m.span());
-        let declared = |name: &str| {
-            m.args
-                .iter()
-                .any(|arg| matches!(arg, Expr::Var(v) if v.id == name))
-        };
-        match self
-            .variadic_reads
-            .iter()
-            .find(|(at, name)| (start..end).contains(at) && !declared(name))
-        {
-            Some((_, name)) => Err(reject(
-                format!(
-                    "macro '{}' reads `{name}`, which fastmask does not support",
-                    m.name
-                ),
-                m.span(),
-            )),
+        let declared = |name: &str| m.args.iter().any(|arg| matches!(arg, Expr::Var(v) if v.id == name));
+        match self.variadic_reads.iter().find(|(at, name)| (start..end).contains(at) && !declared(name)) {
+            Some((_, name)) => Err(reject(format!("macro '{}' reads `{name}`, which fastmask does not support", m.name), m.span())),
             None => Ok(()),
         }
     }
@@ -597,10 +424,9 @@ impl<'s> Rewriter<'s> {
     fn args(&mut self, args: &[CallArg<'_>], soft: bool) -> Result<(), Rejected> {
         for arg in args {
             match arg {
-                CallArg::Pos(e)
-                | CallArg::Kwarg(_, e)
-                | CallArg::PosSplat(e)
-                | CallArg::KwargSplat(e) => self.expr(e, soft)?,
+                CallArg::Pos(e) | CallArg::Kwarg(_, e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => {
+                    self.expr(e, soft)?
+                }
             }
         }
         Ok(())
@@ -626,10 +452,9 @@ impl<'s> Rewriter<'s> {
                 Ok(())
             }
             Expr::UnaryOp(u) => self.expr(&u.expr, soft),
-            Expr::BinOp(b) if matches!(b.op, ast::BinOpKind::Concat) => self
-                .concat(b)?
-                .into_iter()
-                .try_for_each(|operand| self.expr(operand, soft)),
+            Expr::BinOp(b) if matches!(b.op, ast::BinOpKind::Concat) => {
+                self.concat(b)?.into_iter().try_for_each(|operand| self.expr(operand, soft))
+            }
             Expr::BinOp(b) => {
                 self.binop(b)?;
                 self.expr(&b.left, soft)?;
@@ -646,14 +471,7 @@ impl<'s> Rewriter<'s> {
                 i.false_expr.as_ref().map_or(Ok(()), |e| self.expr(e, true))
             }
             Expr::Filter(f) => {
-                self.check_name(
-                    "filter",
-                    f.name,
-                    JINJA2_FILTERS,
-                    UNSUPPORTED_FILTERS,
-                    soft,
-                    f.span(),
-                )?;
+                self.check_name("filter", f.name, JINJA2_FILTERS, UNSUPPORTED_FILTERS, soft, f.span())?;
                 if let Some(inner) = &f.expr {
                     self.expr(inner, soft)?;
                 }
@@ -675,11 +493,7 @@ impl<'s> Rewriter<'s> {
             Expr::Call(c) => self.call(c, soft),
             Expr::List(l) => l.items.iter().try_for_each(|e| self.expr(e, soft)),
             Expr::Tuple(t) => t.items.iter().try_for_each(|e| self.expr(e, soft)),
-            Expr::Map(m) => m
-                .keys
-                .iter()
-                .chain(&m.values)
-                .try_for_each(|e| self.expr(e, soft)),
+            Expr::Map(m) => m.keys.iter().chain(&m.values).try_for_each(|e| self.expr(e, soft)),
         }
     }
 
@@ -693,10 +507,7 @@ impl<'s> Rewriter<'s> {
         span: Span,
     ) -> Result<(), Rejected> {
         if unsupported.contains(&name) {
-            return Err(reject(
-                format!("the {kind} '{name}' is not supported by fastmask"),
-                span,
-            ));
+            return Err(reject(format!("the {kind} '{name}' is not supported by fastmask"), span));
         }
         if !known.contains(&name) && !soft {
             return Err(reject(format!("No {kind} named '{name}'."), span));
@@ -752,11 +563,7 @@ impl<'s> Rewriter<'s> {
                 b.left.span(),
             ));
         }
-        let function = if operator == "not in" {
-            operators::NOT_IN
-        } else {
-            function
-        };
+        let function = if operator == "not in" { operators::NOT_IN } else { function };
         self.wrap_operands(function, &[left, right], &[", ".to_string()]);
         Ok(())
     }
@@ -777,16 +584,10 @@ impl<'s> Rewriter<'s> {
         if operands.iter().all(|e| static_kind(e) == Static::Str) {
             return Ok(operands);
         }
-        let ranges: Vec<(usize, usize)> = operands
-            .iter()
-            .map(|e| self.widen(self.extent(e)))
-            .collect();
+        let ranges: Vec<(usize, usize)> = operands.iter().map(|e| self.widen(self.extent(e))).collect();
         for pair in ranges.windows(2) {
             if self.gap(pair[0], pair[1]) != "~" {
-                return Err(reject(
-                    "fastmask could not rewrite the operator \"~\"; please report it",
-                    b.left.span(),
-                ));
+                return Err(reject("fastmask could not rewrite the operator \"~\"; please report it", b.left.span()));
             }
         }
         let separators = vec![", ".to_string(); ranges.len() - 1];
@@ -823,12 +624,7 @@ impl<'s> Rewriter<'s> {
                 NotIn => "not in",
             };
             if operator != expected {
-                return Err(reject(
-                    format!(
-                        "fastmask could not rewrite the comparison {expected:?}; please report it"
-                    ),
-                    c.span(),
-                ));
+                return Err(reject(format!("fastmask could not rewrite the comparison {expected:?}; please report it"), c.span()));
             }
             separators.push(format!(", '{operator}', "));
         }
@@ -857,10 +653,7 @@ fn unpack_shape(target: &Expr<'_>) -> Option<String> {
         Expr::List(l) => &l.items,
         _ => return None,
     };
-    let inner: Vec<String> = items
-        .iter()
-        .map(|item| unpack_shape(item).unwrap_or_else(|| "none".into()))
-        .collect();
+    let inner: Vec<String> = items.iter().map(|item| unpack_shape(item).unwrap_or_else(|| "none".into())).collect();
     Some(format!("[{}]", inner.join(", ")))
 }
 
@@ -873,45 +666,13 @@ enum Static {
 }
 
 /// Filters that always give a number or a string when they succeed.
-const NUMBER_FILTERS: &[&str] = &[
-    "length",
-    "count",
-    "int",
-    "float",
-    "round",
-    "abs",
-    "wordcount",
-];
+const NUMBER_FILTERS: &[&str] = &["length", "count", "int", "float", "round", "abs", "wordcount"];
 const STRING_FILTERS: &[&str] = &[
-    "string",
-    "trim",
-    "upper",
-    "lower",
-    "title",
-    "capitalize",
-    "tojson",
-    "join",
-    "replace",
-    "e",
-    "escape",
-    "forceescape",
-    "format",
-    "indent",
-    "center",
-    "truncate",
-    "urlencode",
-    "filesizeformat",
+    "string", "trim", "upper", "lower", "title", "capitalize", "tojson", "join", "replace", "e", "escape",
+    "forceescape", "format", "indent", "center", "truncate", "urlencode", "filesizeformat",
 ];
 /// `loop` attributes that are integers.
-const LOOP_NUMBERS: &[&str] = &[
-    "index",
-    "index0",
-    "revindex",
-    "revindex0",
-    "length",
-    "depth",
-    "depth0",
-];
+const LOOP_NUMBERS: &[&str] = &["index", "index0", "revindex", "revindex0", "length", "depth", "depth0"];
 
 fn static_kind(expr: &Expr<'_>) -> Static {
     static_kind_within(expr, STATIC_KIND_DEPTH)
@@ -930,15 +691,10 @@ fn static_kind_within(expr: &Expr<'_>, depth: usize) -> Static {
     match expr {
         Expr::Const(c) if c.value.kind() == minijinja::value::ValueKind::Number => Static::Number,
         Expr::Const(c) if c.value.kind() == minijinja::value::ValueKind::String => Static::Str,
-        Expr::UnaryOp(u)
-            if matches!(u.op, ast::UnaryOpKind::Neg) && static_kind(&u.expr) == Static::Number =>
-        {
+        Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOpKind::Neg) && static_kind(&u.expr) == Static::Number => {
             Static::Number
         }
-        Expr::GetAttr(g)
-            if matches!(&g.expr, Expr::Var(v) if v.id == "loop")
-                && LOOP_NUMBERS.contains(&g.name) =>
-        {
+        Expr::GetAttr(g) if matches!(&g.expr, Expr::Var(v) if v.id == "loop") && LOOP_NUMBERS.contains(&g.name) => {
             Static::Number
         }
         Expr::Filter(f) if NUMBER_FILTERS.contains(&f.name) => Static::Number,
@@ -983,10 +739,7 @@ fn is_jinja2_number(raw: &str) -> bool {
     match mantissa.split_once('.') {
         Some((int, fraction)) => is_digit_run(int, 10) && is_digit_run(fraction, 10),
         None if exponent.is_some() => is_digit_run(mantissa, 10),
-        None => {
-            is_digit_run(mantissa, 10)
-                && (!mantissa.starts_with('0') || mantissa.chars().all(|c| c == '0' || c == '_'))
-        }
+        None => is_digit_run(mantissa, 10) && (!mantissa.starts_with('0') || mantissa.chars().all(|c| c == '0' || c == '_')),
     }
 }
 
@@ -1005,18 +758,12 @@ fn python_unescape(body: &str) -> Result<String, String> {
     }
     let mut out = String::with_capacity(body.len());
     let mut chars = ascii.chars().peekable();
-    let hex = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-               n: usize,
-               what: &str|
-     -> Result<char, String> {
-        let digits: String = (0..n)
-            .map_while(|_| chars.next_if(char::is_ascii_hexdigit))
-            .collect();
+    let hex = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>, n: usize, what: &str| -> Result<char, String> {
+        let digits: String = (0..n).map_while(|_| chars.next_if(char::is_ascii_hexdigit)).collect();
         if digits.len() != n {
             return Err(format!("truncated {what} escape"));
         }
-        let code =
-            u32::from_str_radix(&digits, 16).map_err(|_| format!("truncated {what} escape"))?;
+        let code = u32::from_str_radix(&digits, 16).map_err(|_| format!("truncated {what} escape"))?;
         char::from_u32(code).ok_or_else(|| {
             if (0xd800..0xe000).contains(&code) {
                 "lone surrogate escapes are not supported by fastmask".to_string()
@@ -1079,9 +826,7 @@ fn minijinja_literal(value: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -1104,26 +849,11 @@ mod tests {
     #[test]
     fn percent_and_concat_become_calls() {
         assert_eq!(rewrite("{{ '%s' % x }}"), "{{ __fm_mod('%s', x) }}");
-        assert_eq!(
-            rewrite("{{ a % b % c }}"),
-            "{{ __fm_mod(__fm_mod(a, b), c) }}"
-        );
-        assert_eq!(
-            rewrite("{{ (x) % (y|default(1)) }}"),
-            "{{ __fm_mod((x), (y|default(1))) }}"
-        );
-        assert_eq!(
-            rewrite("{{ a * b % c }}"),
-            "{{ __fm_mod(__fm_mul(a, b), c) }}"
-        );
-        assert_eq!(
-            rewrite("{{ ('%s' % (a, b)) ~ c }}"),
-            "{{ __fm_concat((__fm_mod('%s', (a, b))), c) }}"
-        );
-        assert_eq!(
-            rewrite("{{ '<' ~ m.role ~ '>' ~ (x ~ y) }}"),
-            "{{ __fm_concat('<', m.role, '>', (__fm_concat(x, y))) }}"
-        );
+        assert_eq!(rewrite("{{ a % b % c }}"), "{{ __fm_mod(__fm_mod(a, b), c) }}");
+        assert_eq!(rewrite("{{ (x) % (y|default(1)) }}"), "{{ __fm_mod((x), (y|default(1))) }}");
+        assert_eq!(rewrite("{{ a * b % c }}"), "{{ __fm_mod(__fm_mul(a, b), c) }}");
+        assert_eq!(rewrite("{{ ('%s' % (a, b)) ~ c }}"), "{{ __fm_concat((__fm_mod('%s', (a, b))), c) }}");
+        assert_eq!(rewrite("{{ '<' ~ m.role ~ '>' ~ (x ~ y) }}"), "{{ __fm_concat('<', m.role, '>', (__fm_concat(x, y))) }}");
     }
 
     #[test]
@@ -1142,18 +872,9 @@ mod tests {
 
     #[test]
     fn sums_and_products_that_can_grow_become_calls() {
-        assert_eq!(
-            rewrite("{{ a + b }}{{ a * b }}{{ ' ' * n }}"),
-            "{{ __fm_add(a, b) }}{{ __fm_mul(a, b) }}{{ __fm_mul(' ', n) }}"
-        );
+        assert_eq!(rewrite("{{ a + b }}{{ a * b }}{{ ' ' * n }}"), "{{ __fm_add(a, b) }}{{ __fm_mul(a, b) }}{{ __fm_mul(' ', n) }}");
         // A literal or a number on one side grows a string or list by a bounded step.
-        for source in [
-            "{{ a + '\\n' }}",
-            "{{ '<' + m.role }}",
-            "{{ loop.index0 + 1 }}",
-            "{{ '=' * 40 }}",
-            "{{ x|length * 2 }}",
-        ] {
+        for source in ["{{ a + '\\n' }}", "{{ '<' + m.role }}", "{{ loop.index0 + 1 }}", "{{ '=' * 40 }}", "{{ x|length * 2 }}"] {
             assert_eq!(rewrite(source), source);
         }
     }
@@ -1164,16 +885,8 @@ mod tests {
             rewrite("{% set ns.s = ns.s + ns.s %}"),
             "{% set ns.s = __fm_store(ns, __fm_add(ns.s, ns.s)) %}"
         );
-        assert_eq!(
-            rewrite("{% set ns.l = [ns.l] %}"),
-            "{% set ns.l = __fm_store(ns, [ns.l]) %}"
-        );
-        for source in [
-            "{% set ns.found = true %}",
-            "{% set ns.i = loop.index0 %}",
-            "{% set ns.t = x|trim %}",
-            "{% set x = [x] %}",
-        ] {
+        assert_eq!(rewrite("{% set ns.l = [ns.l] %}"), "{% set ns.l = __fm_store(ns, [ns.l]) %}");
+        for source in ["{% set ns.found = true %}", "{% set ns.i = loop.index0 %}", "{% set ns.t = x|trim %}", "{% set x = [x] %}"] {
             assert_eq!(rewrite(source), source);
         }
     }
@@ -1183,14 +896,8 @@ mod tests {
         assert_eq!(rewrite("{{ a < b }}"), "{{ __fm_lt(a, b) }}");
         assert_eq!(rewrite("{{ x not in y }}"), "{{ __fm_not_in(x, y) }}");
         assert_eq!(rewrite("{{ not x in y }}"), "{{ not __fm_in(x, y) }}");
-        assert_eq!(
-            rewrite("{{ a < b <= c }}"),
-            "{{ __fm_cmp(a, '<', b, '<=', c) }}"
-        );
-        assert_eq!(
-            rewrite("{{ a == b }}{{ a != b }}"),
-            "{{ a == b }}{{ a != b }}"
-        );
+        assert_eq!(rewrite("{{ a < b <= c }}"), "{{ __fm_cmp(a, '<', b, '<=', c) }}");
+        assert_eq!(rewrite("{{ a == b }}{{ a != b }}"), "{{ a == b }}{{ a != b }}");
         assert_eq!(
             rewrite("{{ 'tool_calls' in message }}"),
             "{{ __fm_in('tool_calls', message) }}"
@@ -1203,22 +910,10 @@ mod tests {
 
     #[test]
     fn loops_attributes_and_private_names() {
-        assert_eq!(
-            rewrite("{% for c in 'ab' %}{% endfor %}"),
-            "{% for c in __fm_iter('ab') %}{% endfor %}"
-        );
-        assert_eq!(
-            rewrite("{% for m in (xs) if m %}{% endfor %}"),
-            "{% for m in __fm_iter((xs)) if m %}{% endfor %}"
-        );
-        assert_eq!(
-            rewrite("{{ p.items }}{{ p.items() }}{{ loop.index }}{{ p.type }}"),
-            "{{ __fm_attr(p, 'items') }}{{ p.items() }}{{ loop.index }}{{ p.type }}"
-        );
-        assert_eq!(
-            rewrite("{% set ns._x = 1 %}"),
-            "{% set ns._x = __fm_private_attr('_x', 1) %}"
-        );
+        assert_eq!(rewrite("{% for c in 'ab' %}{% endfor %}"), "{% for c in __fm_iter('ab') %}{% endfor %}");
+        assert_eq!(rewrite("{% for m in (xs) if m %}{% endfor %}"), "{% for m in __fm_iter((xs)) if m %}{% endfor %}");
+        assert_eq!(rewrite("{{ p.items }}{{ p.items() }}{{ loop.index }}{{ p.type }}"), "{{ __fm_attr(p, 'items') }}{{ p.items() }}{{ loop.index }}{{ p.type }}");
+        assert_eq!(rewrite("{% set ns._x = 1 %}"), "{% set ns._x = __fm_private_attr('_x', 1) %}");
         assert_eq!(
             rewrite("{% for k, (v, w) in xs %}{% endfor %}{% set a, b = 'xy' %}"),
             "{% for k, (v, w) in __fm_iter_unpack((xs), [none, [none, none]]) %}{% endfor %}{% set a, b = __fm_unpack(('xy'), [none, none]) %}"
@@ -1227,49 +922,20 @@ mod tests {
 
     #[test]
     fn jinja2_compile_errors() {
-        assert_eq!(
-            rejected("a\n{% do x.append(1) %}"),
-            Rejected {
-                message: "Encountered unknown tag 'do'.".into(),
-                line: 2
-            }
-        );
-        assert_eq!(
-            rejected("{{ x|split }}").message,
-            "No filter named 'split'."
-        );
-        assert_eq!(
-            rejected("{{ x is startingwith('a') }}").message,
-            "No test named 'startingwith'."
-        );
-        assert!(rejected("{% if x %}{{ x|random }}{% endif %}")
-            .message
-            .contains("not supported"));
+        assert_eq!(rejected("a\n{% do x.append(1) %}"), Rejected { message: "Encountered unknown tag 'do'.".into(), line: 2 });
+        assert_eq!(rejected("{{ x|split }}").message, "No filter named 'split'.");
+        assert_eq!(rejected("{{ x is startingwith('a') }}").message, "No test named 'startingwith'.");
+        assert!(rejected("{% if x %}{{ x|random }}{% endif %}").message.contains("not supported"));
         // In an `if` branch jinja2 checks only when the filter runs.
-        assert_eq!(
-            rewrite("{% if x %}{{ x|split }}{% endif %}"),
-            "{% if x %}{{ x|split }}{% endif %}"
-        );
-        assert!(rejected("{% macro m() %}{{ varargs }}{% endmacro %}")
-            .message
-            .contains("varargs"));
-        assert_eq!(
-            rewrite("{% macro m(kwargs) %}{{ kwargs }}{{ x.varargs }}{% endmacro %}"),
-            "{% macro m(kwargs) %}{{ kwargs }}{{ x.varargs }}{% endmacro %}"
-        );
-        assert!(rewrite_for_jinja2(
-            "{% if x %}{% for y in z %}{{ y|split }}{% endfor %}{% endif %}",
-            &SyntaxConfig::default()
-        )
-        .is_err());
+        assert_eq!(rewrite("{% if x %}{{ x|split }}{% endif %}"), "{% if x %}{{ x|split }}{% endif %}");
+        assert!(rejected("{% macro m() %}{{ varargs }}{% endmacro %}").message.contains("varargs"));
+        assert_eq!(rewrite("{% macro m(kwargs) %}{{ kwargs }}{{ x.varargs }}{% endmacro %}"), "{% macro m(kwargs) %}{{ kwargs }}{{ x.varargs }}{% endmacro %}");
+        assert!(rewrite_for_jinja2("{% if x %}{% for y in z %}{{ y|split }}{% endfor %}{% endif %}", &SyntaxConfig::default()).is_err());
     }
 
     #[test]
     fn string_literals_decode_like_python() {
-        assert_eq!(
-            python_unescape(r"a\/b\U0001F600\a\101\x41\d").unwrap(),
-            "a\\/b😀\u{7}AA\\d"
-        );
+        assert_eq!(python_unescape(r"a\/b\U0001F600\a\101\x41\d").unwrap(), "a\\/b😀\u{7}AA\\d");
         assert_eq!(python_unescape("\\é").unwrap(), "\\xe9");
         assert!(python_unescape(r"\x4").is_err());
         assert!(python_unescape(r"\N{BULLET}").is_err());
@@ -1278,10 +944,7 @@ mod tests {
 
     #[test]
     fn number_literals_jinja2_rejects() {
-        for ok in [
-            "0", "00", "0_0", "10", "1_000", "0x1F", "0o17", "0b1_1", "1.5", "1e5", "1E-2",
-            "1_0.5", "2.5e+3",
-        ] {
+        for ok in ["0", "00", "0_0", "10", "1_000", "0x1F", "0o17", "0b1_1", "1.5", "1e5", "1E-2", "1_0.5", "2.5e+3"] {
             assert!(is_jinja2_number(ok), "{ok}");
         }
         for bad in ["007", "1.", "1__0", "1_", "1.5e"] {

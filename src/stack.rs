@@ -20,33 +20,15 @@ struct Stack {
 impl Stack {
     fn map(usable_bytes: usize) -> Option<Stack> {
         // SAFETY: sysconf has no preconditions.
-        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-            .ok()
-            .filter(|&p| p > 0)?;
-        let mapped_bytes = usable_bytes
-            .div_ceil(page)
-            .checked_add(1)?
-            .checked_mul(page)?;
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok().filter(|&p| p > 0)?;
+        let mapped_bytes = usable_bytes.div_ceil(page).checked_add(1)?.checked_mul(page)?;
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK;
         // SAFETY: a fresh anonymous mapping; nothing else refers to its address range.
-        let mapping = unsafe {
-            libc::mmap(
-                null_mut(),
-                mapped_bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                -1,
-                0,
-            )
-        };
+        let mapping = unsafe { libc::mmap(null_mut(), mapped_bytes, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
         if mapping == libc::MAP_FAILED {
             return None;
         }
-        let stack = Stack {
-            mapping,
-            mapped_bytes,
-            guard_bytes: page,
-        };
+        let stack = Stack { mapping, mapped_bytes, guard_bytes: page };
         // SAFETY: the first page of the mapping just made; an overflow then faults instead of
         // writing into whatever lies below.
         if unsafe { libc::mprotect(mapping, page, libc::PROT_NONE) } != 0 {
@@ -58,10 +40,7 @@ impl Stack {
     /// The lowest usable address and the usable size.
     fn area(&self) -> (*mut u8, usize) {
         // SAFETY: `guard_bytes` < `mapped_bytes`, so the result stays inside the mapping.
-        (
-            unsafe { self.mapping.cast::<u8>().add(self.guard_bytes) },
-            self.mapped_bytes - self.guard_bytes,
-        )
+        (unsafe { self.mapping.cast::<u8>().add(self.guard_bytes) }, self.mapped_bytes - self.guard_bytes)
     }
 }
 
@@ -85,11 +64,7 @@ pub fn with_stack<R>(usable_bytes: usize, slack_bytes: usize, work: impl FnOnce(
     if stacker::remaining_stack().is_some_and(|left| left >= usable_bytes - slack_bytes) {
         return work();
     }
-    let Some(stack) = SPARE
-        .with(Cell::take)
-        .filter(|s| s.area().1 >= usable_bytes)
-        .or_else(|| Stack::map(usable_bytes))
-    else {
+    let Some(stack) = SPARE.with(Cell::take).filter(|s| s.area().1 >= usable_bytes).or_else(|| Stack::map(usable_bytes)) else {
         // Could not map one (address space limits): `stacker` tries, and panics if it cannot.
         return stacker::grow(usable_bytes, work);
     };
@@ -136,12 +111,7 @@ mod tests {
         let levels = 2048;
         let joined = std::thread::Builder::new()
             .stack_size(256 * 1024)
-            .spawn(move || {
-                (
-                    with_stack(64 << 20, 1 << 20, || depth(levels)),
-                    with_stack(64 << 20, 1 << 20, || depth(levels)),
-                )
-            })
+            .spawn(move || (with_stack(64 << 20, 1 << 20, || depth(levels)), with_stack(64 << 20, 1 << 20, || depth(levels))))
             .unwrap()
             .join()
             .unwrap();
@@ -163,9 +133,7 @@ mod tests {
 
     #[test]
     fn nested_calls_work() {
-        let inner = with_stack(64 << 20, 1 << 20, || {
-            with_stack(64 << 20, 1 << 20, || depth(2048))
-        });
+        let inner = with_stack(64 << 20, 1 << 20, || with_stack(64 << 20, 1 << 20, || depth(2048)));
         assert_eq!(inner, 2048);
     }
 }

@@ -57,10 +57,7 @@ pub fn rewrite_generation_tags(source: &str) -> Rewritten {
     }
     out.push_str(&source[copied_to..]);
     let has_generation = tags.iter().any(|tag| tag.keyword == "generation");
-    Rewritten {
-        source: out,
-        has_generation,
-    }
+    Rewritten { source: out, has_generation }
 }
 
 /// Every block tag outside comments, expressions and raw bodies, in source order.
@@ -76,11 +73,7 @@ fn scan_block_tags(source: &str) -> Vec<BlockTag<'_>> {
             pos = skip_tag(source, open + 2, "}}");
         } else if rest.starts_with("{%") {
             let tag = BlockTag::parse(source, open);
-            pos = if tag.keyword == "raw" {
-                skip_raw_body(source, tag.end)
-            } else {
-                tag.end
-            };
+            pos = if tag.keyword == "raw" { skip_raw_body(source, tag.end) } else { tag.end };
             tags.push(tag);
         } else {
             pos = open + 1;
@@ -91,11 +84,7 @@ fn scan_block_tags(source: &str) -> Vec<BlockTag<'_>> {
 
 /// Outer variables the body of the generation block `open` must close over explicitly: `X` of
 /// every `{% set X.attr = .. %}` in it, and `loop` when the body mentions it.
-fn names_to_capture<'a>(
-    source: &'a str,
-    open: &BlockTag<'a>,
-    following: &[BlockTag<'a>],
-) -> Vec<&'a str> {
+fn names_to_capture<'a>(source: &'a str, open: &BlockTag<'a>, following: &[BlockTag<'a>]) -> Vec<&'a str> {
     let mut depth = 1;
     let mut names: Vec<&str> = Vec::new();
     let mut body_end = source.len();
@@ -126,22 +115,8 @@ fn names_to_capture<'a>(
 /// keyword-argument names or inside string literals. Over-approximating is harmless: naming a
 /// variable that does not exist yields undefined.
 fn identifiers(expression: &str) -> Vec<&str> {
-    const KEYWORDS: [&str; 14] = [
-        "and",
-        "or",
-        "not",
-        "in",
-        "is",
-        "if",
-        "else",
-        "true",
-        "false",
-        "none",
-        "True",
-        "False",
-        "None",
-        "recursive",
-    ];
+    const KEYWORDS: [&str; 14] =
+        ["and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None", "recursive"];
     let bytes = expression.as_bytes();
     let mut names = Vec::new();
     let mut i = 0;
@@ -156,15 +131,12 @@ fn identifiers(expression: &str) -> Vec<&str> {
             }
             let name = &expression[start..i];
             let after_dot = expression[..start].trim_end().ends_with(['.', '|']);
-            let is_kwarg = expression[i..].trim_start().starts_with('=')
-                && !expression[i..].trim_start().starts_with("==");
+            let is_kwarg = expression[i..].trim_start().starts_with('=') && !expression[i..].trim_start().starts_with("==");
             if !after_dot && !is_kwarg && !KEYWORDS.contains(&name) {
                 names.push(name);
             }
         } else if b.is_ascii_digit() {
-            while i < bytes.len()
-                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
-            {
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
                 i += 1;
             }
         } else {
@@ -218,40 +190,18 @@ impl<'a> BlockTag<'a> {
         let inner = source[start + word_len..end].trim_end_matches("%}");
         let tail_start = start + word_len + inner.trim_end_matches(['-', '+']).len();
         let arguments = &source[start + word_len..tail_start];
-        let assigned_namespace = if word == "set" {
-            namespace_target(arguments)
-        } else {
-            None
-        };
-        let iterable = if word == "for" {
-            arguments.split_once(" in ").map(|(_, iterable)| iterable)
-        } else {
-            None
-        };
+        let assigned_namespace = if word == "set" { namespace_target(arguments) } else { None };
+        let iterable = if word == "for" { arguments.split_once(" in ").map(|(_, iterable)| iterable) } else { None };
         // Only a bare keyword is the tag: `{% generation x %}` is left for the parser to reject.
-        let keyword = if word == "set" || arguments.trim().is_empty() {
-            word
-        } else {
-            ""
-        };
-        BlockTag {
-            keyword_start: start,
-            keyword,
-            tail_start,
-            assigned_namespace,
-            iterable,
-            end,
-        }
+        let keyword = if word == "set" || arguments.trim().is_empty() { word } else { "" };
+        BlockTag { keyword_start: start, keyword, tail_start, assigned_namespace, iterable, end }
     }
 }
 
 /// `ns` in ` ns.attr = value`.
 fn namespace_target(arguments: &str) -> Option<&str> {
     let arguments = arguments.trim_start();
-    let name_len = arguments
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        .count();
+    let name_len = arguments.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
     let after = arguments[name_len..].trim_start();
     (name_len > 0 && after.starts_with('.')).then(|| &arguments[..name_len])
 }
@@ -284,9 +234,7 @@ fn skip_string(bytes: &[u8], from: usize, quote: u8) -> usize {
 }
 
 fn skip_past(source: &str, from: usize, close: &str) -> usize {
-    source[from..]
-        .find(close)
-        .map_or(source.len(), |at| from + at + close.len())
+    source[from..].find(close).map_or(source.len(), |at| from + at + close.len())
 }
 
 /// Position after the `{% endraw %}` that closes a raw block whose body starts at `from`.
@@ -324,10 +272,7 @@ mod tests {
             rewrite("{%- generation -%}x{%+ endgeneration -%}"),
             "{%- call __fm_generation() -%}x{%+ endcall -%}"
         );
-        assert_eq!(
-            rewrite("{%-generation-%}x{%-endgeneration%}"),
-            "{%-call __fm_generation()-%}x{%-endcall%}"
-        );
+        assert_eq!(rewrite("{%-generation-%}x{%-endgeneration%}"), "{%-call __fm_generation()-%}x{%-endcall%}");
     }
 
     #[test]
@@ -339,8 +284,7 @@ mod tests {
 
     #[test]
     fn comments_raw_blocks_and_strings_are_untouched() {
-        let source =
-            "{# {% generation %} #}{% raw -%}{% generation %}{% endraw %}{{ '{% generation %}' }}\
+        let source = "{# {% generation %} #}{% raw -%}{% generation %}{% endraw %}{{ '{% generation %}' }}\
                       {% set s = '%} {% generation %}' %}";
         let out = rewrite_generation_tags(source);
         assert_eq!(out.source, source);
@@ -349,10 +293,7 @@ mod tests {
 
     #[test]
     fn raw_tag_keeps_its_newline_like_jinja2() {
-        assert_eq!(
-            rewrite("{% raw %}\nA{% endraw %}"),
-            "{% raw +%}\nA{% endraw %}"
-        );
+        assert_eq!(rewrite("{% raw %}\nA{% endraw %}"), "{% raw +%}\nA{% endraw %}");
     }
 
     #[test]
@@ -366,8 +307,7 @@ mod tests {
 
     #[test]
     fn other_tags_and_lookalike_names_are_untouched() {
-        let source =
-            "{% for m in messages %}{% if generation_x %}{% endif %}{% endfor %}{% generationx %}";
+        let source = "{% for m in messages %}{% if generation_x %}{% endif %}{% endfor %}{% generationx %}";
         assert_eq!(rewrite(source), source);
     }
 
@@ -402,10 +342,7 @@ mod tests {
             rewrite("{% generation %}{% for m in xs[loop.index:] %}{% endfor %}{% endgeneration %}"),
             "{% call __fm_generation() %}{% set __fm_captured = [xs, loop] %}{% for m in xs[loop.index:] %}{% endfor %}{% endcall %}"
         );
-        assert_eq!(
-            rewrite("{% generation %}{{ loops }}{% endgeneration %}"),
-            "{% call __fm_generation() %}{{ loops }}{% endcall %}"
-        );
+        assert_eq!(rewrite("{% generation %}{{ loops }}{% endgeneration %}"), "{% call __fm_generation() %}{{ loops }}{% endcall %}");
     }
 
     #[test]
@@ -419,15 +356,7 @@ mod tests {
 
     #[test]
     fn unterminated_input_does_not_panic() {
-        for source in [
-            "{%",
-            "{% generation",
-            "{{ '",
-            "{#",
-            "{% raw %}",
-            "{%-",
-            "{% '\\",
-        ] {
+        for source in ["{%", "{% generation", "{{ '", "{#", "{% raw %}", "{%-", "{% '\\"] {
             let _ = rewrite_generation_tags(source);
         }
     }

@@ -63,13 +63,9 @@ impl ChatTemplate {
         let source = source.replace("\r\n", "\n").replace('\r', "\n");
         let rewritten = rewrite_generation_tags(&source);
         // Operators, literals and constructs minijinja reads differently from jinja2.
-        let jinja2_source =
-            rewrite_for_jinja2(&rewritten.source, &hf_syntax()).map_err(|rejected| {
-                Error::new(
-                    ErrorKind::TemplateSyntax,
-                    format!("{} (template line {})", rejected.message, rejected.line),
-                )
-            })?;
+        let jinja2_source = rewrite_for_jinja2(&rewritten.source, &hf_syntax()).map_err(|rejected| {
+            Error::new(ErrorKind::TemplateSyntax, format!("{} (template line {})", rejected.message, rejected.line))
+        })?;
         let mut env = hf_environment(clock);
         env.set_fuel(Some(limits.fuel));
         env.set_recursion_limit(limits.recursion);
@@ -77,11 +73,7 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_template_owned(TEMPLATE_NAME, jinja2_source)
             .map_err(|err| template_error(ErrorKind::TemplateSyntax, &err, None))?;
-        Ok(ChatTemplate {
-            env,
-            has_generation: rewritten.has_generation,
-            limits,
-        })
+        Ok(ChatTemplate { env, has_generation: rewritten.has_generation, limits })
     }
 
     /// The limits this template renders under.
@@ -107,14 +99,10 @@ impl ChatTemplate {
             with_more_fuel = env;
             &with_more_fuel
         };
-        let template = env
-            .get_template(TEMPLATE_NAME)
-            .map_err(|err| template_error(ErrorKind::Template, &err, None))?;
+        let template = env.get_template(TEMPLATE_NAME).map_err(|err| template_error(ErrorKind::Template, &err, None))?;
         let limits = RenderGuard::install(&self.limits, fuel);
         let guard = TrackerGuard::install(self.limits.output_bytes);
-        let result = template
-            .render_captured_to(context, TrackingWriter)
-            .map(drop);
+        let result = template.render_captured_to(context, TrackingWriter).map(drop);
         let tracker = guard.finish();
         // A limit reached fails the render with its own message, also where no error could be
         // raised at once (printing) and the render went on.
@@ -123,9 +111,8 @@ impl ChatTemplate {
         }
         match result {
             Ok(()) => {
-                let text = String::from_utf8(tracker.output).map_err(|_| {
-                    Error::new(ErrorKind::Template, "the template produced invalid UTF-8")
-                })?;
+                let text = String::from_utf8(tracker.output)
+                    .map_err(|_| Error::new(ErrorKind::Template, "the template produced invalid UTF-8"))?;
                 let mut spans = tracker.spans;
                 end_spans_where_their_characters_end(&text, &mut spans);
                 Ok(Rendered { text, spans })
@@ -153,24 +140,14 @@ fn end_spans_where_their_characters_end(text: &str, spans: &mut [Span]) {
 }
 
 /// A render error: running out of fuel or recursion depth is a limit, the rest template errors.
-fn render_error(
-    err: &minijinja::Error,
-    raised: Option<String>,
-    limits: &Limits,
-    fuel: u64,
-) -> Error {
+fn render_error(err: &minijinja::Error, raised: Option<String>, limits: &Limits, fuel: u64) -> Error {
     if raised.is_none() {
         if err.kind() == minijinja::ErrorKind::OutOfFuel {
-            return Error::limit(format!(
-                "fuel limit: the template ran more than {fuel} steps (an endless or huge loop?)"
-            ));
+            return Error::limit(format!("fuel limit: the template ran more than {fuel} steps (an endless or huge loop?)"));
         }
         let detail = err.detail().unwrap_or_default();
         if detail.contains("recursion limit exceeded") {
-            return Error::limit(format!(
-                "recursion limit: macros or loops nested deeper than {}",
-                limits.recursion
-            ));
+            return Error::limit(format!("recursion limit: macros or loops nested deeper than {}", limits.recursion));
         }
         if detail.contains("is too large") {
             return Error::limit(format!("string limit: {detail}"));
@@ -207,10 +184,7 @@ fn template_error(kind: ErrorKind, err: &minijinja::Error, raised: Option<String
     if let Some(message) = raised {
         return Error::new(ErrorKind::Template, message);
     }
-    let detail = err
-        .detail()
-        .map(str::to_string)
-        .unwrap_or_else(|| err.kind().to_string());
+    let detail = err.detail().map(str::to_string).unwrap_or_else(|| err.kind().to_string());
     let message = match err.line() {
         Some(line) => format!("{}: {detail} (template line {line})", err.kind()),
         None => format!("{}: {detail}", err.kind()),
@@ -238,19 +212,12 @@ struct TrackerGuard;
 
 impl TrackerGuard {
     fn install(output_limit: usize) -> Self {
-        TRACKER.with(|cell| {
-            *cell.borrow_mut() = Some(Tracker {
-                output_limit,
-                ..Tracker::default()
-            })
-        });
+        TRACKER.with(|cell| *cell.borrow_mut() = Some(Tracker { output_limit, ..Tracker::default() }));
         TrackerGuard
     }
 
     fn finish(self) -> Tracker {
-        TRACKER
-            .with(|cell| cell.borrow_mut().take())
-            .unwrap_or_default()
+        TRACKER.with(|cell| cell.borrow_mut().take()).unwrap_or_default()
     }
 }
 
@@ -279,9 +246,7 @@ impl io::Write for TrackingWriter {
             Ok(())
         });
         if let Some(Err(limit)) = within {
-            crate::limits::reached(format!(
-                "output limit: the rendered text would exceed {limit} bytes"
-            ));
+            crate::limits::reached(format!("output limit: the rendered text would exceed {limit} bytes"));
             return Err(io::Error::other("output limit reached"));
         }
         Ok(buf.len())
@@ -317,10 +282,7 @@ fn raise_exception(message: Value) -> std::result::Result<Value, minijinja::Erro
     let mut text = String::new();
     crate::python_format::write_str(&message, &mut text);
     with_tracker(|tracker| tracker.raised = Some(text.clone()));
-    Err(minijinja::Error::new(
-        minijinja::ErrorKind::InvalidOperation,
-        text,
-    ))
+    Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, text))
 }
 
 #[cfg(test)]
@@ -329,18 +291,11 @@ mod tests {
     use minijinja::context;
 
     fn render(source: &str, ctx: Value) -> Rendered {
-        ChatTemplate::compile(source, Clock::Local)
-            .unwrap()
-            .render(ctx)
-            .unwrap()
+        ChatTemplate::compile(source, Clock::Local).unwrap().render(ctx).unwrap()
     }
 
     fn char_spans(rendered: &Rendered) -> Vec<(usize, usize)> {
-        rendered
-            .spans
-            .iter()
-            .map(|s| (s.start_char, s.end_char))
-            .collect()
+        rendered.spans.iter().map(|s| (s.start_char, s.end_char)).collect()
     }
 
     #[test]
@@ -356,10 +311,7 @@ mod tests {
 
     #[test]
     fn nested_blocks_record_the_inner_first() {
-        let out = render(
-            "a{% generation %}b{% generation %}c{% endgeneration %}d{% endgeneration %}",
-            context! {},
-        );
+        let out = render("a{% generation %}b{% generation %}c{% endgeneration %}d{% endgeneration %}", context! {});
         assert_eq!(out.text, "abcd");
         // transformers: the inner block ends first, and both start at the top-level length 1.
         assert_eq!(char_spans(&out), vec![(1, 2), (1, 4)]);
@@ -367,10 +319,7 @@ mod tests {
 
     #[test]
     fn blocks_in_set_captures_are_relative_to_top_level_output() {
-        let out = render(
-            "xy{% set s %}{% generation %}ab{% endgeneration %}{% endset %}--{{ s }}",
-            context! {},
-        );
+        let out = render("xy{% set s %}{% generation %}ab{% endgeneration %}{% endset %}--{{ s }}", context! {});
         assert_eq!(out.text, "xy--ab");
         assert_eq!(char_spans(&out), vec![(2, 4)]);
     }
@@ -389,25 +338,13 @@ mod tests {
     fn spans_of_blocks_in_macros_end_where_their_characters_end() {
         // Found by the fuzz target: the block's "éé" is 4 bytes, but its span (characters 0..2,
         // as transformers records it) covers "ab", 2 bytes; 4 bytes also masked the first "é".
-        let out = render(
-            "{% macro t() %}ab{% generation %}éé{% endgeneration %}{% endmacro %}{{ t() }}xy",
-            context! {},
-        );
+        let out = render("{% macro t() %}ab{% generation %}éé{% endgeneration %}{% endmacro %}{{ t() }}xy", context! {});
         assert_eq!(out.text, "abééxy");
         assert_eq!(char_spans(&out), vec![(0, 2)]);
         assert_eq!((out.spans[0].start_byte, out.spans[0].end_byte), (0, 2));
-        let past_the_end = render(
-            "{% set s %}{% generation %}ééé{% endgeneration %}{% endset %}é",
-            context! {},
-        );
+        let past_the_end = render("{% set s %}{% generation %}ééé{% endgeneration %}{% endset %}é", context! {});
         assert_eq!(char_spans(&past_the_end), vec![(0, 3)]);
-        assert_eq!(
-            (
-                past_the_end.spans[0].start_byte,
-                past_the_end.spans[0].end_byte
-            ),
-            (0, 4)
-        );
+        assert_eq!((past_the_end.spans[0].start_byte, past_the_end.spans[0].end_byte), (0, 4));
     }
 
     #[test]
@@ -444,21 +381,14 @@ mod tests {
 
     #[test]
     fn whitespace_control_on_the_tag() {
-        let out = render(
-            "a\n{%- generation -%}\n b \n{%- endgeneration -%}\n c",
-            context! {},
-        );
+        let out = render("a\n{%- generation -%}\n b \n{%- endgeneration -%}\n c", context! {});
         assert_eq!(out.text, "abc");
         assert_eq!(char_spans(&out), vec![(1, 2)]);
     }
 
     #[test]
     fn raise_exception_keeps_its_message() {
-        let template = ChatTemplate::compile(
-            "{{ raise_exception('roles must alternate') }}",
-            Clock::Local,
-        )
-        .unwrap();
+        let template = ChatTemplate::compile("{{ raise_exception('roles must alternate') }}", Clock::Local).unwrap();
         let err = template.render(context! {}).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Template);
         assert_eq!(err.message, "roles must alternate");
@@ -466,19 +396,14 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_the_line() {
-        let err = ChatTemplate::compile("ok\n{% if %}", Clock::Local)
-            .err()
-            .unwrap();
+        let err = ChatTemplate::compile("ok\n{% if %}", Clock::Local).err().unwrap();
         assert_eq!(err.kind, ErrorKind::TemplateSyntax);
         assert!(err.message.contains("line 2"), "{}", err.message);
     }
 
     #[test]
     fn raw_blocks_render_like_jinja2() {
-        assert_eq!(
-            render("{% raw %}\n{{ x }}{% endraw %}\nB", context! {}).text,
-            "\n{{ x }}B"
-        );
+        assert_eq!(render("{% raw %}\n{{ x }}{% endraw %}\nB", context! {}).text, "\n{{ x }}B");
         assert_eq!(render("{% raw -%}\n  A{% endraw %}", context! {}).text, "A");
     }
 
@@ -490,14 +415,10 @@ mod tests {
 
     #[test]
     fn tracker_is_cleared_after_errors() {
-        let template = ChatTemplate::compile(
-            "{% generation %}x{% endgeneration %}{{ raise_exception('no') }}",
-            Clock::Local,
-        )
-        .unwrap();
+        let template = ChatTemplate::compile("{% generation %}x{% endgeneration %}{{ raise_exception('no') }}", Clock::Local)
+            .unwrap();
         assert!(template.render(context! {}).is_err());
-        let ok =
-            ChatTemplate::compile("{% generation %}y{% endgeneration %}", Clock::Local).unwrap();
+        let ok = ChatTemplate::compile("{% generation %}y{% endgeneration %}", Clock::Local).unwrap();
         assert_eq!(char_spans(&ok.render(context! {}).unwrap()), vec![(0, 1)]);
     }
 }

@@ -73,9 +73,7 @@ impl FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "tokenizers" => Ok(Backend::Tokenizers),
             "fast" => Ok(Backend::Fast),
-            other => Err(Error::input(format!(
-                "backend must be 'auto', 'tokenizers' or 'fast', got {other:?}"
-            ))),
+            other => Err(Error::input(format!("backend must be 'auto', 'tokenizers' or 'fast', got {other:?}"))),
         }
     }
 }
@@ -111,11 +109,7 @@ impl Tokenizer {
         };
         let post_processor = model.get_post_processor().cloned();
         model.with_post_processor(None::<PostProcessorWrapper>);
-        Ok(Tokenizer {
-            model,
-            post_processor,
-            fast,
-        })
+        Ok(Tokenizer { model, post_processor, fast })
     }
 
     /// "fast" when the fast BPE encodes (texts it declines still go to `tokenizers`), else
@@ -130,11 +124,7 @@ impl Tokenizer {
 
     /// One past the largest id of the vocabulary, added tokens included.
     pub fn id_end(&self) -> usize {
-        self.model
-            .get_vocab(true)
-            .values()
-            .max()
-            .map_or(0, |&id| id as usize + 1)
+        self.model.get_vocab(true).values().max().map_or(0, |&id| id as usize + 1)
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
@@ -144,24 +134,14 @@ impl Tokenizer {
     /// Encodes with `add_special_tokens=False`, as transformers' `apply_chat_template` does, then
     /// truncates as `tokenizers` would with these truncation parameters set.
     pub fn encode(&self, text: &str, truncation: Option<Truncation>) -> Result<TokenOffsets> {
-        if let Some(tokens) = self
-            .fast
-            .as_ref()
-            .and_then(|fast| fast.encode_truncated(text, truncation))
-        {
+        if let Some(tokens) = self.fast.as_ref().and_then(|fast| fast.encode_truncated(text, truncation)) {
             return Ok(tokens);
         }
         self.encode_with_tokenizers(text, truncation)
     }
 
-    fn encode_with_tokenizers(
-        &self,
-        text: &str,
-        truncation: Option<Truncation>,
-    ) -> Result<TokenOffsets> {
-        let failed = |err: tokenizers::Error| {
-            Error::tokenizer(format!("cannot encode the rendered text: {err}"))
-        };
+    fn encode_with_tokenizers(&self, text: &str, truncation: Option<Truncation>) -> Result<TokenOffsets> {
+        let failed = |err: tokenizers::Error| Error::tokenizer(format!("cannot encode the rendered text: {err}"));
         let mut encoding = self.model.encode(text, false).map_err(failed)?;
         let mut truncated = 0;
         if let Some(truncation) = truncation {
@@ -173,20 +153,14 @@ impl Tokenizer {
         if let Some(processor) = &self.post_processor {
             encoding = processor.process(encoding, None, false).map_err(failed)?;
         }
-        Ok(TokenOffsets {
-            ids: encoding.get_ids().to_vec(),
-            offsets: encoding.get_offsets().to_vec(),
-            truncated,
-        })
+        Ok(TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated })
     }
 
     /// Encodes without matching any added token, special or not: normalizer, pre-tokenizer and
     /// model only, as transformers' fast `_encode_without_added_tokens` runs them.
     pub fn encode_without_added_tokens(&self, text: &str) -> Result<TokenOffsets> {
         use tokenizers::{Model, Normalizer, OffsetType, PreTokenizedString, PreTokenizer};
-        let failed = |err: tokenizers::Error| {
-            Error::tokenizer(format!("cannot encode a control token as text: {err}"))
-        };
+        let failed = |err: tokenizers::Error| Error::tokenizer(format!("cannot encode a control token as text: {err}"));
         let mut normalized = tokenizers::NormalizedString::from(text);
         if let Some(normalizer) = self.model.get_normalizer() {
             normalizer.normalize(&mut normalized).map_err(failed)?;
@@ -196,37 +170,21 @@ impl Tokenizer {
             pre_tokenizer.pre_tokenize(&mut pieces).map_err(failed)?;
         }
         let model = self.model.get_model();
-        pieces
-            .tokenize(|piece| model.tokenize(piece.get()))
-            .map_err(failed)?;
-        let encoding = pieces
-            .into_encoding(None, 0, OffsetType::Byte)
-            .map_err(failed)?;
-        Ok(TokenOffsets {
-            ids: encoding.get_ids().to_vec(),
-            offsets: encoding.get_offsets().to_vec(),
-            truncated: 0,
-        })
+        pieces.tokenize(|piece| model.tokenize(piece.get())).map_err(failed)?;
+        let encoding = pieces.into_encoding(None, 0, OffsetType::Byte).map_err(failed)?;
+        Ok(TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated: 0 })
     }
 
     /// Every added token, special or not, as (content, special) in id order.
     pub fn added_tokens(&self) -> Vec<(String, bool)> {
-        let mut tokens: Vec<(u32, tokenizers::AddedToken)> =
-            self.model.get_added_tokens_decoder().into_iter().collect();
+        let mut tokens: Vec<(u32, tokenizers::AddedToken)> = self.model.get_added_tokens_decoder().into_iter().collect();
         tokens.sort_by_key(|(id, _)| *id);
-        tokens
-            .into_iter()
-            .map(|(_, token)| (token.content, token.special))
-            .collect()
+        tokens.into_iter().map(|(_, token)| (token.content, token.special)).collect()
     }
 
     /// The contents of every added token, longest first.
     pub fn added_tokens_longest_first(&self) -> Vec<String> {
-        let mut tokens: Vec<String> = self
-            .added_tokens()
-            .into_iter()
-            .map(|(content, _)| content)
-            .collect();
+        let mut tokens: Vec<String> = self.added_tokens().into_iter().map(|(content, _)| content).collect();
         tokens.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         tokens
     }
@@ -252,9 +210,7 @@ mod tests {
 
     #[test]
     fn fast_backend_refuses_an_unsupported_shape() {
-        let err = Tokenizer::from_json(WORD_LEVEL, Backend::Fast)
-            .err()
-            .unwrap();
+        let err = Tokenizer::from_json(WORD_LEVEL, Backend::Fast).err().unwrap();
         assert!(err.message.contains("backend='fast'"), "{}", err.message);
         assert!("bpe".parse::<Backend>().is_err());
     }

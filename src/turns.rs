@@ -78,10 +78,7 @@ pub struct MaskPlan {
 
 impl Default for MaskPlan {
     fn default() -> Self {
-        MaskPlan {
-            source: MaskSource::Generation,
-            turns: TurnOptions::default(),
-        }
+        MaskPlan { source: MaskSource::Generation, turns: TurnOptions::default() }
     }
 }
 
@@ -117,16 +114,9 @@ pub fn render_turns(
     options: &TurnOptions,
 ) -> Result<Rendered> {
     let render = |count: usize, add_generation_prompt: bool| -> Result<String> {
-        let prefix = Conversation {
-            messages: conversation.messages[..count].to_vec(),
-        };
-        let prefix_inputs = RenderInputs {
-            add_generation_prompt,
-            ..inputs.clone()
-        };
-        Ok(template
-            .render(build_context(&prefix, &prefix_inputs, special_tokens)?)?
-            .text)
+        let prefix = Conversation { messages: conversation.messages[..count].to_vec() };
+        let prefix_inputs = RenderInputs { add_generation_prompt, ..inputs.clone() };
+        Ok(template.render(build_context(&prefix, &prefix_inputs, special_tokens)?)?.text)
     };
     let full = template.render(build_context(conversation, inputs, special_tokens)?)?;
     let mut byte_spans = Vec::new();
@@ -138,65 +128,35 @@ pub fn render_turns(
         if index == 0 {
             // Templates add a default system prompt or a BOS based on messages[0], so the render
             // of an empty prefix says nothing about where the first turn starts.
-            return Err(Error::input(
-                "message 0: a trained first message has no prefix to infer its start from",
-            ));
+            return Err(Error::input("message 0: a trained first message has no prefix to infer its start from"));
         }
-        let prompt = if is_assistant {
-            Some(render(index, true).map_err(|err| turn_error(index, err))?)
-        } else {
-            None
-        };
+        let prompt = if is_assistant { Some(render(index, true).map_err(|err| turn_error(index, err))?) } else { None };
         let through = render(index + 1, false).map_err(|err| turn_error(index, err))?;
-        let located =
-            match content_turn(&full.text, prompt.as_deref(), &through, options.turn_start) {
-                Some(turn) => Ok(turn),
-                None => {
-                    let before = render(index, false).map_err(|err| turn_error(index, err))?;
-                    locate_turn(
-                        &full.text,
-                        &before,
-                        prompt.as_deref(),
-                        &through,
-                        options.turn_start,
-                    )
-                }
-            };
-        let (start, end) = located
-            .map_err(|why| Error::new(ErrorKind::Template, format!("message {index}: {why}")))?;
-        byte_spans.push(
-            trim_turn(&full.text, start, end, message, options)
-                .map_err(|why| Error::new(ErrorKind::Input, format!("message {index}: {why}")))?,
-        );
+        let located = match content_turn(&full.text, prompt.as_deref(), &through, options.turn_start) {
+            Some(turn) => Ok(turn),
+            None => {
+                let before = render(index, false).map_err(|err| turn_error(index, err))?;
+                locate_turn(&full.text, &before, prompt.as_deref(), &through, options.turn_start)
+            }
+        };
+        let (start, end) = located.map_err(|why| Error::new(ErrorKind::Template, format!("message {index}: {why}")))?;
+        byte_spans.push(trim_turn(&full.text, start, end, message, options).map_err(|why| {
+            Error::new(ErrorKind::Input, format!("message {index}: {why}"))
+        })?);
     }
     if options.last_turn_only {
         byte_spans.drain(..byte_spans.len().saturating_sub(1));
     }
-    let spans = byte_spans
-        .into_iter()
-        .map(|(start, end)| span_of(&full.text, start, end))
-        .collect();
-    Ok(Rendered {
-        text: full.text,
-        spans,
-    })
+    let spans = byte_spans.into_iter().map(|(start, end)| span_of(&full.text, start, end)).collect();
+    Ok(Rendered { text: full.text, spans })
 }
 
 fn turn_error(index: usize, err: Error) -> Error {
-    Error::new(
-        err.kind,
-        format!(
-            "message {index}: rendering the conversation up to this turn failed: {}",
-            err.message
-        ),
-    )
+    Error::new(err.kind, format!("message {index}: rendering the conversation up to this turn failed: {}", err.message))
 }
 
 fn role(message: &Value) -> Option<String> {
-    message
-        .get_attr("role")
-        .ok()
-        .and_then(|role| role.as_str().map(str::to_string))
+    message.get_attr("role").ok().and_then(|role| role.as_str().map(str::to_string))
 }
 
 fn is_trained(message: &Value, options: &TurnOptions) -> bool {
@@ -212,16 +172,9 @@ fn is_trained(message: &Value, options: &TurnOptions) -> bool {
 
 /// The common case without rendering the prefix before the turn: the generation prompt and the
 /// render through the turn are both prefixes of `full`, so the turn's content lies between them.
-fn content_turn(
-    full: &str,
-    prompt: Option<&str>,
-    through: &str,
-    turn_start: TurnStart,
-) -> Option<(usize, usize)> {
-    let prompt =
-        prompt.filter(|prompt| turn_start == TurnStart::Content && full.starts_with(prompt))?;
-    (full.starts_with(through) && through.len() >= prompt.len())
-        .then_some((prompt.len(), through.len()))
+fn content_turn(full: &str, prompt: Option<&str>, through: &str, turn_start: TurnStart) -> Option<(usize, usize)> {
+    let prompt = prompt.filter(|prompt| turn_start == TurnStart::Content && full.starts_with(prompt))?;
+    (full.starts_with(through) && through.len() >= prompt.len()).then_some((prompt.len(), through.len()))
 }
 
 /// The byte range of one turn in `full`, from the renders of the prefix before it (without and,
@@ -233,35 +186,32 @@ fn locate_turn(
     through: &str,
     turn_start: TurnStart,
 ) -> std::result::Result<(usize, usize), String> {
-    let content_start =
-        match prompt {
-            Some(prompt) if full.starts_with(prompt) => prompt.len(),
-            // The turn starts after the part of the generation prompt that the full render shares: a
-            // prompt may add more than the header (DeepSeek-R1's `<think>\n`), which a written turn lacks.
-            Some(prompt) if full.starts_with(before) && prompt.starts_with(before) => {
-                let shared = before.len()
-                    + common_prefix_len(&full[before.len()..], &prompt[before.len()..]);
-                marker_start(full, shared).max(before.len())
-            }
-            None if full.starts_with(before) => before.len(),
-            _ => return Err(
-                "the template renders the earlier messages differently once later ones follow, \
+    let content_start = match prompt {
+        Some(prompt) if full.starts_with(prompt) => prompt.len(),
+        // The turn starts after the part of the generation prompt that the full render shares: a
+        // prompt may add more than the header (DeepSeek-R1's `<think>\n`), which a written turn lacks.
+        Some(prompt) if full.starts_with(before) && prompt.starts_with(before) => {
+            let shared = before.len() + common_prefix_len(&full[before.len()..], &prompt[before.len()..]);
+            marker_start(full, shared).max(before.len())
+        }
+        None if full.starts_with(before) => before.len(),
+        _ => {
+            return Err("the template renders the earlier messages differently once later ones follow, \
                         so this turn's start cannot be located"
-                    .into(),
-            ),
-        };
-    let start =
-        match (prompt, turn_start) {
-            (Some(_), TurnStart::Content) => content_start,
-            (Some(prompt), TurnStart::Prefill) => prefill_start(before, prompt).min(content_start),
-            (Some(_), TurnStart::Header) if full.starts_with(before) => before.len(),
-            (Some(_), TurnStart::Header) => return Err(
-                "the template renders the earlier messages differently once later ones follow, \
+                .into())
+        }
+    };
+    let start = match (prompt, turn_start) {
+        (Some(_), TurnStart::Content) => content_start,
+        (Some(prompt), TurnStart::Prefill) => prefill_start(before, prompt).min(content_start),
+        (Some(_), TurnStart::Header) if full.starts_with(before) => before.len(),
+        (Some(_), TurnStart::Header) => {
+            return Err("the template renders the earlier messages differently once later ones follow, \
                         so this turn's header cannot be located"
-                    .into(),
-            ),
-            (None, _) => content_start,
-        };
+                .into())
+        }
+        (None, _) => content_start,
+    };
     if full.starts_with(through) && through.len() >= start {
         return Ok((start, through.len()));
     }
@@ -271,14 +221,8 @@ fn locate_turn(
     // The turn renders differently when it is not the last message (Qwen3 drops the reasoning of
     // earlier turns, for example). Such changes sit at the turn's start, so its rendering in
     // `full` is the longest piece after `start` that is also how its last-message rendering ends.
-    let Some(tail) = through
-        .get(start..)
-        .filter(|_| through.starts_with(&full[..start]))
-    else {
-        return Err(
-            "the template renders the earlier messages differently when this turn is the last one"
-                .into(),
-        );
+    let Some(tail) = through.get(start..).filter(|_| through.starts_with(&full[..start])) else {
+        return Err("the template renders the earlier messages differently when this turn is the last one".into());
     };
     longest_suffix_match(full, start, tail).map(|end| (start, end)).ok_or_else(|| {
         "the template renders this turn differently when it is not the last message, and its text \
@@ -293,12 +237,10 @@ fn locate_turn(
 fn end_before_closing(full: &str, before: &str, through: &str, start: usize) -> Option<usize> {
     let shared = common_prefix_len(full, through);
     let common_ending = common_suffix_len(before, through);
-    (1..=common_ending)
-        .map(|closing| through.len() - closing)
-        .find_map(|cut| {
-            let cut = marker_start(through, through.is_char_boundary(cut).then_some(cut)?);
-            (cut >= start && cut <= shared && before.ends_with(&through[cut..])).then_some(cut)
-        })
+    (1..=common_ending).map(|closing| through.len() - closing).find_map(|cut| {
+        let cut = marker_start(through, through.is_char_boundary(cut).then_some(cut)?);
+        (cut >= start && cut <= shared && before.ends_with(&through[cut..])).then_some(cut)
+    })
 }
 
 /// Moves a cut back to the start of a `<…>` marker it would split (`<|endoftext|>`, `<think>`):
@@ -314,27 +256,17 @@ fn marker_start(text: &str, cut: usize) -> usize {
 
 /// Length in bytes of the longest common suffix, starting on a character boundary.
 fn common_suffix_len(a: &str, b: &str) -> usize {
-    a.chars()
-        .rev()
-        .zip(b.chars().rev())
-        .take_while(|(x, y)| x == y)
-        .map(|(x, _)| x.len_utf8())
-        .sum()
+    a.chars().rev().zip(b.chars().rev()).take_while(|(x, y)| x == y).map(|(x, _)| x.len_utf8()).sum()
 }
 
 /// Where the generation prompt's first line and the whitespace after it end: the header,
 /// without what the prompt prefills on later lines (Qwen3's `<think>\n`; Llama 3's blank line
 /// after the header is still header). A prompt on one line prefills nothing.
 fn prefill_start(before: &str, prompt: &str) -> usize {
-    let Some(added) = prompt
-        .get(before.len()..)
-        .filter(|_| prompt.starts_with(before))
-    else {
+    let Some(added) = prompt.get(before.len()..).filter(|_| prompt.starts_with(before)) else {
         return prompt.len();
     };
-    let Some(newline) = added.find('\n') else {
-        return prompt.len();
-    };
+    let Some(newline) = added.find('\n') else { return prompt.len() };
     let rest = &added[newline..];
     prompt.len() - rest.trim_start_matches(char::is_whitespace).len()
 }
@@ -375,19 +307,10 @@ fn trim_turn(
     }
     if !options.mask_end_of_turn {
         let content = message.get_attr("content").ok();
-        let text = content
-            .as_ref()
-            .and_then(|c| c.as_str())
-            .map(str::trim_end)
-            .unwrap_or_default();
-        let found = (!text.is_empty())
-            .then(|| full[start..end].rfind(text))
-            .flatten();
+        let text = content.as_ref().and_then(|c| c.as_str()).map(str::trim_end).unwrap_or_default();
+        let found = (!text.is_empty()).then(|| full[start..end].rfind(text)).flatten();
         let Some(at) = found else {
-            return Err(
-                "mask_end_of_turn=False needs the message content to appear verbatim in its turn"
-                    .into(),
-            );
+            return Err("mask_end_of_turn=False needs the message content to appear verbatim in its turn".into());
         };
         end = start + at + text.len();
     }
@@ -397,12 +320,7 @@ fn trim_turn(
 fn span_of(text: &str, start_byte: usize, end_byte: usize) -> Span {
     let start_char = text[..start_byte].chars().count();
     let end_char = start_char + text[start_byte..end_byte].chars().count();
-    Span {
-        start_byte,
-        end_byte,
-        start_char,
-        end_char,
-    }
+    Span { start_byte, end_byte, start_char, end_char }
 }
 
 #[cfg(test)]
@@ -410,74 +328,40 @@ mod tests {
     use super::*;
     use crate::environment::Clock;
 
-    const CHATML: &str =
-        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
+    const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
                           {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
     fn message(role: &str, content: &str) -> Value {
-        Value::from_pairs([
-            ("role", Value::from(role)),
-            ("content", Value::from(content)),
-        ])
+        Value::from_pairs([("role", Value::from(role)), ("content", Value::from(content))])
     }
 
     fn conversation(turns: &[(&str, &str)]) -> Conversation {
-        Conversation {
-            messages: turns.iter().map(|(r, c)| message(r, c)).collect(),
-        }
+        Conversation { messages: turns.iter().map(|(r, c)| message(r, c)).collect() }
     }
 
     fn spans(source: &str, conv: &Conversation, options: &TurnOptions) -> Result<Vec<String>> {
         let template = ChatTemplate::compile(source, Clock::Local)?;
         let out = render_turns(&template, conv, &RenderInputs::default(), &[], options)?;
-        Ok(out
-            .spans
-            .iter()
-            .map(|s| out.text[s.start_byte..s.end_byte].to_string())
-            .collect())
+        Ok(out.spans.iter().map(|s| out.text[s.start_byte..s.end_byte].to_string()).collect())
     }
 
     fn chat() -> Conversation {
-        conversation(&[
-            ("system", "S"),
-            ("user", "hi"),
-            ("assistant", "hello"),
-            ("user", "q"),
-            ("assistant", "a"),
-        ])
+        conversation(&[("system", "S"), ("user", "hi"), ("assistant", "hello"), ("user", "q"), ("assistant", "a")])
     }
 
     #[test]
     fn assistant_turns_without_their_header() {
-        assert_eq!(
-            spans(CHATML, &chat(), &TurnOptions::default()).unwrap(),
-            ["hello<|im_end|>\n", "a<|im_end|>\n"]
-        );
+        assert_eq!(spans(CHATML, &chat(), &TurnOptions::default()).unwrap(), ["hello<|im_end|>\n", "a<|im_end|>\n"]);
     }
 
     #[test]
     fn separator_end_of_turn_and_header_whitespace_options() {
-        let options = TurnOptions {
-            mask_separator: false,
-            ..Default::default()
-        };
-        assert_eq!(
-            spans(CHATML, &chat(), &options).unwrap(),
-            ["hello<|im_end|>", "a<|im_end|>"]
-        );
-        let options = TurnOptions {
-            mask_end_of_turn: false,
-            ..Default::default()
-        };
+        let options = TurnOptions { mask_separator: false, ..Default::default() };
+        assert_eq!(spans(CHATML, &chat(), &options).unwrap(), ["hello<|im_end|>", "a<|im_end|>"]);
+        let options = TurnOptions { mask_end_of_turn: false, ..Default::default() };
         assert_eq!(spans(CHATML, &chat(), &options).unwrap(), ["hello", "a"]);
-        let options = TurnOptions {
-            mask_header_whitespace: true,
-            ..Default::default()
-        };
-        assert_eq!(
-            spans(CHATML, &chat(), &options).unwrap(),
-            ["\nhello<|im_end|>\n", "\na<|im_end|>\n"]
-        );
+        let options = TurnOptions { mask_header_whitespace: true, ..Default::default() };
+        assert_eq!(spans(CHATML, &chat(), &options).unwrap(), ["\nhello<|im_end|>\n", "\na<|im_end|>\n"]);
     }
 
     #[test]
@@ -488,25 +372,10 @@ mod tests {
             ("content", Value::from("hello")),
             ("train", Value::from(false)),
         ]);
-        assert_eq!(
-            spans(CHATML, &conv, &TurnOptions::default()).unwrap(),
-            ["a<|im_end|>\n"]
-        );
-        let options = TurnOptions {
-            roles: vec!["user".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            spans(CHATML, &chat(), &options).unwrap(),
-            [
-                "<|im_start|>user\nhi<|im_end|>\n",
-                "<|im_start|>user\nq<|im_end|>\n"
-            ]
-        );
-        let options = TurnOptions {
-            last_turn_only: true,
-            ..Default::default()
-        };
+        assert_eq!(spans(CHATML, &conv, &TurnOptions::default()).unwrap(), ["a<|im_end|>\n"]);
+        let options = TurnOptions { roles: vec!["user".into()], ..Default::default() };
+        assert_eq!(spans(CHATML, &chat(), &options).unwrap(), ["<|im_start|>user\nhi<|im_end|>\n", "<|im_start|>user\nq<|im_end|>\n"]);
+        let options = TurnOptions { last_turn_only: true, ..Default::default() };
         assert_eq!(spans(CHATML, &chat(), &options).unwrap(), ["a<|im_end|>\n"]);
     }
 
@@ -516,52 +385,25 @@ mod tests {
         let source = "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if loop.last and m.think %}<think>{{ m.think }}</think>{% endif %}\
                       {{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
         let think = |content: &str| {
-            Value::from_pairs([
-                ("role", Value::from("assistant")),
-                ("content", Value::from(content)),
-                ("think", Value::from("r")),
-            ])
+            Value::from_pairs([("role", Value::from("assistant")), ("content", Value::from(content)), ("think", Value::from("r"))])
         };
-        let conv = Conversation {
-            messages: vec![
-                message("user", "q"),
-                think("a1"),
-                message("user", "q2"),
-                think("a2"),
-            ],
-        };
-        assert_eq!(
-            spans(source, &conv, &TurnOptions::default()).unwrap(),
-            ["a1<|im_end|>\n", "<think>r</think>a2<|im_end|>\n"]
-        );
+        let conv = Conversation { messages: vec![message("user", "q"), think("a1"), message("user", "q2"), think("a2")] };
+        assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["a1<|im_end|>\n", "<think>r</think>a2<|im_end|>\n"]);
     }
 
     #[test]
     fn a_template_that_rewrites_history_is_an_error_naming_the_turn() {
         // The first turn's text depends on how many messages follow.
         let source = "{% for m in messages %}[{{ messages | length }}]{{ m.content }}{% endfor %}";
-        let err = spans(
-            source,
-            &conversation(&[("user", "q"), ("assistant", "a")]),
-            &TurnOptions::default(),
-        )
-        .unwrap_err();
+        let err = spans(source, &conversation(&[("user", "q"), ("assistant", "a")]), &TurnOptions::default()).unwrap_err();
         assert!(err.message.starts_with("message 1: "), "{}", err.message);
     }
 
     #[test]
     fn a_generation_prompt_longer_than_the_header_is_cut_to_what_the_turn_shares() {
         let source = "{% for m in messages %}<{{ m.role }}>{{ m.content }}</s>{% endfor %}{% if add_generation_prompt %}<assistant><think>\n{% endif %}";
-        let conv = conversation(&[
-            ("user", "q"),
-            ("assistant", "a"),
-            ("user", "q2"),
-            ("assistant", "<think>\nr"),
-        ]);
-        assert_eq!(
-            spans(source, &conv, &TurnOptions::default()).unwrap(),
-            ["a</s>", "r</s>"]
-        );
+        let conv = conversation(&[("user", "q"), ("assistant", "a"), ("user", "q2"), ("assistant", "<think>\nr")]);
+        assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["a</s>", "r</s>"]);
     }
 
     #[test]
@@ -569,16 +411,8 @@ mod tests {
         // Like Phi-3: an eos after the last message, whatever its role.
         let source = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}\
                       {% if add_generation_prompt %}<|assistant|>\n{% else %}<|endoftext|>{% endif %}";
-        let conv = conversation(&[
-            ("user", "q"),
-            ("assistant", "a"),
-            ("user", "q2"),
-            ("assistant", "b"),
-        ]);
-        assert_eq!(
-            spans(source, &conv, &TurnOptions::default()).unwrap(),
-            ["a<|end|>\n", "b<|end|>\n<|endoftext|>"]
-        );
+        let conv = conversation(&[("user", "q"), ("assistant", "a"), ("user", "q2"), ("assistant", "b")]);
+        assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["a<|end|>\n", "b<|end|>\n<|endoftext|>"]);
     }
 
     #[test]
@@ -593,26 +427,11 @@ mod tests {
         let source = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
                       {% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}";
         let conv = conversation(&[("user", "q"), ("assistant", "<think>\nr</think>a")]);
-        assert_eq!(
-            spans(source, &conv, &TurnOptions::default()).unwrap(),
-            ["r</think>a<|im_end|>\n"]
-        );
-        let options = TurnOptions {
-            turn_start: TurnStart::Prefill,
-            ..Default::default()
-        };
-        assert_eq!(
-            spans(source, &conv, &options).unwrap(),
-            ["<think>\nr</think>a<|im_end|>\n"]
-        );
-        let options = TurnOptions {
-            turn_start: TurnStart::Header,
-            ..Default::default()
-        };
-        assert_eq!(
-            spans(source, &conv, &options).unwrap(),
-            ["<|im_start|>assistant\n<think>\nr</think>a<|im_end|>\n"]
-        );
+        assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["r</think>a<|im_end|>\n"]);
+        let options = TurnOptions { turn_start: TurnStart::Prefill, ..Default::default() };
+        assert_eq!(spans(source, &conv, &options).unwrap(), ["<think>\nr</think>a<|im_end|>\n"]);
+        let options = TurnOptions { turn_start: TurnStart::Header, ..Default::default() };
+        assert_eq!(spans(source, &conv, &options).unwrap(), ["<|im_start|>assistant\n<think>\nr</think>a<|im_end|>\n"]);
     }
 
     #[test]

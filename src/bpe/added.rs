@@ -14,8 +14,7 @@ use regex::Regex;
 
 static STARTS_WITH_WORD: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^\w").ok());
 static ENDS_WITH_WORD: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\w$").ok());
-static RIGHTMOST_SPACE_AT_START: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^\s*").ok());
+static RIGHTMOST_SPACE_AT_START: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^\s*").ok());
 static LEFTMOST_SPACE_AT_END: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\s*$").ok());
 
 /// One added token as the loaded tokenizer holds it.
@@ -50,12 +49,7 @@ impl Trie {
         }
         let automaton = DoubleArrayAhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
-            .build_with_values(
-                specs
-                    .iter()
-                    .zip(0u32..)
-                    .map(|(spec, i)| (spec.pattern.as_bytes(), i)),
-            )
+            .build_with_values(specs.iter().zip(0u32..).map(|(spec, i)| (spec.pattern.as_bytes(), i)))
             .ok()?;
         Some(Some(Trie { automaton, specs }))
     }
@@ -76,12 +70,8 @@ impl AddedTokens {
         LazyLock::force(&ENDS_WITH_WORD).as_ref()?;
         LazyLock::force(&RIGHTMOST_SPACE_AT_START).as_ref()?;
         LazyLock::force(&LEFTMOST_SPACE_AT_END).as_ref()?;
-        let (normalized, raw): (Vec<_>, Vec<_>) =
-            specs.into_iter().partition(|spec| spec.normalized);
-        Some(AddedTokens {
-            raw: Trie::new(raw)?,
-            normalized: Trie::new(normalized)?,
-        })
+        let (normalized, raw): (Vec<_>, Vec<_>) = specs.into_iter().partition(|spec| spec.normalized);
+        Some(AddedTokens { raw: Trie::new(raw)?, normalized: Trie::new(normalized)? })
     }
 
     /// Splits `text[start..end]`: `f(start, end, Some(id))` for an added token (its span includes
@@ -116,15 +106,13 @@ impl AddedTokens {
             }
             if spec.single_word {
                 let space_before = s == 0 || !is_match(&ENDS_WITH_WORD, &sentence[..s]);
-                let space_after =
-                    e == sentence.len() || !is_match(&STARTS_WITH_WORD, &sentence[e..]);
+                let space_after = e == sentence.len() || !is_match(&STARTS_WITH_WORD, &sentence[e..]);
                 if !space_before || !space_after {
                     continue;
                 }
             }
             if spec.lstrip {
-                let new_start =
-                    find(&LEFTMOST_SPACE_AT_END, &sentence[..s]).map_or(s, |(ms, _)| ms);
+                let new_start = find(&LEFTMOST_SPACE_AT_END, &sentence[..s]).map_or(s, |(ms, _)| ms);
                 s = new_start.max(offset);
             }
             if spec.rstrip {

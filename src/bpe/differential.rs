@@ -37,26 +37,17 @@ fn bpe_differential() {
     let zoo = std::env::var_os(ZOO_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/tokenizer_zoo"));
-    let size = std::env::var(SIZE_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SIZE);
+    let size = std::env::var(SIZE_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SIZE);
     let mut cases = Vec::new();
     for family in FAMILIES {
         let path = zoo.join(family).join("tokenizer.json");
         match std::fs::read_to_string(&path) {
             Ok(json) => cases.extend(with_variants(family, json)),
-            Err(_) => eprintln!(
-                "bpe_differential: SKIPPED {family}: no {} (build the zoo first)",
-                path.display()
-            ),
+            Err(_) => eprintln!("bpe_differential: SKIPPED {family}: no {} (build the zoo first)", path.display()),
         }
     }
     if cases.is_empty() {
-        eprintln!(
-            "bpe_differential: SKIPPED: no tokenizer zoo under {} (set {ZOO_ENV})",
-            zoo.display()
-        );
+        eprintln!("bpe_differential: SKIPPED: no tokenizer zoo under {} (set {ZOO_ENV})", zoo.display());
         return;
     }
     let started = Instant::now();
@@ -66,19 +57,14 @@ fn bpe_differential() {
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
-                    while let Some(case) =
-                        cases.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                    {
+                    while let Some(case) = cases.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
                         done.push(check(case, size));
                     }
                     done
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("worker"))
-            .collect()
+        workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
     });
     let mut failed = false;
     for report in &reports {
@@ -100,17 +86,9 @@ fn bpe_differential() {
         if !report.declined.is_empty() {
             println!("  DECLINED {}", report.declined);
         }
-        assert!(
-            report.deferred * 5 < report.strings.max(1),
-            "{}: most strings were deferred",
-            report.name
-        );
+        assert!(report.deferred * 5 < report.strings.max(1), "{}: most strings were deferred", report.name);
     }
-    println!(
-        "bpe_differential: {} vocabularies checked in {:.1?}",
-        reports.len(),
-        started.elapsed()
-    );
+    println!("bpe_differential: {} vocabularies checked in {:.1?}", reports.len(), started.elapsed());
     assert!(!failed, "the fast backend differs from tokenizers");
 }
 
@@ -143,49 +121,37 @@ fn bpe_differential_unicode_tables() {
             .take(5)
             .map(|c| format!("U+{:04X}", c as u32))
             .collect();
-        assert!(
-            differing.is_empty(),
-            "{escape}: differs from onig at {differing:?}"
-        );
+        assert!(differing.is_empty(), "{escape}: differs from onig at {differing:?}");
     }
-    println!(
-        "bpe_differential_unicode_tables: {} classes equal onig's over all code points",
-        escapes.len()
-    );
+    println!("bpe_differential_unicode_tables: {} classes equal onig's over all code points", escapes.len());
 }
 
 /// A family and the variants built from it: Qwen's vocabulary without `ignore_merges` (every
 /// piece goes through the merge loop), with GPT-2's lone ByteLevel pre-tokenizer, and with added
 /// tokens carrying every flag; DeepSeek with offsets trimmed by the ByteLevel post-processor.
 fn with_variants(family: &str, json: String) -> Vec<Case> {
-    let mut cases = vec![Case {
-        name: family.to_owned(),
-        json: json.clone(),
-    }];
+    let mut cases = vec![Case { name: family.to_owned(), json: json.clone() }];
     type Edit = (&'static str, fn(&mut Value));
     let edits: Vec<Edit> = match family {
         "qwen2" => vec![
-            ("no-ignore-merges", |v| {
-                v["model"]["ignore_merges"] = json!(false)
-            }),
+            ("no-ignore-merges", |v| v["model"]["ignore_merges"] = json!(false)),
             ("gpt2-byte-level", |v| {
-                v["pre_tokenizer"] = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+                v["pre_tokenizer"] =
+                    json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
                 v["normalizer"] = json!(null);
             }),
             ("added-flags", add_flagged_tokens),
         ],
         "deepseek" => vec![("trim-offsets", |v| {
-            v["post_processor"] = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true});
+            v["post_processor"] =
+                json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true});
         })],
         _ => Vec::new(),
     };
     for (variant, edit) in edits {
         let mut value: Value = serde_json::from_str(&json).expect("zoo JSON parses");
         edit(&mut value);
-        cases.push(Case {
-            name: format!("{family}:{variant}"),
-            json: value.to_string(),
-        });
+        cases.push(Case { name: format!("{family}:{variant}"), json: value.to_string() });
     }
     cases
 }
@@ -194,12 +160,7 @@ fn with_variants(family: &str, json: String) -> Vec<Case> {
 /// overlap ordinary text, so every branch of the added-token split meets real text.
 fn add_flagged_tokens(v: &mut Value) {
     let tokens = v["added_tokens"].as_array_mut().expect("added_tokens");
-    let mut next_id = tokens
-        .iter()
-        .filter_map(|t| t["id"].as_u64())
-        .max()
-        .unwrap_or(0)
-        + 1;
+    let mut next_id = tokens.iter().filter_map(|t| t["id"].as_u64()).max().unwrap_or(0) + 1;
     for token in tokens.iter_mut() {
         match token["content"].as_str() {
             Some("<|im_start|>") => token["rstrip"] = json!(true),
@@ -220,10 +181,8 @@ fn add_flagged_tokens(v: &mut Value) {
         (" é", false, true, false, true),
         ("\n\n", false, false, true, false),
     ] {
-        tokens.push(
-            json!({"id": next_id, "content": content, "single_word": single_word, "lstrip": lstrip,
-                           "rstrip": rstrip, "normalized": normalized, "special": false}),
-        );
+        tokens.push(json!({"id": next_id, "content": content, "single_word": single_word, "lstrip": lstrip,
+                           "rstrip": rstrip, "normalized": normalized, "special": false}));
         next_id += 1;
     }
 }
@@ -266,14 +225,10 @@ fn check(case: &Case, size: usize) -> Report {
         let text = corpus.next_text();
         report.strings += 1;
         report.bytes += text.len();
-        let expected = tokenizer
-            .encode(text.as_str(), false)
-            .expect("the reference encodes");
+        let expected = tokenizer.encode(text.as_str(), false).expect("the reference encodes");
         match fast.encode(&text) {
             None if nfc && !is_nfc(&text) => report.deferred += 1,
-            None => report
-                .mismatches
-                .push(format!("{text:?}: declined a text it must take")),
+            None => report.mismatches.push(format!("{text:?}: declined a text it must take")),
             Some(got) => {
                 if got.ids != expected.get_ids() || got.offsets != expected.get_offsets() {
                     report.mismatches.push(format!(
@@ -296,41 +251,22 @@ fn check(case: &Case, size: usize) -> Report {
 /// Every this many strings, truncation is checked too (a cut inside the text, either side).
 const TRUNCATION_EVERY: usize = 8;
 
-fn check_truncation(
-    fast: &FastBpe,
-    reference: &mut tokenizers::Tokenizer,
-    text: &str,
-    index: usize,
-    report: &mut Report,
-) {
+fn check_truncation(fast: &FastBpe, reference: &mut tokenizers::Tokenizer, text: &str, index: usize, report: &mut Report) {
     use crate::encode::Side;
     use crate::tokenize::Truncation;
     use tokenizers::{TruncationDirection, TruncationParams};
 
-    let (side, direction) = if index % 16 == 0 {
-        (Side::Left, TruncationDirection::Left)
-    } else {
-        (Side::Right, TruncationDirection::Right)
-    };
+    let (side, direction) =
+        if index % 16 == 0 { (Side::Left, TruncationDirection::Left) } else { (Side::Right, TruncationDirection::Right) };
     let full = fast.encode(text).map_or(0, |t| t.ids.len());
     let max_length = full * (index % 7) / 7;
     reference
-        .with_truncation(Some(TruncationParams {
-            max_length,
-            direction,
-            ..Default::default()
-        }))
+        .with_truncation(Some(TruncationParams { max_length, direction, ..Default::default() }))
         .expect("truncation");
-    let expected = reference
-        .encode(text, false)
-        .expect("the reference encodes");
+    let expected = reference.encode(text, false).expect("the reference encodes");
     let got = fast.encode_truncated(text, Some(Truncation { max_length, side }));
-    if got.as_ref().map(|t| (&t.ids[..], &t.offsets[..]))
-        != Some((expected.get_ids(), expected.get_offsets()))
-    {
-        report.mismatches.push(format!(
-            "{text:?} truncated to {max_length} from {side:?}: {got:?}"
-        ));
+    if got.as_ref().map(|t| (&t.ids[..], &t.offsets[..])) != Some((expected.get_ids(), expected.get_offsets())) {
+        report.mismatches.push(format!("{text:?} truncated to {max_length} from {side:?}: {got:?}"));
     }
 }
 
@@ -396,9 +332,8 @@ const CODE: &[&str] = &[
 ];
 
 const SPACES: &[&str] = &[
-    " ", "  ", "   ", "\t", "\t\t", "\n", "\n\n", "\r\n", "\r", "\r\n\r\n", " \n", "\n ", "\u{a0}",
-    "\u{3000}", "\u{2009}", "\u{200b}", "\u{85}", "\u{2028}", "\u{2029}", "\u{1680}", "\u{feff}",
-    "\u{b}", "\u{c}", "\u{202f}",
+    " ", "  ", "   ", "\t", "\t\t", "\n", "\n\n", "\r\n", "\r", "\r\n\r\n", " \n", "\n ", "\u{a0}", "\u{3000}",
+    "\u{2009}", "\u{200b}", "\u{85}", "\u{2028}", "\u{2029}", "\u{1680}", "\u{feff}", "\u{b}", "\u{c}", "\u{202f}",
 ];
 
 const EMOJI: &[&str] = &[
@@ -514,41 +449,24 @@ struct Corpus {
 
 impl Corpus {
     fn new(tokenizer: &tokenizers::Tokenizer, name: &str) -> Corpus {
-        let seed = name.bytes().fold(0x243F_6A88_85A3_08D3u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
-        });
-        let mut added: Vec<String> = tokenizer
-            .get_added_tokens_decoder()
-            .into_values()
-            .map(|t| t.content)
-            .collect();
+        let seed = name.bytes().fold(0x243F_6A88_85A3_08D3u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
+        let mut added: Vec<String> = tokenizer.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
         added.sort();
         // Chat markers first, so the small share of picks that go to them finds them often.
         added.sort_by_key(|t| {
-            !(t.contains("im_")
-                || t.contains("think")
-                || t.contains("tool")
-                || t.contains("sentence"))
+            !(t.contains("im_") || t.contains("think") || t.contains("tool") || t.contains("sentence"))
         });
-        let byte_of: std::collections::HashMap<char, u8> = byte_chars()
-            .iter()
-            .enumerate()
-            .map(|(b, &c)| (c, b as u8))
-            .collect();
+        let byte_of: std::collections::HashMap<char, u8> =
+            byte_chars().iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
         let mut tokens: Vec<(u32, String)> = tokenizers::Model::get_vocab(tokenizer.get_model())
             .into_iter()
             .filter_map(|(token, id)| {
-                let bytes: Option<Vec<u8>> =
-                    token.chars().map(|c| byte_of.get(&c).copied()).collect();
+                let bytes: Option<Vec<u8>> = token.chars().map(|c| byte_of.get(&c).copied()).collect();
                 Some((id, String::from_utf8(bytes?).ok()?))
             })
             .collect();
         tokens.sort();
-        Corpus {
-            rng: Rng(seed | 1),
-            added,
-            tokens: tokens.into_iter().map(|(_, t)| t).collect(),
-        }
+        Corpus { rng: Rng(seed | 1), added, tokens: tokens.into_iter().map(|(_, t)| t).collect() }
     }
 
     fn next_text(&mut self) -> String {
@@ -607,15 +525,10 @@ impl Corpus {
             let len = 1 + self.rng.below(longest);
             for _ in 0..len {
                 let digit = self.rng.below(10) as u32;
-                let base = self.rng.pick(&[
-                    '0' as u32, '0' as u32, '0' as u32, 0x660, 0xFF10, 0x966, 0x1D7CE,
-                ]);
+                let base = self.rng.pick(&['0' as u32, '0' as u32, '0' as u32, 0x660, 0xFF10, 0x966, 0x1D7CE]);
                 text.push(char::from_u32(base + digit).unwrap_or('0'));
             }
-            text.push_str(
-                self.rng
-                    .pick(&[" ", ".", ",", "", "-", "e", "x", "\n", "%", " + "]),
-            );
+            text.push_str(self.rng.pick(&[" ", ".", ",", "", "-", "e", "x", "\n", "%", " + "]));
         }
     }
 
@@ -677,10 +590,7 @@ impl Corpus {
             0 => self.rng.pick(FRAGMENTS).to_string(),
             1 => self.rng.pick(SPACES).to_string(),
             2 => self.rng.pick_string(&self.tokens),
-            _ => self
-                .rng
-                .pick(&["a", "ab", "aab", "ー", "==", "-", "0", "😀", "ab ", " a"])
-                .to_string(),
+            _ => self.rng.pick(&["a", "ab", "aab", "ー", "==", "-", "0", "😀", "ab ", " a"]).to_string(),
         };
         let most = if self.rng.chance(30) { 400 } else { 40 };
         let times = 2 + self.rng.below(most);
@@ -701,16 +611,7 @@ impl Corpus {
                     text.push_str(&token[..floor(&token, cut)]);
                 }
                 5 => text.push_str(self.rng.pick(SPACES)),
-                6 => text.push_str(self.rng.pick(&[
-                    "user",
-                    "assistant",
-                    "system",
-                    "tool",
-                    "\n",
-                    ": ",
-                    "<",
-                    "|>",
-                ])),
+                6 => text.push_str(self.rng.pick(&["user", "assistant", "system", "tool", "\n", ": ", "<", "|>"])),
                 7 => self.natural(text),
                 8 => self.vocab_tokens(text),
                 _ => text.push_str(self.rng.pick(FRAGMENTS)),
@@ -723,11 +624,7 @@ impl Corpus {
             return "<|im_start|>".to_owned();
         }
         // Half the picks among the first few (chat markers), half among all.
-        let n = if self.rng.chance(50) {
-            self.added.len().min(12)
-        } else {
-            self.added.len()
-        };
+        let n = if self.rng.chance(50) { self.added.len().min(12) } else { self.added.len() };
         self.added[self.rng.below(n)].clone()
     }
 

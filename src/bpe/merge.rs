@@ -75,22 +75,16 @@ impl Model {
     /// Builds the model as `tokenizers`' `BpeBuilder::build` does, or None for a vocabulary this
     /// backend cannot reproduce (a byte without its token, two tokens sharing an id, a merge whose
     /// parts or result are missing).
-    pub(super) fn new(
-        vocab: &HashMap<String, u32>,
-        merges: &[(String, String)],
-        ignore_merges: bool,
-    ) -> Option<Model> {
+    pub(super) fn new(vocab: &HashMap<String, u32>, merges: &[(String, String)], ignore_merges: bool) -> Option<Model> {
         let chars = byte_chars();
-        let char_byte: AHashMap<char, u8> =
-            (0..=255u8).map(|b| (chars[usize::from(b)], b)).collect();
+        let char_byte: AHashMap<char, u8> = (0..=255u8).map(|b| (chars[usize::from(b)], b)).collect();
         let mut ids_seen = ahash::AHashSet::with_capacity(vocab.len());
         let mut by_bytes = AHashMap::with_capacity(vocab.len());
         for (token, &id) in vocab {
             if !ids_seen.insert(id) {
                 return None;
             }
-            let bytes: Option<Vec<u8>> =
-                token.chars().map(|c| char_byte.get(&c).copied()).collect();
+            let bytes: Option<Vec<u8>> = token.chars().map(|c| char_byte.get(&c).copied()).collect();
             if let Some(bytes) = bytes {
                 by_bytes.insert(bytes.into_boxed_slice(), (id, ignore_merges));
             }
@@ -109,11 +103,7 @@ impl Model {
             let key = pair_key(*vocab.get(left.as_str())?, *vocab.get(right.as_str())?);
             merge_map.insert(key, (u32::try_from(rank).ok()?, *merged));
         }
-        let mut model = Model {
-            byte_ids,
-            vocab: by_bytes,
-            merges: merge_map,
-        };
+        let mut model = Model { byte_ids, vocab: by_bytes, merges: merge_map };
         if !ignore_merges {
             model.mark_whole_tokens();
         }
@@ -144,12 +134,7 @@ impl Model {
     }
 
     /// Encodes one pre-tokenized piece: `emit(id, start, end)` per token, byte offsets within it.
-    pub(super) fn tokenize(
-        &self,
-        piece: &[u8],
-        scratch: &mut MergeScratch,
-        emit: &mut impl FnMut(u32, usize, usize),
-    ) {
+    pub(super) fn tokenize(&self, piece: &[u8], scratch: &mut MergeScratch, emit: &mut impl FnMut(u32, usize, usize)) {
         if piece.is_empty() {
             return;
         }
@@ -160,12 +145,7 @@ impl Model {
         self.merge(piece, scratch, emit);
     }
 
-    fn merge(
-        &self,
-        piece: &[u8],
-        scratch: &mut MergeScratch,
-        emit: &mut impl FnMut(u32, usize, usize),
-    ) {
+    fn merge(&self, piece: &[u8], scratch: &mut MergeScratch, emit: &mut impl FnMut(u32, usize, usize)) {
         if piece.len() <= SCAN_MAX_BYTES {
             self.merge_scan(piece, scratch, emit);
         } else {
@@ -174,29 +154,16 @@ impl Model {
     }
 
     fn pair(&self, left: u32, right: u32) -> (u32, u32) {
-        self.merges
-            .get(&pair_key(left, right))
-            .copied()
-            .unwrap_or(NO_MERGE)
+        self.merges.get(&pair_key(left, right)).copied().unwrap_or(NO_MERGE)
     }
 
     /// Repeatedly merges the pair of lowest rank, leftmost first: the order `tokenizers`' heap
     /// (ordered by rank, then position) produces.
-    fn merge_scan(
-        &self,
-        piece: &[u8],
-        scratch: &mut MergeScratch,
-        emit: &mut impl FnMut(u32, usize, usize),
-    ) {
+    fn merge_scan(&self, piece: &[u8], scratch: &mut MergeScratch, emit: &mut impl FnMut(u32, usize, usize)) {
         let MergeScratch { parts, ranks, .. } = scratch;
         parts.clear();
         ranks.clear();
-        parts.extend(
-            piece
-                .iter()
-                .zip(0u32..)
-                .map(|(&b, start)| (self.byte_ids[usize::from(b)], start)),
-        );
+        parts.extend(piece.iter().zip(0u32..).map(|(&b, start)| (self.byte_ids[usize::from(b)], start)));
         ranks.extend(parts.windows(2).map(|w| self.pair(w[0].0, w[1].0)));
         loop {
             let mut best = (u32::MAX, 0);
@@ -228,12 +195,7 @@ impl Model {
     /// `tokenizers`' `Word::merge_all` without dropout: a min-heap of (rank, position) over a
     /// linked list; an entry is stale when the pair at its position no longer makes its token
     /// (exact, since a changed pair always spells a longer string, hence another token).
-    fn merge_heap(
-        &self,
-        piece: &[u8],
-        scratch: &mut MergeScratch,
-        emit: &mut impl FnMut(u32, usize, usize),
-    ) {
+    fn merge_heap(&self, piece: &[u8], scratch: &mut MergeScratch, emit: &mut impl FnMut(u32, usize, usize)) {
         let MergeScratch { symbols, heap, .. } = scratch;
         symbols.clear();
         heap.clear();
@@ -284,11 +246,7 @@ impl Model {
             }
         }
         for symbol in symbols.iter().filter(|s| s.len != 0) {
-            emit(
-                symbol.id,
-                symbol.start as usize,
-                (symbol.start + symbol.len) as usize,
-            );
+            emit(symbol.id, symbol.start as usize, (symbol.start + symbol.len) as usize);
         }
     }
 

@@ -65,19 +65,8 @@ impl FastBpe {
         let trims = shape::offset_trims(tokenizer)?;
         let model = shape::bpe_model(tokenizer)?;
         let added = AddedTokens::new(shape::added_tokens(tokenizer)?)?;
-        let model_spaces = if trims.is_empty() {
-            Vec::new()
-        } else {
-            model_spaces(tokenizer)
-        };
-        Some(FastBpe {
-            added,
-            pre_tokenizer,
-            model,
-            nfc,
-            trims,
-            model_spaces,
-        })
+        let model_spaces = if trims.is_empty() { Vec::new() } else { model_spaces(tokenizer) };
+        Some(FastBpe { added, pre_tokenizer, model, nfc, trims, model_spaces })
     }
 
     /// Ids and byte offsets of `text` as `tokenizers::Tokenizer::encode(text, false)` gives them,
@@ -89,21 +78,13 @@ impl FastBpe {
     /// [`FastBpe::encode`] with `tokenizers`' truncation: the model's tokens are cut before the
     /// post-processor trims offsets, as `Tokenizer::post_process` does (ByteLevel's trim treats
     /// the first token kept by a left cut as the first token).
-    pub fn encode_truncated(
-        &self,
-        text: &str,
-        truncation: Option<Truncation>,
-    ) -> Option<TokenOffsets> {
+    pub fn encode_truncated(&self, text: &str, truncation: Option<Truncation>) -> Option<TokenOffsets> {
         if self.nfc && !is_nfc(text) {
             return None;
         }
         // About four bytes a token in most text: one allocation each, seldom grown.
         let capacity = text.len() / 4 + 8;
-        let mut out = TokenOffsets {
-            ids: Vec::with_capacity(capacity),
-            offsets: Vec::with_capacity(capacity),
-            truncated: 0,
-        };
+        let mut out = TokenOffsets { ids: Vec::with_capacity(capacity), offsets: Vec::with_capacity(capacity), truncated: 0 };
         let mut spaces = Vec::new();
         let mut region = Region::new();
         let mut scratch = MergeScratch::default();
@@ -115,48 +96,28 @@ impl FastBpe {
                 spaces.push(str_spaces(&text[start..end]));
             }
         };
-        self.added
-            .split(Pass::Raw, text, 0, text.len(), |start, end, id| {
+        self.added.split(Pass::Raw, text, 0, text.len(), |start, end, id| {
+            if let Some(id) = id {
+                push_added(&mut out, &mut spaces, id, start, end);
+                return;
+            }
+            self.added.split(Pass::Normalized, text, start, end, |start, end, id| {
                 if let Some(id) = id {
                     push_added(&mut out, &mut spaces, id, start, end);
                     return;
                 }
-                self.added
-                    .split(Pass::Normalized, text, start, end, |start, end, id| {
-                        if let Some(id) = id {
-                            push_added(&mut out, &mut spaces, id, start, end);
-                            return;
+                self.pre_tokenizer.for_each_piece(text, start, end, &mut region, &mut |start, end| {
+                    self.model.tokenize(&bytes[start..end], &mut scratch, &mut |id, s, e| {
+                        // A token covering part of a character's bytes covers the whole character.
+                        out.ids.push(id);
+                        out.offsets.push((floor_char(text, start + s), ceil_char(text, start + e)));
+                        if !self.trims.is_empty() {
+                            spaces.push(self.model_spaces.get(id as usize).copied().unwrap_or((0, 0)));
                         }
-                        self.pre_tokenizer.for_each_piece(
-                            text,
-                            start,
-                            end,
-                            &mut region,
-                            &mut |start, end| {
-                                self.model.tokenize(
-                                    &bytes[start..end],
-                                    &mut scratch,
-                                    &mut |id, s, e| {
-                                        // A token covering part of a character's bytes covers the whole character.
-                                        out.ids.push(id);
-                                        out.offsets.push((
-                                            floor_char(text, start + s),
-                                            ceil_char(text, start + e),
-                                        ));
-                                        if !self.trims.is_empty() {
-                                            spaces.push(
-                                                self.model_spaces
-                                                    .get(id as usize)
-                                                    .copied()
-                                                    .unwrap_or((0, 0)),
-                                            );
-                                        }
-                                    },
-                                );
-                            },
-                        );
                     });
+                });
             });
+        });
         if let Some(truncation) = truncation {
             out.truncated = out.ids.len() - truncation.kept(out.ids.len()).len();
             truncation.apply(&mut out.ids);

@@ -66,9 +66,7 @@ impl Class {
     }
 
     fn finish(mut self) -> Class {
-        self.ascii = (0u8..128)
-            .filter(|&b| self.contains_slow(char::from(b)))
-            .fold(0, |m, b| m | (1u128 << b));
+        self.ascii = (0u8..128).filter(|&b| self.contains_slow(char::from(b))).fold(0, |m, b| m | (1u128 << b));
         self
     }
 
@@ -83,11 +81,7 @@ impl Class {
     }
 
     fn chars(chars: &[char]) -> Class {
-        Class {
-            ranges: chars.iter().map(|&c| (c as u32, c as u32)).collect(),
-            ..Class::default()
-        }
-        .finish()
+        Class { ranges: chars.iter().map(|&c| (c as u32, c as u32)).collect(), ..Class::default() }.finish()
     }
 }
 
@@ -99,13 +93,7 @@ fn category_bit(category: GeneralCategory) -> u32 {
 fn categories(name: &str) -> Option<u32> {
     use GeneralCategory::*;
     let list: &[GeneralCategory] = match name {
-        "L" => &[
-            UppercaseLetter,
-            LowercaseLetter,
-            TitlecaseLetter,
-            ModifierLetter,
-            OtherLetter,
-        ],
+        "L" => &[UppercaseLetter, LowercaseLetter, TitlecaseLetter, ModifierLetter, OtherLetter],
         "Lu" => &[UppercaseLetter],
         "Ll" => &[LowercaseLetter],
         "Lt" => &[TitlecaseLetter],
@@ -152,8 +140,8 @@ fn categories(name: &str) -> Option<u32> {
 /// The general-category names the parser accepts, for the table check against onig.
 #[cfg(test)]
 pub(super) const CATEGORY_NAMES: &[&str] = &[
-    "L", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No", "P", "Pc",
-    "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "S", "Sm", "Sc", "Sk", "So", "Z", "Zs", "Zl", "Zp",
+    "L", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No", "P", "Pc", "Pd", "Ps", "Pe", "Pi",
+    "Pf", "Po", "S", "Sm", "Sc", "Sk", "So", "Z", "Zs", "Zl", "Zp",
 ];
 
 /// The class an escape like `\s` or `\p{L}` stands for, for the table check against onig.
@@ -192,24 +180,13 @@ struct Frame<'a> {
 impl Pattern {
     /// None for syntax outside the supported subset (the caller then uses onig).
     pub(super) fn parse(pattern: &str) -> Option<Pattern> {
-        let mut parser = Parser {
-            chars: pattern.chars().collect(),
-            at: 0,
-            classes: Vec::new(),
-        };
+        let mut parser = Parser { chars: pattern.chars().collect(), at: 0, classes: Vec::new() };
         let top = parser.alternation(false)?;
         if parser.at != parser.chars.len() {
             return None;
         }
-        let first_ascii = top
-            .iter()
-            .map(|seq| first_ascii(seq, &parser.classes))
-            .collect();
-        Some(Pattern {
-            top,
-            classes: parser.classes,
-            first_ascii,
-        })
+        let first_ascii = top.iter().map(|seq| first_ascii(seq, &parser.classes)).collect();
+        Some(Pattern { top, classes: parser.classes, first_ascii })
     }
 
     /// The leftmost match starting at or after `from`, as onig's `search` finds it.
@@ -236,13 +213,7 @@ impl Pattern {
         }
     }
 
-    fn match_seq(
-        &self,
-        text: &[u8],
-        seq: &[Node],
-        at: usize,
-        next: Option<&Frame>,
-    ) -> Option<usize> {
+    fn match_seq(&self, text: &[u8], seq: &[Node], at: usize, next: Option<&Frame>) -> Option<usize> {
         let Some((node, rest)) = seq.split_first() else {
             return match next {
                 Some(frame) => self.match_seq(text, frame.seq, at, frame.next),
@@ -290,25 +261,17 @@ impl Pattern {
             }
             Node::Group(alternatives) => {
                 let frame = Frame { seq: rest, next };
-                alternatives
-                    .iter()
-                    .find_map(|alternative| self.match_seq(text, alternative, at, Some(&frame)))
+                alternatives.iter().find_map(|alternative| self.match_seq(text, alternative, at, Some(&frame)))
             }
             Node::NotAhead(alternatives) => {
-                if alternatives
-                    .iter()
-                    .any(|alternative| self.match_seq(text, alternative, at, None).is_some())
-                {
+                if alternatives.iter().any(|alternative| self.match_seq(text, alternative, at, None).is_some()) {
                     None
                 } else {
                     self.match_seq(text, rest, at, next)
                 }
             }
             Node::Ahead(alternatives) => {
-                if alternatives
-                    .iter()
-                    .any(|alternative| self.match_seq(text, alternative, at, None).is_some())
-                {
+                if alternatives.iter().any(|alternative| self.match_seq(text, alternative, at, None).is_some()) {
                     self.match_seq(text, rest, at, next)
                 } else {
                     None
@@ -355,11 +318,7 @@ impl Parser {
 
     fn eat(&mut self, text: &str) -> bool {
         let n = text.chars().count();
-        if self
-            .chars
-            .get(self.at..self.at + n)
-            .is_some_and(|s| s.iter().copied().eq(text.chars()))
-        {
+        if self.chars.get(self.at..self.at + n).is_some_and(|s| s.iter().copied().eq(text.chars())) {
             self.at += n;
             true
         } else {
@@ -396,20 +355,14 @@ impl Parser {
                     // (ß = ss, ﬁ = fi, …): those match across character boundaries.
                     if fold_case {
                         literal_run.push(literal?.to_ascii_lowercase());
-                        if ["ss", "ff", "fi", "fl", "st"]
-                            .iter()
-                            .any(|fold| literal_run.contains(fold))
+                        if ["ss", "ff", "fi", "fl", "st"].iter().any(|fold| literal_run.contains(fold))
                             || (min, max) != (1, 1)
                         {
                             return None;
                         }
                     }
                     let class = self.add_class(class);
-                    seq.push(if (min, max) == (1, 1) {
-                        Node::Class(class)
-                    } else {
-                        Node::Repeat { class, min, max }
-                    });
+                    seq.push(if (min, max) == (1, 1) { Node::Class(class) } else { Node::Repeat { class, min, max } });
                 }
                 Atom::Group(alternatives) => {
                     literal_run.clear();
@@ -505,10 +458,7 @@ impl Parser {
                     Some((lo, hi)) => (lo, Some(hi)),
                 };
                 let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-                if !(lo.is_empty() || digits(lo))
-                    || hi.is_some_and(|h| !digits(h))
-                    || (lo.is_empty() && hi.is_none())
-                {
+                if !(lo.is_empty() || digits(lo)) || hi.is_some_and(|h| !digits(h)) || (lo.is_empty() && hi.is_none()) {
                     return None;
                 }
                 let min = if lo.is_empty() { 0 } else { lo.parse().ok()? };
@@ -544,11 +494,7 @@ impl Parser {
             'v' => Item::Char('\u{b}'),
             'a' => Item::Char('\u{7}'),
             'e' => Item::Char('\u{1b}'),
-            's' | 'S' => Item::Set(Class {
-                space: true,
-                negated: c == 'S',
-                ..Class::default()
-            }),
+            's' | 'S' => Item::Set(Class { space: true, negated: c == 'S', ..Class::default() }),
             'p' | 'P' => {
                 if !self.eat("{") {
                     return None;
@@ -556,11 +502,7 @@ impl Parser {
                 let close = self.chars[self.at..].iter().position(|&c| c == '}')? + self.at;
                 let name: String = self.chars[self.at..close].iter().collect();
                 self.at = close + 1;
-                Item::Set(Class {
-                    categories: categories(&name)?,
-                    negated: c == 'P',
-                    ..Class::default()
-                })
+                Item::Set(Class { categories: categories(&name)?, negated: c == 'P', ..Class::default() })
             }
             _ if c.is_ascii_punctuation() || c == ' ' => Item::Char(c),
             _ => return None,
@@ -570,10 +512,7 @@ impl Parser {
     /// After `[`: literals, ranges and character types up to `]`.
     fn bracket(&mut self) -> Option<Class> {
         let negated = self.eat("^");
-        let mut class = Class {
-            negated,
-            ..Class::default()
-        };
+        let mut class = Class { negated, ..Class::default() };
         let mut first = true;
         loop {
             let c = self.peek()?;
@@ -607,9 +546,7 @@ impl Parser {
                     class.space |= set.space;
                 }
                 Item::Char(lo) => {
-                    if self.peek() == Some('-')
-                        && self.chars.get(self.at + 1).is_some_and(|&c| c != ']')
-                    {
+                    if self.peek() == Some('-') && self.chars.get(self.at + 1).is_some_and(|&c| c != ']') {
                         self.at += 1;
                         let hi = match self.peek()? {
                             '\\' => {
@@ -652,10 +589,7 @@ enum Item {
 
 /// Characters that stand for themselves outside a class in onig's Ruby syntax.
 fn is_plain_literal(c: char) -> bool {
-    !matches!(
-        c,
-        '\\' | '[' | ']' | '(' | ')' | '{' | '}' | '|' | '^' | '$' | '.' | '*' | '+' | '?' | '#'
-    )
+    !matches!(c, '\\' | '[' | ']' | '(' | ')' | '{' | '}' | '|' | '^' | '$' | '.' | '*' | '+' | '?' | '#')
 }
 
 /// `group{min,max}` unrolled: `min` copies, then `max - min` nested optional copies. Groups that
@@ -667,9 +601,7 @@ fn repeat_group(alternatives: Vec<Vec<Node>>, min: u32, max: u32) -> Option<Vec<
     if max > MAX_GROUP_REPEAT || alternatives.iter().any(|a| can_be_empty(a)) {
         return None;
     }
-    let mut out: Vec<Node> = (0..min)
-        .map(|_| Node::Group(clone_alts(&alternatives)))
-        .collect();
+    let mut out: Vec<Node> = (0..min).map(|_| Node::Group(clone_alts(&alternatives))).collect();
     let mut optional: Option<Node> = None;
     for _ in min..max {
         let mut body = vec![Node::Group(clone_alts(&alternatives))];
@@ -697,10 +629,7 @@ fn first_ascii(seq: &[Node], classes: &[Class]) -> u128 {
                 if alternatives.iter().any(|a| can_be_empty(a)) {
                     return u128::MAX;
                 }
-                return set
-                    | alternatives
-                        .iter()
-                        .fold(0, |m, a| m | first_ascii(a, classes));
+                return set | alternatives.iter().fold(0, |m, a| m | first_ascii(a, classes));
             }
             Node::NotAhead(_) | Node::Ahead(_) => return u128::MAX,
         }
@@ -718,20 +647,13 @@ fn can_be_empty(seq: &[Node]) -> bool {
 }
 
 fn clone_alts(alternatives: &[Vec<Node>]) -> Vec<Vec<Node>> {
-    alternatives
-        .iter()
-        .map(|seq| seq.iter().map(clone_node).collect())
-        .collect()
+    alternatives.iter().map(|seq| seq.iter().map(clone_node).collect()).collect()
 }
 
 fn clone_node(node: &Node) -> Node {
     match node {
         Node::Class(c) => Node::Class(*c),
-        Node::Repeat { class, min, max } => Node::Repeat {
-            class: *class,
-            min: *min,
-            max: *max,
-        },
+        Node::Repeat { class, min, max } => Node::Repeat { class: *class, min: *min, max: *max },
         Node::Group(a) => Node::Group(clone_alts(a)),
         Node::NotAhead(a) => Node::NotAhead(clone_alts(a)),
         Node::Ahead(a) => Node::Ahead(clone_alts(a)),

@@ -11,8 +11,7 @@ use onig::{Regex, Region, SearchOptions};
 use super::pattern::Pattern;
 
 /// The regex ByteLevel splits with when `use_regex` is true (`tokenizers`' `byte_level::RE`).
-pub(super) const GPT2_PATTERN: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+pub(super) const GPT2_PATTERN: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 pub(super) struct PreTokenizer {
     splits: Vec<Splitter>,
@@ -42,20 +41,14 @@ impl PreTokenizer {
     /// The same pre-tokenizer with every split on onig (for tests of the fast matcher).
     #[cfg(test)]
     pub(super) fn onig_only(patterns: &[String]) -> Option<PreTokenizer> {
-        let splits = patterns
-            .iter()
-            .map(|p| Regex::new(p).ok().map(Splitter::Onig))
-            .collect::<Option<Vec<_>>>()?;
+        let splits = patterns.iter().map(|p| Regex::new(p).ok().map(Splitter::Onig)).collect::<Option<Vec<_>>>()?;
         Some(PreTokenizer { splits })
     }
 
     /// How many splits run on the fast matcher.
     #[cfg(test)]
     pub(super) fn fast_splits(&self) -> usize {
-        self.splits
-            .iter()
-            .filter(|s| matches!(s, Splitter::Fast(_)))
-            .count()
+        self.splits.iter().filter(|s| matches!(s, Splitter::Fast(_))).count()
     }
 
     /// Calls `f(start, end)` for every non-empty final piece of `text[start..end]`, in order.
@@ -89,15 +82,11 @@ impl PreTokenizer {
         // Every match and every gap between matches is a piece; empty ones are dropped, but an
         // empty match still cuts the gap around it (`Pattern for &SysRegex` + `Isolated`).
         if level + 1 == self.splits.len() {
-            for_each_segment(regex, &text[start..end], region, |s, e| {
-                f(start + s, start + e)
-            });
+            for_each_segment(regex, &text[start..end], region, |s, e| f(start + s, start + e));
             return;
         }
         let mut segments = Vec::new();
-        for_each_segment(regex, &text[start..end], region, |s, e| {
-            segments.push((s, e))
-        });
+        for_each_segment(regex, &text[start..end], region, |s, e| segments.push((s, e)));
         for (s, e) in segments {
             self.split_level(level + 1, text, start + s, start + e, region, f);
         }
@@ -105,12 +94,7 @@ impl PreTokenizer {
 }
 
 /// The non-empty matches of `regex` in `text` and the non-empty gaps between them, in order.
-fn for_each_segment(
-    regex: &Splitter,
-    text: &str,
-    region: &mut Region,
-    mut f: impl FnMut(usize, usize),
-) {
+fn for_each_segment(regex: &Splitter, text: &str, region: &mut Region, mut f: impl FnMut(usize, usize)) {
     let mut prev = 0;
     let search = |from: usize, region: &mut Region| match regex {
         Splitter::Fast(pattern) => pattern.search(text, from),
@@ -130,20 +114,9 @@ fn for_each_segment(
     }
 }
 
-fn onig_search(
-    regex: &Regex,
-    text: &str,
-    from: usize,
-    region: &mut Region,
-) -> Option<(usize, usize)> {
+fn onig_search(regex: &Regex, text: &str, from: usize, region: &mut Region) -> Option<(usize, usize)> {
     region.clear();
-    regex.search_with_options(
-        text,
-        from,
-        text.len(),
-        SearchOptions::SEARCH_OPTION_NONE,
-        Some(region),
-    )?;
+    regex.search_with_options(text, from, text.len(), SearchOptions::SEARCH_OPTION_NONE, Some(region))?;
     region.pos(0)
 }
 
@@ -158,9 +131,7 @@ fn find_iter(
     let mut last_end = 0;
     let mut last_match_end: Option<usize> = None;
     while last_end <= text.len() {
-        let Some((s, e)) = search(last_end, region) else {
-            return;
-        };
+        let Some((s, e)) = search(last_end, region) else { return };
         if e == s && last_match_end == Some(e) {
             last_end += text[last_end..].chars().next().map_or(1, char::len_utf8);
             continue;

@@ -14,19 +14,10 @@ use super::pretokenize::GPT2_PATTERN;
 
 /// Whether the normalizer is NFC (Some(true)), absent or a no-op (Some(false)), or unsupported.
 pub(super) fn normalizer_is_nfc(tokenizer: &Tokenizer) -> Option<bool> {
-    let Some(normalizer) = tokenizer.get_normalizer() else {
-        return Some(false);
-    };
+    let Some(normalizer) = tokenizer.get_normalizer() else { return Some(false) };
     let mut steps = Vec::new();
-    flatten(
-        &serde_json::to_value(normalizer).ok()?,
-        "normalizers",
-        &mut steps,
-    )?;
-    steps
-        .iter()
-        .all(|step| type_of(step) == Some("NFC"))
-        .then_some(!steps.is_empty())
+    flatten(&serde_json::to_value(normalizer).ok()?, "normalizers", &mut steps)?;
+    steps.iter().all(|step| type_of(step) == Some("NFC")).then_some(!steps.is_empty())
 }
 
 /// The split regexes, in order, of `Sequence[Split(Isolated, not inverted)…, ByteLevel]` or a
@@ -34,21 +25,12 @@ pub(super) fn normalizer_is_nfc(tokenizer: &Tokenizer) -> Option<bool> {
 /// not add a prefix space.
 pub(super) fn split_patterns(tokenizer: &Tokenizer) -> Option<Vec<String>> {
     let mut steps = Vec::new();
-    flatten(
-        &serde_json::to_value(tokenizer.get_pre_tokenizer()?).ok()?,
-        "pretokenizers",
-        &mut steps,
-    )?;
+    flatten(&serde_json::to_value(tokenizer.get_pre_tokenizer()?).ok()?, "pretokenizers", &mut steps)?;
     let (byte_level, splits) = steps.split_last()?;
-    if type_of(byte_level) != Some("ByteLevel")
-        || byte_level["add_prefix_space"] != Value::Bool(false)
-    {
+    if type_of(byte_level) != Some("ByteLevel") || byte_level["add_prefix_space"] != Value::Bool(false) {
         return None;
     }
-    let mut patterns = splits
-        .iter()
-        .map(split_pattern)
-        .collect::<Option<Vec<_>>>()?;
+    let mut patterns = splits.iter().map(split_pattern).collect::<Option<Vec<_>>>()?;
     match byte_level["use_regex"] {
         Value::Bool(true) => patterns.push(GPT2_PATTERN.to_owned()),
         Value::Bool(false) => {}
@@ -58,10 +40,7 @@ pub(super) fn split_patterns(tokenizer: &Tokenizer) -> Option<Vec<String>> {
 }
 
 fn split_pattern(step: &Value) -> Option<String> {
-    if type_of(step) != Some("Split")
-        || step["behavior"] != "Isolated"
-        || step["invert"] != Value::Bool(false)
-    {
+    if type_of(step) != Some("Split") || step["behavior"] != "Isolated" || step["invert"] != Value::Bool(false) {
         return None;
     }
     match (&step["pattern"]["Regex"], &step["pattern"]["String"]) {
@@ -76,15 +55,9 @@ fn split_pattern(step: &Value) -> Option<String> {
 /// Supported: none, ByteLevel, TemplateProcessing (which adds nothing with add_special_tokens
 /// false, as long as its single template holds sequence A once), and Sequences of those.
 pub(super) fn offset_trims(tokenizer: &Tokenizer) -> Option<Vec<bool>> {
-    let Some(processor) = tokenizer.get_post_processor() else {
-        return Some(Vec::new());
-    };
+    let Some(processor) = tokenizer.get_post_processor() else { return Some(Vec::new()) };
     let mut steps = Vec::new();
-    flatten(
-        &serde_json::to_value(processor).ok()?,
-        "processors",
-        &mut steps,
-    )?;
+    flatten(&serde_json::to_value(processor).ok()?, "processors", &mut steps)?;
     let mut trims = Vec::new();
     for step in &steps {
         match type_of(step)? {
@@ -95,13 +68,8 @@ pub(super) fn offset_trims(tokenizer: &Tokenizer) -> Option<Vec<bool>> {
             },
             "TemplateProcessing" => {
                 let pieces = step["single"].as_array()?;
-                let sequences: Vec<&Value> = pieces
-                    .iter()
-                    .filter_map(|piece| piece.get("Sequence"))
-                    .collect();
-                if pieces
-                    .iter()
-                    .any(|p| p.get("Sequence").is_none() && p.get("SpecialToken").is_none())
+                let sequences: Vec<&Value> = pieces.iter().filter_map(|piece| piece.get("Sequence")).collect();
+                if pieces.iter().any(|p| p.get("Sequence").is_none() && p.get("SpecialToken").is_none())
                     || sequences.len() != 1
                     || sequences[0]["id"] != "A"
                 {
@@ -117,9 +85,7 @@ pub(super) fn offset_trims(tokenizer: &Tokenizer) -> Option<Vec<bool>> {
 /// The BPE model, when it is plain byte-level BPE: no dropout, no byte fallback, no subword
 /// prefix or suffix. (`unk_token`/`fuse_unk` never apply: every byte has its token.)
 pub(super) fn bpe_model(tokenizer: &Tokenizer) -> Option<Model> {
-    let ModelWrapper::BPE(bpe) = tokenizer.get_model() else {
-        return None;
-    };
+    let ModelWrapper::BPE(bpe) = tokenizer.get_model() else { return None };
     if bpe.dropout.is_some_and(|p| p != 0.0)
         || bpe.byte_fallback
         || bpe.continuing_subword_prefix.is_some()
@@ -127,11 +93,7 @@ pub(super) fn bpe_model(tokenizer: &Tokenizer) -> Option<Model> {
     {
         return None;
     }
-    Model::new(
-        &bpe.get_vocab(),
-        &super::merge_list::merges(bpe)?,
-        bpe.ignore_merges,
-    )
+    Model::new(&bpe.get_vocab(), &super::merge_list::merges(bpe)?, bpe.ignore_merges)
 }
 
 /// The added tokens as the loaded tokenizer holds them (ids as it assigned them, which is not

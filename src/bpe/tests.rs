@@ -8,7 +8,8 @@ use super::merge::byte_chars;
 use super::FastBpe;
 use crate::tokenize::TokenOffsets;
 
-const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_PATTERN: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 fn added(content: &str, special: bool) -> Value {
     json!({"content": content, "single_word": false, "lstrip": false, "rstrip": false,
@@ -86,28 +87,15 @@ fn standard_added() -> Vec<Value> {
     let mut both = added("<both>", false);
     both["lstrip"] = json!(true);
     both["rstrip"] = json!(true);
-    vec![
-        added("<|im_start|>", true),
-        added("<|im_end|>", true),
-        lstrip,
-        rstrip,
-        word,
-        both,
-        added("caf", false),
-    ]
+    vec![added("<|im_start|>", true), added("<|im_end|>", true), lstrip, rstrip, word, both, added("caf", false)]
 }
 
 fn reference(json: &Value, text: &str) -> TokenOffsets {
-    let mut tokenizer =
-        tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
+    let mut tokenizer = tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
     tokenizer.with_truncation(None).expect("no truncation");
     tokenizer.with_padding(None);
     let encoding = tokenizer.encode(text, false).expect("reference encodes");
-    TokenOffsets {
-        ids: encoding.get_ids().to_vec(),
-        offsets: encoding.get_offsets().to_vec(),
-        truncated: 0,
-    }
+    TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated: 0 }
 }
 
 fn fast(json: &Value) -> FastBpe {
@@ -117,11 +105,7 @@ fn fast(json: &Value) -> FastBpe {
 fn assert_same(json: &Value, texts: &[&str]) {
     let backend = fast(json);
     for text in texts {
-        assert_eq!(
-            backend.encode(text),
-            Some(reference(json, text)),
-            "text {text:?}"
-        );
+        assert_eq!(backend.encode(text), Some(reference(json, text)), "text {text:?}");
     }
 }
 
@@ -155,10 +139,7 @@ fn ignore_merges_takes_whole_vocabulary_words() {
     let mut json = tokenizer_json(MERGES, standard_added());
     json["model"]["ignore_merges"] = json!(true);
     // "xyz" is in the vocabulary, but merging its bytes stops at "xy" + "z".
-    assert_same(
-        &json,
-        &["xyz", "xyzxyz", "aaa", "aaaa", "hello", "café", " the"],
-    );
+    assert_same(&json, &["xyz", "xyzxyz", "aaa", "aaaa", "hello", "café", " the"]);
     let plain = tokenizer_json(MERGES, standard_added());
     assert_same(&plain, &["xyz", "xyzxyz"]);
     assert_eq!(fast(&json).encode("xyz").map(|t| t.ids.len()), Some(1));
@@ -207,33 +188,17 @@ fn truncation_equals_tokenizers_with_truncation_set() {
 
     let mut json = tokenizer_json(MERGES, standard_added());
     json["post_processor"] = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true});
-    let mut reference =
-        tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
-    let backends = [Backend::Fast, Backend::Tokenizers]
-        .map(|b| Tokenizer::from_json(&json.to_string(), b).expect("loads"));
-    for text in [
-        " the  the hello",
-        "x [R]  the \u{3000}y",
-        "<|im_start|> the<|im_end|>\n the",
-    ] {
-        for (side, direction) in [
-            (Side::Right, TruncationDirection::Right),
-            (Side::Left, TruncationDirection::Left),
-        ] {
+    let mut reference = tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
+    let backends = [Backend::Fast, Backend::Tokenizers].map(|b| Tokenizer::from_json(&json.to_string(), b).expect("loads"));
+    for text in [" the  the hello", "x [R]  the \u{3000}y", "<|im_start|> the<|im_end|>\n the"] {
+        for (side, direction) in [(Side::Right, TruncationDirection::Right), (Side::Left, TruncationDirection::Left)] {
             for max_length in 0..12 {
-                let params = TruncationParams {
-                    max_length,
-                    direction,
-                    ..Default::default()
-                };
+                let params = TruncationParams { max_length, direction, ..Default::default() };
                 reference.with_truncation(Some(params)).expect("truncation");
                 let expected = reference.encode(text, false).expect("reference encodes");
                 for backend in &backends {
-                    let got = backend
-                        .encode(text, Some(Truncation { max_length, side }))
-                        .expect("encodes");
-                    let context =
-                        format!("{} {text:?} {side:?} {max_length}", backend.backend_name());
+                    let got = backend.encode(text, Some(Truncation { max_length, side })).expect("encodes");
+                    let context = format!("{} {text:?} {side:?} {max_length}", backend.backend_name());
                     assert_eq!(got.ids, expected.get_ids(), "{context}");
                     assert_eq!(got.offsets, expected.get_offsets(), "{context}");
                 }
@@ -254,7 +219,8 @@ fn nfc_normalizer_defers_text_not_in_nfc() {
 #[test]
 fn gpt2_byte_level_alone_and_several_splits() {
     let mut json = tokenizer_json(MERGES, standard_added());
-    json["pre_tokenizer"] = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    json["pre_tokenizer"] =
+        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
     assert_same(&json, TEXTS);
     json["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [
         {"type": "Split", "pattern": {"Regex": r"\p{N}{1,3}"}, "behavior": "Isolated", "invert": false},
@@ -273,9 +239,7 @@ fn scan_and_heap_merges_agree() {
     for _ in 0..500 {
         let len = 1 + (next(&mut state) % 150) as usize;
         let alphabet = b"aahel o\xc3\xa9cafxyz";
-        let piece: Vec<u8> = (0..len)
-            .map(|_| alphabet[(next(&mut state) % alphabet.len() as u64) as usize])
-            .collect();
+        let piece: Vec<u8> = (0..len).map(|_| alphabet[(next(&mut state) % alphabet.len() as u64) as usize]).collect();
         let [scan, heap] = backend.model.merge_both_ways(&piece);
         assert_eq!(scan, heap, "piece {piece:?}");
     }
@@ -306,18 +270,12 @@ fn unsupported_shapes_are_declined() {
         ("/model/continuing_subword_prefix", json!("")),
         ("/model/end_of_word_suffix", json!("</w>")),
         ("/normalizer", json!({"type": "NFKC"})),
-        (
-            "/normalizer",
-            json!({"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Lowercase"}]}),
-        ),
+        ("/normalizer", json!({"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Lowercase"}]})),
         (
             "/pre_tokenizer",
             json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}),
         ),
-        (
-            "/pre_tokenizer",
-            json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}),
-        ),
+        ("/pre_tokenizer", json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true})),
         ("/pre_tokenizer", json!(null)),
         ("/pre_tokenizer/pretokenizers/0/behavior", json!("Removed")),
         ("/pre_tokenizer/pretokenizers/0/invert", json!(true)),
@@ -330,27 +288,15 @@ fn unsupported_shapes_are_declined() {
     for (pointer, value) in edits {
         let mut json = base.clone();
         *json.pointer_mut(pointer).expect("pointer exists") = value;
-        assert!(
-            tokenizers::Tokenizer::from_str(&json.to_string()).is_ok(),
-            "{pointer} loads in tokenizers"
-        );
-        assert!(
-            FastBpe::from_tokenizer_json(&json.to_string()).is_none(),
-            "{pointer} is declined"
-        );
+        assert!(tokenizers::Tokenizer::from_str(&json.to_string()).is_ok(), "{pointer} loads in tokenizers");
+        assert!(FastBpe::from_tokenizer_json(&json.to_string()).is_none(), "{pointer} is declined");
     }
     // Split after ByteLevel, a byte without its token, not BPE, not JSON.
     let mut json = base.clone();
-    json["pre_tokenizer"]["pretokenizers"]
-        .as_array_mut()
-        .expect("sequence")
-        .reverse();
+    json["pre_tokenizer"]["pretokenizers"].as_array_mut().expect("sequence").reverse();
     assert!(FastBpe::from_tokenizer_json(&json.to_string()).is_none());
     let mut json = tokenizer_json(&[], Vec::new());
-    json["model"]["vocab"]
-        .as_object_mut()
-        .expect("vocab")
-        .remove("Ā");
+    json["model"]["vocab"].as_object_mut().expect("vocab").remove("Ā");
     assert!(FastBpe::from_tokenizer_json(&json.to_string()).is_none());
     let word_level = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
         "pre_tokenizer":null,"post_processor":null,"decoder":null,
@@ -451,9 +397,7 @@ const ALPHABET: &[&str] = &[
 fn pieces(pre: &super::pretokenize::PreTokenizer, text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut region = onig::Region::new();
-    pre.for_each_piece(text, 0, text.len(), &mut region, &mut |s, e| {
-        out.push((s, e))
-    });
+    pre.for_each_piece(text, 0, text.len(), &mut region, &mut |s, e| out.push((s, e)));
     out
 }
 
@@ -469,30 +413,16 @@ fn fast_matcher_splits_as_onig() {
         }
         for _ in 0..400 {
             let len = next(&mut state) % 24;
-            let text: String = (0..len)
-                .map(|_| ALPHABET[(next(&mut state) % ALPHABET.len() as u64) as usize])
-                .collect();
-            assert_eq!(
-                pieces(&fast, &text),
-                pieces(&onig, &text),
-                "pattern {pattern} text {text:?}"
-            );
+            let text: String =
+                (0..len).map(|_| ALPHABET[(next(&mut state) % ALPHABET.len() as u64) as usize]).collect();
+            assert_eq!(pieces(&fast, &text), pieces(&onig, &text), "pattern {pattern} text {text:?}");
         }
     }
 }
 
 #[test]
 fn unsupported_syntax_falls_back_to_onig() {
-    for pattern in [
-        r"a+?",
-        r"^a|b$",
-        r"(?i:st)",
-        r"\d+",
-        r"[[:alpha:]]",
-        r"(?<name>a)",
-        r"\bx",
-        r".",
-    ] {
+    for pattern in [r"a+?", r"^a|b$", r"(?i:st)", r"\d+", r"[[:alpha:]]", r"(?<name>a)", r"\bx", r"."] {
         let pre = super::pretokenize::PreTokenizer::new(&[pattern.to_string()]).expect("compiles");
         assert_eq!(pre.fast_splits(), 0, "{pattern}");
     }
@@ -506,11 +436,7 @@ fn encode_special_tokens_leaves_special_tokens_as_text() {
     let backend = FastBpe::from_tokenizer(&tokenizer).expect("supported shape");
     for text in TEXTS {
         let encoding = tokenizer.encode(*text, false).expect("encodes");
-        let expected = TokenOffsets {
-            ids: encoding.get_ids().to_vec(),
-            offsets: encoding.get_offsets().to_vec(),
-            truncated: 0,
-        };
+        let expected = TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated: 0 };
         assert_eq!(backend.encode(text), Some(expected), "text {text:?}");
     }
 }

@@ -34,10 +34,9 @@ pub fn conversations(
             .into_iter()
             .map(InputConversation::Values)
             .collect(),
-        Source::Objects(objects) => conversations_from_py(&objects, limits)?
-            .into_iter()
-            .map(InputConversation::Plain)
-            .collect(),
+        Source::Objects(objects) => {
+            conversations_from_py(&objects, limits)?.into_iter().map(InputConversation::Plain).collect()
+        }
     })
 }
 
@@ -109,10 +108,7 @@ fn import_array(batch: &Bound<'_, PyAny>) -> PyResult<Option<ArrowConversations>
         from_ffi(FFI_ArrowArray::from_raw(array_ptr), schema).map_err(invalid)?
     };
     let data_type = data.data_type().clone();
-    Ok(ArrowConversations::new(
-        &data_type,
-        vec![checked(batch.py(), data)?],
-    ))
+    Ok(ArrowConversations::new(&data_type, vec![checked(batch.py(), data)?]))
 }
 
 fn import_stream(batch: &Bound<'_, PyAny>) -> PyResult<Option<ArrowConversations>> {
@@ -134,9 +130,7 @@ fn import_stream(batch: &Bound<'_, PyAny>) -> PyResult<Option<ArrowConversations
 }
 
 fn stream_schema(stream: &mut FFI_ArrowArrayStream) -> PyResult<FFI_ArrowSchema> {
-    let get_schema = stream
-        .get_schema
-        .ok_or_else(|| invalid("the stream is released"))?;
+    let get_schema = stream.get_schema.ok_or_else(|| invalid("the stream is released"))?;
     let mut schema = FFI_ArrowSchema::empty();
     // SAFETY: a live stream's callback, called with the stream itself and an empty out-schema.
     let status = unsafe { get_schema(stream, &mut schema) };
@@ -147,13 +141,8 @@ fn stream_schema(stream: &mut FFI_ArrowArrayStream) -> PyResult<FFI_ArrowSchema>
 }
 
 /// The next array of the stream, or None at its end.
-fn next_chunk(
-    stream: &mut FFI_ArrowArrayStream,
-    schema: &FFI_ArrowSchema,
-) -> PyResult<Option<ArrayData>> {
-    let get_next = stream
-        .get_next
-        .ok_or_else(|| invalid("the stream is released"))?;
+fn next_chunk(stream: &mut FFI_ArrowArrayStream, schema: &FFI_ArrowSchema) -> PyResult<Option<ArrayData>> {
+    let get_next = stream.get_next.ok_or_else(|| invalid("the stream is released"))?;
     let mut array = FFI_ArrowArray::empty();
     // SAFETY: as in `stream_schema`; the producer fills `array` or leaves it released at the end.
     let status = unsafe { get_next(stream, &mut array) };
@@ -173,11 +162,7 @@ fn stream_error(stream: &mut FFI_ArrowArrayStream, status: i32) -> PyErr {
         // SAFETY: the producer returns null or a NUL-terminated string valid until its next call.
         .map(|last_error| unsafe { last_error(stream) })
         .filter(|text| !text.is_null())
-        .map(|text| {
-            unsafe { CStr::from_ptr(text) }
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|text| unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
         .unwrap_or_else(|| format!("error code {status}"));
     invalid(message)
 }
@@ -188,8 +173,7 @@ fn stream_error(stream: &mut FFI_ArrowArrayStream, status: i32) -> PyErr {
 fn checked(py: Python<'_>, data: ArrayData) -> PyResult<ArrayRef> {
     let array = py.detach(|| {
         catch_panic(|| {
-            data.validate_full()
-                .map_err(|err| Error::input(format!("conversations: invalid Arrow data: {err}")))?;
+            data.validate_full().map_err(|err| Error::input(format!("conversations: invalid Arrow data: {err}")))?;
             Ok(make_array(data))
         })
     })?;

@@ -14,50 +14,17 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::encode::{EncodeOptions, PaddingStrategy, Side};
 use crate::error::{Error, ErrorKind};
-use crate::input::{Conversation, ToConversation};
 use crate::limits::Limits;
+use crate::input::{Conversation, ToConversation};
 use crate::turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
 
 /// A batch: a list of conversations, each a list of messages.
-pub fn conversations_from_py(
-    batch: &Bound<'_, PyAny>,
-    limits: &Limits,
-) -> PyResult<Vec<PlainConversation>> {
-    let items = sequence_items(batch).ok_or_else(|| {
-        Error::input(format!(
-            "conversations must be a list of conversations, got {}",
-            type_name(batch)
-        ))
-    })?;
-    items
+pub fn conversations_from_py(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Vec<PlainConversation>> {
+    conversation_items(batch)?
         .iter()
         .enumerate()
-        .map(|(index, conversation)| {
-            conversation_from_py(conversation, limits)
-                .map_err(|err| err.in_conversation(index).into())
-        })
+        .map(|(index, conversation)| Ok(conversation_at(conversation, index, limits)?))
         .collect()
-}
-
-/// The conversations of a batch of Python objects, unbound: converted one by one, attached, while
-/// the pool already encodes those converted (`batch::encode_produced`).
-pub fn batch_items(batch: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
-    let items = sequence_items(batch).ok_or_else(|| {
-        Error::input(format!(
-            "conversations must be a list of conversations, got {}",
-            type_name(batch)
-        ))
-    })?;
-    Ok(items.into_iter().map(Bound::unbind).collect())
-}
-
-/// Conversation `index` of a batch.
-pub fn conversation_at(
-    conversation: &Bound<'_, PyAny>,
-    index: usize,
-    limits: &Limits,
-) -> Result<PlainConversation, Error> {
-    conversation_from_py(conversation, limits).map_err(|err| err.in_conversation(index))
 }
 
 /// A batch converted item by item: a malformed conversation is its own error, not the batch's.
@@ -65,45 +32,42 @@ pub fn conversations_from_py_each(
     batch: &Bound<'_, PyAny>,
     limits: &Limits,
 ) -> PyResult<Vec<Result<PlainConversation, Error>>> {
-    let items = sequence_items(batch).ok_or_else(|| {
-        Error::input(format!(
-            "conversations must be a list of conversations, got {}",
-            type_name(batch)
-        ))
-    })?;
-    Ok(items
+    Ok(conversation_items(batch)?
         .iter()
         .enumerate()
-        .map(|(index, conversation)| {
-            conversation_from_py(conversation, limits).map_err(|err| err.in_conversation(index))
-        })
+        .map(|(index, conversation)| conversation_at(conversation, index, limits))
         .collect())
 }
 
-fn conversation_from_py(
-    conversation: &Bound<'_, PyAny>,
-    limits: &Limits,
-) -> Result<PlainConversation, Error> {
+/// The conversations of a batch of Python objects, unbound: converted one by one, attached, while
+/// the pool already encodes those converted (`batch::encode_produced`).
+pub fn batch_items(batch: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+    Ok(conversation_items(batch)?.into_iter().map(Bound::unbind).collect())
+}
+
+fn conversation_items<'py>(batch: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    Ok(sequence_items(batch).ok_or_else(|| {
+        Error::input(format!("conversations must be a list of conversations, got {}", type_name(batch)))
+    })?)
+}
+
+/// Conversation `index` of a batch.
+pub fn conversation_at(conversation: &Bound<'_, PyAny>, index: usize, limits: &Limits) -> Result<PlainConversation, Error> {
+    conversation_from_py(conversation, limits).map_err(|err| err.in_conversation(index))
+}
+
+fn conversation_from_py(conversation: &Bound<'_, PyAny>, limits: &Limits) -> Result<PlainConversation, Error> {
     let messages = sequence_items(conversation).ok_or_else(|| {
-        Error::input(format!(
-            "a conversation must be a list of messages, got {}",
-            type_name(conversation)
-        ))
+        Error::input(format!("a conversation must be a list of messages, got {}", type_name(conversation)))
     })?;
     // One budget for the whole conversation: its text, however it is split into messages.
     let mut walk = Walk::new(limits);
     let messages = messages
         .iter()
         .enumerate()
-        .map(|(index, message)| {
-            walk.extract(message)
-                .map_err(|err| prefixed(err, &format!("message {index}")))
-        })
+        .map(|(index, message)| walk.extract(message).map_err(|err| prefixed(err, &format!("message {index}"))))
         .collect::<Result<Vec<Plain>, Error>>()?;
-    Ok(PlainConversation {
-        text: walk.text,
-        messages,
-    })
+    Ok(PlainConversation { text: walk.text, messages })
 }
 
 /// One conversation as plain data: the structure of its messages, with every string a range of
@@ -115,13 +79,7 @@ pub struct PlainConversation {
 
 impl ToConversation for PlainConversation {
     fn to_conversation(&self) -> Cow<'_, Conversation> {
-        Cow::Owned(Conversation {
-            messages: self
-                .messages
-                .iter()
-                .map(|m| m.to_value(&self.text))
-                .collect(),
-        })
+        Cow::Owned(Conversation { messages: self.messages.iter().map(|m| m.to_value(&self.text)).collect() })
     }
 }
 
@@ -168,12 +126,9 @@ impl Plain {
             Plain::Str(range) => Value::from(&text[range.clone()]),
             Plain::List(items) => Value::from(values(items, text)),
             Plain::Tuple(items) => Value::from(Tuple::from(values(items, text))),
-            Plain::Map(pairs) => Value::from_pairs(
-                pairs
-                    .iter()
-                    .map(|(key, value)| (key.to_value(text), value.to_value(text)))
-                    .collect::<Vec<_>>(),
-            ),
+            Plain::Map(pairs) => {
+                Value::from_pairs(pairs.iter().map(|(key, value)| (key.to_value(text), value.to_value(text))).collect::<Vec<_>>())
+            }
         }
     }
 }
@@ -183,27 +138,17 @@ fn values(items: &[Plain], text: &str) -> Vec<Value> {
 }
 
 /// Template variables given as a dict of names to values.
-pub fn template_kwargs_from_py(
-    dict: &Bound<'_, PyDict>,
-    limits: &Limits,
-) -> Result<Vec<(String, Value)>, Error> {
+pub fn template_kwargs_from_py(dict: &Bound<'_, PyDict>, limits: &Limits) -> Result<Vec<(String, Value)>, Error> {
     let mut walk = Walk::new(limits);
     dict.iter()
         .map(|(key, value)| {
             let name = key
                 .cast::<PyString>()
-                .map_err(|_| {
-                    Error::input(format!(
-                        "template variable names must be strings, got {}",
-                        type_name(&key)
-                    ))
-                })?
+                .map_err(|_| Error::input(format!("template variable names must be strings, got {}", type_name(&key))))?
                 .to_str()
                 .map_err(|_| Error::input("a template variable name is not valid UTF-8"))?
                 .to_string();
-            let value = walk
-                .convert(&value)
-                .map_err(|err| prefixed(err, &format!("template variable {name:?}")))?;
+            let value = walk.convert(&value).map_err(|err| prefixed(err, &format!("template variable {name:?}")))?;
             Ok((name, value))
         })
         .collect()
@@ -216,10 +161,7 @@ pub fn py_to_value(obj: &Bound<'_, PyAny>, limits: &Limits) -> Result<Value, Err
 }
 
 fn prefixed(err: Error, context: &str) -> Error {
-    Error {
-        message: format!("{context}: {}", err.message),
-        ..err
-    }
+    Error { message: format!("{context}: {}", err.message), ..err }
 }
 
 /// One conversion: the input limits, the text budget left, the containers on the current path
@@ -234,12 +176,7 @@ struct Walk<'a> {
 
 impl<'a> Walk<'a> {
     fn new(limits: &'a Limits) -> Self {
-        Walk {
-            limits,
-            bytes_left: limits.input_bytes,
-            path: Vec::new(),
-            text: String::new(),
-        }
+        Walk { limits, bytes_left: limits.input_bytes, path: Vec::new(), text: String::new() }
     }
 
     /// A template value right away (for the inputs shared by a whole call).
@@ -251,8 +188,7 @@ impl<'a> Walk<'a> {
     }
 
     fn extract(&mut self, obj: &Bound<'_, PyAny>) -> Result<Plain, Error> {
-        self.plain(obj)
-            .map_err(|(kind, message)| Error::new(kind, message))
+        self.plain(obj).map_err(|(kind, message)| Error::new(kind, message))
     }
 
     fn charge(&mut self, bytes: usize) -> Result<(), (ErrorKind, String)> {
@@ -263,10 +199,7 @@ impl<'a> Walk<'a> {
             }
             None => Err((
                 ErrorKind::Limit,
-                format!(
-                    "input limit: more than {} bytes of text",
-                    self.limits.input_bytes
-                ),
+                format!("input limit: more than {} bytes of text", self.limits.input_bytes),
             )),
         }
     }
@@ -283,9 +216,7 @@ impl<'a> Walk<'a> {
             return Ok(Plain::None);
         }
         if let Ok(text) = obj.cast::<PyString>() {
-            let text = text
-                .to_str()
-                .map_err(|_| input("string is not valid UTF-8 (it contains a lone surrogate)"))?;
+            let text = text.to_str().map_err(|_| input("string is not valid UTF-8 (it contains a lone surrogate)"))?;
             self.charge(text.len())?;
             return Ok(self.push_text(text));
         }
@@ -304,19 +235,10 @@ impl<'a> Walk<'a> {
             return Ok(self.push_text(&format!("<{}>", type_name(obj))));
         }
         if self.path.contains(&obj.as_ptr()) {
-            return Err((
-                ErrorKind::Limit,
-                "input limit: a dict or list contains itself".to_string(),
-            ));
+            return Err((ErrorKind::Limit, "input limit: a dict or list contains itself".to_string()));
         }
         if self.path.len() >= self.limits.input_depth {
-            return Err((
-                ErrorKind::Limit,
-                format!(
-                    "input limit: nested deeper than {} levels",
-                    self.limits.input_depth
-                ),
-            ));
+            return Err((ErrorKind::Limit, format!("input limit: nested deeper than {} levels", self.limits.input_depth)));
         }
         self.path.push(obj.as_ptr());
         let value = match items {
@@ -328,15 +250,11 @@ impl<'a> Walk<'a> {
     }
 
     fn dict_to_plain(&mut self, obj: &Bound<'_, PyAny>) -> Result<Plain, (ErrorKind, String)> {
-        let dict = obj
-            .cast::<PyDict>()
-            .map_err(|_| (ErrorKind::Input, "not a dict".to_string()))?;
+        let dict = obj.cast::<PyDict>().map_err(|_| (ErrorKind::Input, "not a dict".to_string()))?;
         let mut pairs = Vec::with_capacity(dict.len());
         for (key, value) in dict.iter() {
             let key_plain = self.plain(&key)?;
-            let item = self
-                .plain(&value)
-                .map_err(|err| at_path(err, || format!("key {}", key_label(&key))))?;
+            let item = self.plain(&value).map_err(|err| at_path(err, || format!("key {}", key_label(&key))))?;
             pairs.push((key_plain, item));
         }
         Ok(Plain::Map(pairs))
@@ -350,10 +268,7 @@ impl<'a> Walk<'a> {
         let values = items
             .iter()
             .enumerate()
-            .map(|(index, item)| {
-                self.plain(item)
-                    .map_err(|err| at_path(err, || format!("item {index}")))
-            })
+            .map(|(index, item)| self.plain(item).map_err(|err| at_path(err, || format!("item {index}"))))
             .collect::<Result<Vec<Plain>, _>>()?;
         // transformers keeps tuples: a template printing one shows `(...,)`, and tuple methods apply.
         if obj.is_instance_of::<PyTuple>() {
@@ -365,10 +280,7 @@ impl<'a> Walk<'a> {
 
 /// Prefixes where in the value an input error is; limit errors (nesting, cycles, size) keep
 /// their message short, as the path would repeat once per level.
-fn at_path(
-    (kind, message): (ErrorKind, String),
-    place: impl FnOnce() -> String,
-) -> (ErrorKind, String) {
+fn at_path((kind, message): (ErrorKind, String), place: impl FnOnce() -> String) -> (ErrorKind, String) {
     match kind {
         ErrorKind::Limit => (kind, message),
         _ => (kind, format!("{}: {message}", place())),
@@ -400,18 +312,11 @@ fn sequence_items<'py>(obj: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py, PyAny>>
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|name| name.to_string())
-        .unwrap_or_else(|_| "object".into())
+    obj.get_type().name().map(|name| name.to_string()).unwrap_or_else(|_| "object".into())
 }
 
 fn key_label(key: &Bound<'_, PyAny>) -> String {
-    match key
-        .cast::<PyString>()
-        .ok()
-        .and_then(|s| s.to_str().ok().map(str::to_string))
-    {
+    match key.cast::<PyString>().ok().and_then(|s| s.to_str().ok().map(str::to_string)) {
         Some(text) => format!("{text:?}"),
         None => type_name(key),
     }
@@ -421,9 +326,7 @@ fn side(value: &str, option: &str) -> Result<Side, Error> {
     match value {
         "left" => Ok(Side::Left),
         "right" => Ok(Side::Right),
-        other => Err(Error::input(format!(
-            "{option} must be 'left' or 'right', got {other:?}"
-        ))),
+        other => Err(Error::input(format!("{option} must be 'left' or 'right', got {other:?}"))),
     }
 }
 
@@ -432,9 +335,7 @@ fn padding_strategy(value: &str) -> Result<PaddingStrategy, Error> {
         "do_not_pad" => Ok(PaddingStrategy::DoNotPad),
         "longest" => Ok(PaddingStrategy::Longest),
         "max_length" => Ok(PaddingStrategy::MaxLength),
-        other => Err(Error::input(format!(
-            "padding must be False, True, 'longest' or 'max_length', got {other:?}"
-        ))),
+        other => Err(Error::input(format!("padding must be False, True, 'longest' or 'max_length', got {other:?}"))),
     }
 }
 
@@ -460,12 +361,7 @@ pub fn encode_options(
 }
 
 /// The mask options of `encode_batch` / `render_batch`.
-#[pyclass(
-    frozen,
-    module = "fastmask._core",
-    name = "MaskOptions",
-    from_py_object
-)]
+#[pyclass(frozen, module = "fastmask._core", name = "MaskOptions", from_py_object)]
 #[derive(Clone)]
 pub struct PyMaskOptions {
     pub plan: MaskPlan,
@@ -492,10 +388,7 @@ impl PyMaskOptions {
             "turns" => MaskSource::Turns,
             "auto" => MaskSource::Auto,
             other => {
-                return Err(Error::input(format!(
-                    "mask_source must be 'generation', 'turns' or 'auto', got {other:?}"
-                ))
-                .into())
+                return Err(Error::input(format!("mask_source must be 'generation', 'turns' or 'auto', got {other:?}")).into())
             }
         };
         let turn_start = match turn_start {
@@ -503,10 +396,7 @@ impl PyMaskOptions {
             "prefill" => TurnStart::Prefill,
             "header" => TurnStart::Header,
             other => {
-                return Err(Error::input(format!(
-                    "turn_start must be 'content', 'prefill' or 'header', got {other:?}"
-                ))
-                .into())
+                return Err(Error::input(format!("turn_start must be 'content', 'prefill' or 'header', got {other:?}")).into())
             }
         };
         let defaults = TurnOptions::default();
@@ -519,9 +409,7 @@ impl PyMaskOptions {
             turn_start,
             mask_header_whitespace,
         };
-        Ok(PyMaskOptions {
-            plan: MaskPlan { source, turns },
-        })
+        Ok(PyMaskOptions { plan: MaskPlan { source, turns } })
     }
 }
 
@@ -544,15 +432,10 @@ pub fn limits_from_py(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Limits> {
     let mut limits = Limits::default();
     let Some(dict) = dict else { return Ok(limits) };
     for (key, value) in dict.iter() {
-        let name: String = key
+        let name: String = key.extract().map_err(|_| Error::input("limits: names must be strings"))?;
+        let number: u64 = value
             .extract()
-            .map_err(|_| Error::input("limits: names must be strings"))?;
-        let number: u64 = value.extract().map_err(|_| {
-            Error::input(format!(
-                "limits: {name} must be a non-negative int, got {}",
-                type_name(&value)
-            ))
-        })?;
+            .map_err(|_| Error::input(format!("limits: {name} must be a non-negative int, got {}", type_name(&value))))?;
         let size = usize::try_from(number).unwrap_or(usize::MAX);
         match name.as_str() {
             "fuel" => limits.fuel = number,

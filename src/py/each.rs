@@ -26,9 +26,7 @@ impl ErrorPolicy {
         match value {
             "raise" => Ok(ErrorPolicy::Raise),
             "skip" => Ok(ErrorPolicy::Skip),
-            other => Err(Error::input(format!(
-                "on_error must be 'raise', 'skip' or 'collect', got {other:?}"
-            ))),
+            other => Err(Error::input(format!("on_error must be 'raise', 'skip' or 'collect', got {other:?}"))),
         }
     }
 }
@@ -61,13 +59,7 @@ pub fn encode_skipping<'py>(
     let core_options = layout.core_options(options)?;
     let results = py.detach(|| {
         batch::encode_each(
-            &core.template,
-            &core.tokenizer,
-            &conversations,
-            inputs,
-            &core.special_tokens,
-            &core_options,
-            plan,
+            &core.template, &core.tokenizer, &conversations, inputs, &core.special_tokens, &core_options, plan,
             num_threads,
         )
     })?;
@@ -76,10 +68,7 @@ pub fn encode_skipping<'py>(
         match result {
             Ok(encoded) => good.push(encoded),
             // The core numbered the error within the converted subset; report the caller's index.
-            Err(err) => errors.push(Error {
-                conversation: Some(position),
-                ..err
-            }),
+            Err(err) => errors.push(Error { conversation: Some(position), ..err }),
         }
     }
     errors.sort_by_key(|err| err.conversation);
@@ -92,13 +81,7 @@ fn errors_to_py(py: Python<'_>, errors: Vec<Error>) -> PyResult<Bound<'_, PyList
     let items = errors.into_iter().map(|err| {
         let index = err.conversation.unwrap_or(0);
         let exception = PyErr::from(err).into_value(py);
-        PyTuple::new(
-            py,
-            [
-                index.into_pyobject(py)?.into_any(),
-                exception.into_bound(py).into_any(),
-            ],
-        )
+        PyTuple::new(py, [index.into_pyobject(py)?.into_any(), exception.into_bound(py).into_any()])
     });
     PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)
 }

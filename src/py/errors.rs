@@ -6,42 +6,12 @@ use pyo3::prelude::*;
 
 use crate::{Error, ErrorKind};
 
-create_exception!(
-    fastmask,
-    FastmaskError,
-    PyValueError,
-    "Base class of every error fastmask raises."
-);
-create_exception!(
-    fastmask,
-    TemplateSyntaxError,
-    FastmaskError,
-    "The chat template does not parse."
-);
-create_exception!(
-    fastmask,
-    TemplateError,
-    FastmaskError,
-    "The chat template failed while rendering."
-);
-create_exception!(
-    fastmask,
-    InputError,
-    FastmaskError,
-    "A conversation or an option is malformed."
-);
-create_exception!(
-    fastmask,
-    TokenizerError,
-    FastmaskError,
-    "The tokenizer could not be loaded or used."
-);
-create_exception!(
-    fastmask,
-    LimitError,
-    FastmaskError,
-    "A safety limit was reached (fuel, sizes, nesting); see `fastmask.Limits`."
-);
+create_exception!(fastmask, FastmaskError, PyValueError, "Base class of every error fastmask raises.");
+create_exception!(fastmask, TemplateSyntaxError, FastmaskError, "The chat template does not parse.");
+create_exception!(fastmask, TemplateError, FastmaskError, "The chat template failed while rendering.");
+create_exception!(fastmask, InputError, FastmaskError, "A conversation or an option is malformed.");
+create_exception!(fastmask, TokenizerError, FastmaskError, "The tokenizer could not be loaded or used.");
+create_exception!(fastmask, LimitError, FastmaskError, "A safety limit was reached (fuel, sizes, nesting); see `fastmask.Limits`.");
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {

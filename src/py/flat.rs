@@ -18,10 +18,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(as_arrays: bool, as_arrow: bool) -> Self {
-        Layout {
-            as_arrays,
-            as_arrow,
-        }
+        Layout { as_arrays, as_arrow }
     }
 
     /// The options to encode with, checked whole first: arrays are padded while they are

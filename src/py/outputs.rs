@@ -30,39 +30,21 @@ pub fn arrays_to_py<'py>(
     let out = PyDict::new(py);
     let filled = py.detach(|| catch_panic(|| matrix::matrices(batch, options, threads)))?;
     let shape = (filled.rows, filled.columns);
-    let columns = [
-        filled.input_ids,
-        filled.attention_mask,
-        filled.assistant_masks,
-        filled.labels,
-    ];
+    let columns = [filled.input_ids, filled.attention_mask, filled.assistant_masks, filled.labels];
     for (name, values) in NAMES.into_iter().zip(columns) {
         let buffer = Bound::new(py, Int64Buffer::new(values))?;
-        out.set_item(
-            name,
-            PyTuple::new(py, [buffer.into_any(), shape.into_pyobject(py)?.into_any()])?,
-        )?;
+        out.set_item(name, PyTuple::new(py, [buffer.into_any(), shape.into_pyobject(py)?.into_any()])?)?;
     }
     Ok(out)
 }
 
 /// `{name: list of rows}` of rows padded already, made of the vocabulary's shared int objects.
-pub fn lists_to_py<'py>(
-    py: Python<'py>,
-    batch: &[Encoded],
-    ids: &IdObjects,
-) -> PyResult<Bound<'py, PyDict>> {
+pub fn lists_to_py<'py>(py: Python<'py>, batch: &[Encoded], ids: &IdObjects) -> PyResult<Bound<'py, PyDict>> {
     let table = ids.table(py)?;
     let out = PyDict::new(py);
     out.set_item(NAMES[0], rows(py, batch, |e| table.list(py, &e.input_ids))?)?;
-    out.set_item(
-        NAMES[1],
-        rows(py, batch, |e| table.list(py, &e.attention_mask))?,
-    )?;
-    out.set_item(
-        NAMES[2],
-        rows(py, batch, |e| table.list(py, &e.assistant_masks))?,
-    )?;
+    out.set_item(NAMES[1], rows(py, batch, |e| table.list(py, &e.attention_mask))?)?;
+    out.set_item(NAMES[2], rows(py, batch, |e| table.list(py, &e.assistant_masks))?)?;
     out.set_item(NAMES[3], rows(py, batch, |e| table.list(py, &e.labels))?)?;
     Ok(out)
 }
@@ -92,8 +74,7 @@ unsafe impl Sync for Int64Buffer {}
 impl Int64Buffer {
     pub fn new(values: Vec<i64>) -> Self {
         let len = values.len();
-        let start = NonNull::new(Box::into_raw(values.into_boxed_slice()).cast::<i64>())
-            .unwrap_or(NonNull::dangling());
+        let start = NonNull::new(Box::into_raw(values.into_boxed_slice()).cast::<i64>()).unwrap_or(NonNull::dangling());
         Int64Buffer { start, len }
     }
 }
@@ -102,12 +83,7 @@ impl Drop for Int64Buffer {
     fn drop(&mut self) {
         // SAFETY: `start`/`len` come from `Box::into_raw` of a boxed slice of `len` values (an
         // empty box has a dangling pointer, which `from_raw` of a zero-length slice accepts).
-        drop(unsafe {
-            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                self.start.as_ptr(),
-                self.len,
-            ))
-        });
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.start.as_ptr(), self.len)) });
     }
 }
 
@@ -115,25 +91,12 @@ impl Drop for Int64Buffer {
 impl Int64Buffer {
     /// The buffer protocol: the matrix as writable bytes; the view holds a reference to `slf`,
     /// so the memory outlives every array made from it.
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut ffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
         let this = slf.get();
         let bytes = (this.len * std::mem::size_of::<i64>()) as ffi::Py_ssize_t;
         // SAFETY: `view` is the protocol's out-parameter; the pointer and length describe memory
         // this object owns until it is dropped, which the reference in `view.obj` prevents.
-        let status = unsafe {
-            ffi::PyBuffer_FillInfo(
-                view,
-                slf.as_ptr(),
-                this.start.as_ptr().cast(),
-                bytes,
-                0,
-                flags,
-            )
-        };
+        let status = unsafe { ffi::PyBuffer_FillInfo(view, slf.as_ptr(), this.start.as_ptr().cast(), bytes, 0, flags) };
         if status == -1 {
             return Err(PyErr::fetch(slf.py()));
         }
