@@ -18,7 +18,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 dev: $(PY) ## build the extension into .venv with the test extras
-	$(PY) -m pip install -q -e '.[test]'
+	MATURIN_PEP517_ARGS="--features test-hooks" $(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pip install -q --no-deps $(NO_DEPS)
 
 demo-deps: $(PY)

@@ -1,52 +1,23 @@
 //! fastmask: chat templates rendered with minijinja, tokenized with the `tokenizers` crate, and
 //! assistant-token masks aligned exactly as transformers 5.24 computes them.
+//!
+//! The modules follow the data path (ARCHITECTURE.md): conversation -> template value (`mask`)
+//! -> rendered text + spans (`jinja`) -> ids + byte offsets (`tokenizer`) -> masks (`mask`) ->
+//! numpy/Arrow (`arrow`), run in parallel by `runtime`, exposed to Python by `python`.
 
-mod align;
-#[cfg(feature = "arrow")]
 pub mod arrow;
-mod batch;
-pub mod bpe;
-mod encode;
-mod environment;
 mod error;
-mod filters;
-mod input;
+pub mod jinja;
 mod limits;
-mod matrix;
-mod methods;
-mod operators;
-mod pyformat;
-mod pyobjects;
-mod python_format;
-mod rewrite;
-mod sanitize;
-mod stack;
-mod tag;
-mod template;
-mod tokenize;
-mod turns;
+pub mod mask;
+pub mod runtime;
+pub mod tokenizer;
 
-pub use align::assistant_mask;
-pub use batch::{
-    encode_batch, encode_each, encode_produced, encode_texts, render_batch, EncodeContext, NUM_THREADS_ENV,
-};
-pub use encode::{encode_rendered, EncodeOptions, Encoded, PaddingStrategy, Side};
+#[cfg(feature = "python")]
+mod python;
+
 pub use error::{Error, ErrorKind, Result};
-pub use input::{Conversation, RenderInputs, ToConversation};
+pub use jinja::{ChatTemplate, Clock, Rendered, Span};
 pub use limits::Limits;
-pub use matrix::{matrices, Matrices};
-pub use environment::Clock;
-pub use template::{ChatTemplate, Rendered, Span};
-pub use tokenize::{Backend, TokenOffsets, Tokenizer, Truncation};
-pub use turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
-
-#[cfg(feature = "python")]
-mod py;
-
-/// mimalloc as the extension's allocator: conversations are converted on the calling thread and
-/// their results freed there after worker threads built them, and a render allocates many small
-/// values; under glibc's malloc, frees across threads and consolidation were a visible share of
-/// a batch's serial part (about 30% of `encode_batch` time went with the switch).
-#[cfg(feature = "python")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+pub use mask::{Conversation, EncodeOptions, Encoded, MaskPlan, MaskSource, PaddingStrategy, RenderInputs, TurnStart};
+pub use tokenizer::{Backend, Side, TokenOffsets, Tokenizer, Truncation};

@@ -22,9 +22,12 @@
 
 use std::sync::OnceLock;
 
+use fastmask::mask::align::assistant_mask;
+use fastmask::mask::encode::encode_rendered;
+use fastmask::mask::encoder::render_batch;
 use fastmask::{
-    assistant_mask, encode_rendered, render_batch, Backend, ChatTemplate, Clock, Conversation, EncodeOptions, Error, ErrorKind, Limits,
-    MaskPlan, MaskSource, RenderInputs, Rendered, Side, Tokenizer,
+    Backend, ChatTemplate, Clock, Conversation, EncodeOptions, Error, ErrorKind, Limits, MaskPlan, MaskSource, RenderInputs,
+    Rendered, Side, Tokenizer,
 };
 use libfuzzer_sys::fuzz_target;
 use minijinja::value::Value;

@@ -1,0 +1,9 @@
+//! Columnar data in and out of the core, without the interpreter: conversations read from Arrow
+//! columns (`input`), a batch's outputs as Arrow list arrays (`output`) or as padded int64
+//! matrices for numpy (`matrix`).
+
+#[cfg(feature = "arrow")]
+pub mod input;
+pub mod matrix;
+#[cfg(feature = "arrow")]
+pub mod output;

@@ -1,0 +1,15 @@
+//! The mask pipeline: a conversation becomes the template's context (`conversation`), is
+//! rendered with its assistant spans (from generation blocks, or inferred turns: `turns`),
+//! tokenized, truncated, aligned (`align`), labelled and padded (`encode`), for whole batches
+//! in parallel (`encoder`).
+
+pub mod align;
+pub mod conversation;
+pub mod encode;
+pub mod encoder;
+mod sanitize;
+pub mod turns;
+
+pub use conversation::{Conversation, RenderInputs, ToConversation};
+pub use encode::{EncodeOptions, Encoded, PaddingStrategy};
+pub use turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};

@@ -1,0 +1,32 @@
+//! The Python boundary: the only module that knows pyo3. This file registers the module's
+//! contents; each class and conversion lives in its own file.
+
+mod allocator;
+mod arrow_in;
+mod arrow_out;
+mod chat_tokenizer;
+mod conversations;
+mod errors;
+mod id_objects;
+mod layout;
+mod outputs;
+mod skip;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    allocator::configure();
+    m.add_class::<chat_tokenizer::PyChatTokenizer>()?;
+    m.add_class::<conversations::PyMaskOptions>()?;
+    m.add_class::<outputs::Int64Buffer>()?;
+    m.add_class::<arrow_out::ArrowArray>()?;
+    #[cfg(feature = "test-hooks")]
+    test_hooks::register(m)?;
+    errors::register(m)?;
+    m.add("NUM_THREADS_ENV", crate::runtime::NUM_THREADS_ENV)?;
+    m.add("DEFAULT_LIMITS", chat_tokenizer::limits_dict(m.py(), &crate::Limits::default())?)?;
+    Ok(())
+}

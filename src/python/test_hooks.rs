@@ -1,0 +1,38 @@
+//! Test support, not API: built only with the `test-hooks` feature (`make dev` enables it; a
+//! release build does not), so release encoding carries none of it.
+
+use pyo3::prelude::*;
+
+use crate::runtime::pool;
+
+/// Runs `items` trivial tasks on the batch pool, the one at `panic_at`
+/// panicking, through the same per-item guard every batch uses. Returns each item's value or its
+/// exception object.
+#[pyfunction]
+#[pyo3(signature = (items, panic_at, *, num_threads=None))]
+fn _panic_in_batch(py: Python<'_>, items: usize, panic_at: usize, num_threads: Option<usize>) -> PyResult<Vec<Py<PyAny>>> {
+    let indices: Vec<usize> = (0..items).collect();
+    let results = py.detach(|| {
+        pool::run_each(&indices, num_threads, |&i| if i == panic_at { panic!("injected panic at item {i}") } else { Ok(i) })
+    })?;
+    results
+        .into_iter()
+        .map(|result| match result {
+            Ok(value) => Ok(value.into_pyobject(py)?.into_any().unbind()),
+            Err(err) => Ok(PyErr::from(err).into_value(py).into_any()),
+        })
+        .collect()
+}
+
+/// Holds the worker-pool registry for `seconds` with the interpreter
+/// detached, as building a pool does, so a test can fork while another thread holds it.
+#[pyfunction]
+fn _hold_pool_registry(py: Python<'_>, seconds: f64) {
+    let duration = std::time::Duration::from_secs_f64(seconds.clamp(0.0, 60.0));
+    py.detach(|| pool::hold_pool_registry(duration));
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_panic_in_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(_hold_pool_registry, m)?)
+}

@@ -1,0 +1,87 @@
+//! The types every tokenizer backend shares and the mask pipeline reads: ids with byte offsets,
+//! truncation, and the option enums of tokenization. A leaf: it uses nothing else of the crate but
+//! the error type.
+
+use std::ops::Range;
+use std::str::FromStr;
+
+use tokenizers::TruncationDirection;
+
+use crate::error::{Error, Result};
+
+/// A half-open byte range `[start_byte, end_byte)`.
+pub type ByteRange = (usize, usize);
+
+/// Which end of a sequence truncation cuts or padding fills.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    #[default]
+    Right,
+}
+
+/// Ids and the byte range of the rendered text each id covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenOffsets {
+    pub ids: Vec<u32>,
+    pub offsets: Vec<ByteRange>,
+    /// How many tokens truncation removed.
+    pub truncated: usize,
+}
+
+/// `tokenizers`' truncation of a single sequence with stride 0: keep `max_length` tokens, cutting
+/// from `side`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    pub max_length: usize,
+    pub side: Side,
+}
+
+impl Truncation {
+    /// The indices kept out of `len` tokens.
+    pub fn kept(&self, len: usize) -> Range<usize> {
+        let keep = len.min(self.max_length);
+        match self.side {
+            Side::Right => 0..keep,
+            Side::Left => len - keep..len,
+        }
+    }
+
+    /// Cuts `values`, one per token, to the kept tokens.
+    pub fn apply<T>(&self, values: &mut Vec<T>) {
+        let kept = self.kept(values.len());
+        values.truncate(kept.end);
+        values.drain(..kept.start);
+    }
+
+    pub(crate) fn direction(&self) -> TruncationDirection {
+        match self.side {
+            Side::Right => TruncationDirection::Right,
+            Side::Left => TruncationDirection::Left,
+        }
+    }
+}
+
+/// Which backend encodes: `Auto` takes the fast BPE when the tokenizer's shape is supported,
+/// `Tokenizers` always uses the `tokenizers` crate, `Fast` is `Auto` that refuses an unsupported
+/// shape. Texts the fast BPE declines (not NFC under an NFC normalizer) always go to `tokenizers`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    #[default]
+    Auto,
+    Tokenizers,
+    Fast,
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "auto" => Ok(Backend::Auto),
+            "tokenizers" => Ok(Backend::Tokenizers),
+            "fast" => Ok(Backend::Fast),
+            other => Err(Error::input(format!("backend must be 'auto', 'tokenizers' or 'fast', got {other:?}"))),
+        }
+    }
+}
