@@ -77,7 +77,10 @@ pub fn catch_panic<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            Err(Error::new(ErrorKind::Internal, format!("internal error (a bug in fastmask, please report it): {detail}")))
+            Err(Error::new(
+                ErrorKind::Internal,
+                format!("internal error (a bug in fastmask, please report it): {detail}"),
+            ))
         }
     }
 }

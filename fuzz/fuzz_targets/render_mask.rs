@@ -26,8 +26,8 @@ use fastmask::mask::align::assistant_mask;
 use fastmask::mask::encode::encode_rendered;
 use fastmask::mask::encoder::render_batch;
 use fastmask::{
-    Backend, ChatTemplate, Clock, Conversation, EncodeOptions, Error, ErrorKind, Limits, MaskPlan, MaskSource, RenderInputs,
-    Rendered, Side, Tokenizer,
+    Backend, ChatTemplate, Clock, Conversation, EncodeOptions, Error, ErrorKind, Limits, MaskPlan, MaskSource,
+    RenderInputs, Rendered, Side, Tokenizer,
 };
 use libfuzzer_sys::fuzz_target;
 use minijinja::value::Value;
@@ -77,10 +77,12 @@ fuzz_target!(|data: &[u8]| {
         ..RenderInputs::default()
     };
     let plan = MaskPlan {
-        source: [MaskSource::Generation, MaskSource::Turns, MaskSource::Auto, MaskSource::Auto][usize::from(options >> 1 & 3)],
+        source: [MaskSource::Generation, MaskSource::Turns, MaskSource::Auto, MaskSource::Auto]
+            [usize::from(options >> 1 & 3)],
         ..MaskPlan::default()
     };
-    let special_tokens = [("bos_token".to_string(), Value::from("<s>")), ("eos_token".to_string(), Value::from("<|im_end|>"))];
+    let special_tokens =
+        [("bos_token".to_string(), Value::from("<s>")), ("eos_token".to_string(), Value::from("<|im_end|>"))];
     let conversations = [Conversation { messages }];
     let rendered = match render_batch(&template, &conversations, &inputs, &special_tokens, &plan, Some(1)) {
         Ok(mut rendered) => rendered.remove(0),
@@ -116,7 +118,8 @@ fn tool_call(arguments: Value) -> Value {
 }
 
 fn tools() -> Value {
-    let parameters = Value::from_pairs([("type", Value::from("object")), ("properties", Value::from_pairs::<_, &str, Value>([]))]);
+    let parameters =
+        Value::from_pairs([("type", Value::from("object")), ("properties", Value::from_pairs::<_, &str, Value>([]))]);
     let function = Value::from_pairs([
         ("name", Value::from("lookup")),
         ("description", Value::from("Looks a word up.")),
@@ -145,7 +148,11 @@ fn check_rendered(rendered: &Rendered) {
         if span.end_byte <= text.len() {
             assert_eq!(chars_at(span.end_byte), Some(span.end_char), "span end: {span:?}");
         } else {
-            assert_eq!(span.end_byte - text.len(), span.end_char - text.chars().count(), "span end past the text: {span:?}");
+            assert_eq!(
+                span.end_byte - text.len(),
+                span.end_char - text.chars().count(),
+                "span end past the text: {span:?}"
+            );
         }
     }
 }
@@ -163,7 +170,10 @@ fn check_encoding(rendered: &Rendered, options: u8) {
             let mask = assistant_mask(&fast.offsets, &spans);
             assert_eq!(mask.len(), fast.ids.len(), "mask and ids differ in length");
             for (&(start, end), _) in fast.offsets.iter().zip(&mask).filter(|(_, &bit)| bit == 1) {
-                assert!(spans.iter().any(|&(from, to)| end > from && start < to), "token {start}..{end} masked outside every span");
+                assert!(
+                    spans.iter().any(|&(from, to)| end > from && start < to),
+                    "token {start}..{end} masked outside every span"
+                );
             }
             assert_eq!(mask, mask_in_characters(rendered, &fast.offsets), "byte and character masks differ");
         }
@@ -206,7 +216,8 @@ fn mask_in_characters(rendered: &Rendered, byte_offsets: &[(usize, usize)]) -> V
         assert_ne!(index, usize::MAX, "token edge {byte} inside a character");
         index
     };
-    let offsets: Vec<(usize, usize)> = byte_offsets.iter().map(|&(start, end)| (to_chars(start), to_chars(end))).collect();
+    let offsets: Vec<(usize, usize)> =
+        byte_offsets.iter().map(|&(start, end)| (to_chars(start), to_chars(end))).collect();
     let spans: Vec<(usize, usize)> = rendered.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
     assistant_mask(&offsets, &spans)
 }
@@ -232,7 +243,8 @@ fn tokenizer_json() -> String {
         merges.push(format!("[{},{}]", json_string(left), json_string(right)));
         vocab.push(format!("{left}{right}"));
     }
-    let vocab: Vec<String> = vocab.iter().enumerate().map(|(id, token)| format!("{}:{id}", json_string(token))).collect();
+    let vocab: Vec<String> =
+        vocab.iter().enumerate().map(|(id, token)| format!("{}:{id}", json_string(token))).collect();
     let added = |id: usize, content: &str, special: bool| {
         format!(
             r#"{{"id":{id},"content":{},"single_word":false,"lstrip":false,"rstrip":false,"normalized":{},"special":{special}}}"#,

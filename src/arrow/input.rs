@@ -6,20 +6,19 @@
 //! `None` one), binary is the `"<bytes>"` placeholder, and limits are charged the same way
 //! (text and field names against `input_bytes`, containers against `input_depth`).
 
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    ArrowDictionaryKeyType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type,
-    UInt64Type, UInt8Type,
+    ArrowDictionaryKeyType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type,
+    UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, OffsetSizeTrait};
 use arrow_schema::DataType;
 use minijinja::value::Value;
 
-use crate::runtime::pool::{self, Threads};
 use crate::error::{Error, ErrorKind, Result};
-use crate::mask::conversation::Conversation;
 use crate::limits::Limits;
+use crate::mask::conversation::Conversation;
+use crate::runtime::pool::{self, Threads};
 
 /// A column of conversations in one or more chunks (a chunked array or a stream of batches).
 pub struct ArrowConversations {
@@ -83,7 +82,8 @@ impl ArrowConversations {
         let messages = range
             .enumerate()
             .map(|(index, item)| {
-                read.value(messages, item, 0).map_err(|err| Error { message: format!("message {index}: {}", err.message), ..err })
+                read.value(messages, item, 0)
+                    .map_err(|err| Error { message: format!("message {index}: {}", err.message), ..err })
             })
             .collect::<Result<Vec<Value>>>()?;
         Ok(Conversation { messages })
@@ -91,10 +91,7 @@ impl ArrowConversations {
 }
 
 fn is_list(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::List(_) | DataType::LargeList(_) | DataType::ListView(_) | DataType::LargeListView(_)
-    )
+    matches!(data_type, DataType::List(_) | DataType::LargeList(_) | DataType::ListView(_) | DataType::LargeListView(_))
 }
 
 /// Whether every value of `data_type` converts here exactly as through `to_pylist()`. Types whose
@@ -229,14 +226,20 @@ fn list_items(array: &dyn Array, row: usize) -> Result<(&dyn Array, std::ops::Ra
     }
 }
 
-fn offsets_items<O: OffsetSizeTrait>(list: &arrow_array::GenericListArray<O>, row: usize) -> Result<(&dyn Array, std::ops::Range<usize>)> {
+fn offsets_items<O: OffsetSizeTrait>(
+    list: &arrow_array::GenericListArray<O>,
+    row: usize,
+) -> Result<(&dyn Array, std::ops::Range<usize>)> {
     let offsets = list.value_offsets();
     let start = offsets[row].as_usize();
     let end = offsets[row + 1].as_usize();
     Ok((list.values().as_ref(), start..end))
 }
 
-fn view_items<O: OffsetSizeTrait>(list: &arrow_array::GenericListViewArray<O>, row: usize) -> Result<(&dyn Array, std::ops::Range<usize>)> {
+fn view_items<O: OffsetSizeTrait>(
+    list: &arrow_array::GenericListViewArray<O>,
+    row: usize,
+) -> Result<(&dyn Array, std::ops::Range<usize>)> {
     let start = list.value_offsets()[row].as_usize();
     let size = list.value_sizes()[row].as_usize();
     Ok((list.values().as_ref(), start..start + size))
@@ -262,7 +265,8 @@ mod tests {
     use arrow_schema::Fields;
 
     fn messages_column(rows: &[&[(&str, Option<&str>)]]) -> ArrayRef {
-        let fields = Fields::from(vec![Field::new("role", DataType::Utf8, true), Field::new("content", DataType::Utf8, true)]);
+        let fields =
+            Fields::from(vec![Field::new("role", DataType::Utf8, true), Field::new("content", DataType::Utf8, true)]);
         let mut builder = ListBuilder::new(StructBuilder::from_fields(fields, 0));
         for row in rows {
             for (role, content) in *row {
@@ -296,7 +300,12 @@ mod tests {
         let column = ArrowConversations::new(&first.data_type().clone(), vec![first, second]).expect("readable");
         assert_eq!(column.len(), 3);
         let contents: Vec<String> = (0..3)
-            .map(|row| column.conversation(row, &Limits::default()).expect("reads").messages[0].get_attr("content").expect("c").to_string())
+            .map(|row| {
+                column.conversation(row, &Limits::default()).expect("reads").messages[0]
+                    .get_attr("content")
+                    .expect("c")
+                    .to_string()
+            })
             .collect();
         assert_eq!(contents, ["a", "b", "d"]);
     }
@@ -322,6 +331,4 @@ mod tests {
         let fixed = DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Utf8, true)), 2);
         assert!(!ArrowConversations::reads(&fixed));
     }
-
-
 }

@@ -10,10 +10,10 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::error::{Error, Result};
 use crate::mask::encode::{check_padded_size, padded_length, EncodeOptions, Encoded};
 use crate::runtime::pool::{self, Threads};
 use crate::tokenizer::Side;
-use crate::error::{Error, Result};
 
 /// Rows per parallel task: enough that a task outweighs its scheduling.
 const ROWS_PER_TASK: usize = 16;
@@ -48,28 +48,16 @@ pub fn matrices(batch: &[Encoded], options: &EncodeOptions, threads: Threads) ->
         ));
     }
     check_padded_size(batch.len(), columns)?;
-    let size = batch
-        .len()
-        .checked_mul(columns)
-        .ok_or_else(|| too_large(batch.len(), columns))?;
+    let size = batch.len().checked_mul(columns).ok_or_else(|| too_large(batch.len(), columns))?;
     let mut values: [Vec<i64>; 4] = Default::default();
     for matrix in &mut values {
-        matrix
-            .try_reserve_exact(size)
-            .map_err(|_| too_large(batch.len(), columns))?;
+        matrix.try_reserve_exact(size).map_err(|_| too_large(batch.len(), columns))?;
     }
     if size > 0 {
-        let fills = [
-            i64::from(options.pad_id.unwrap_or(0)),
-            0,
-            0,
-            options.ignore_index,
-        ];
+        let fills = [i64::from(options.pad_id.unwrap_or(0)), 0, 0, options.ignore_index];
         let side = options.padding_side;
         let task_cells = columns * ROWS_PER_TASK;
-        let [ids, attention, assistant, labels] = values
-            .each_mut()
-            .map(|m| &mut m.spare_capacity_mut()[..size]);
+        let [ids, attention, assistant, labels] = values.each_mut().map(|m| &mut m.spare_capacity_mut()[..size]);
         pool::install(threads, || {
             ids.par_chunks_mut(task_cells)
                 .zip(attention.par_chunks_mut(task_cells))
@@ -80,18 +68,8 @@ pub fn matrices(batch: &[Encoded], options: &EncodeOptions, threads: Threads) ->
                     for (k, encoded) in rows.iter().enumerate() {
                         let cells = k * columns..(k + 1) * columns;
                         write_row(&mut ids[cells.clone()], &encoded.input_ids, fills[0], side);
-                        write_row(
-                            &mut attention[cells.clone()],
-                            &encoded.attention_mask,
-                            fills[1],
-                            side,
-                        );
-                        write_row(
-                            &mut assistant[cells.clone()],
-                            &encoded.assistant_masks,
-                            fills[2],
-                            side,
-                        );
+                        write_row(&mut attention[cells.clone()], &encoded.attention_mask, fills[1], side);
+                        write_row(&mut assistant[cells.clone()], &encoded.assistant_masks, fills[2], side);
                         write_row(&mut labels[cells], &encoded.labels, fills[3], side);
                     }
                 });
@@ -104,23 +82,11 @@ pub fn matrices(batch: &[Encoded], options: &EncodeOptions, threads: Threads) ->
         }
     }
     let [input_ids, attention_mask, assistant_masks, labels] = values;
-    Ok(Matrices {
-        rows: batch.len(),
-        columns,
-        input_ids,
-        attention_mask,
-        assistant_masks,
-        labels,
-    })
+    Ok(Matrices { rows: batch.len(), columns, input_ids, attention_mask, assistant_masks, labels })
 }
 
 /// Writes `values` and `fill` for the rest of `cells`, on the padding side.
-fn write_row<T: Copy + Into<i64>>(
-    cells: &mut [MaybeUninit<i64>],
-    values: &[T],
-    fill: i64,
-    side: Side,
-) {
+fn write_row<T: Copy + Into<i64>>(cells: &mut [MaybeUninit<i64>], values: &[T], fill: i64, side: Side) {
     let missing = cells.len() - values.len();
     let (value_cells, pad_cells) = match side {
         Side::Right => {
@@ -139,9 +105,7 @@ fn write_row<T: Copy + Into<i64>>(
 }
 
 fn too_large(rows: usize, columns: usize) -> Error {
-    Error::limit(format!(
-        "{rows} rows padded to {columns} columns are too large to allocate as arrays"
-    ))
+    Error::limit(format!("{rows} rows padded to {columns} columns are too large to allocate as arrays"))
 }
 
 #[cfg(test)]
@@ -190,24 +154,15 @@ mod tests {
             })
             .collect();
         for side in [Side::Left, Side::Right] {
-            for (padding, max_length) in [
-                (PaddingStrategy::Longest, None),
-                (PaddingStrategy::MaxLength, Some(20)),
-            ] {
+            for (padding, max_length) in [(PaddingStrategy::Longest, None), (PaddingStrategy::MaxLength, Some(20))] {
                 let options = options(padding, side, max_length);
                 for threads in [Some(1), Some(3)] {
-                    assert_eq!(
-                        matrices(&batch, &options, threads).unwrap(),
-                        padded_then_flattened(&batch, &options)
-                    );
+                    assert_eq!(matrices(&batch, &options, threads).unwrap(), padded_then_flattened(&batch, &options));
                 }
                 // Rows padded before (the on_error path) come out the same.
                 let mut padded = batch.clone();
                 pad_batch(&mut padded, &options).unwrap();
-                assert_eq!(
-                    matrices(&padded, &options, Some(2)).unwrap(),
-                    padded_then_flattened(&batch, &options)
-                );
+                assert_eq!(matrices(&padded, &options, Some(2)).unwrap(), padded_then_flattened(&batch, &options));
             }
         }
     }
@@ -218,12 +173,7 @@ mod tests {
         let err = matrices(&batch, &EncodeOptions::default(), Some(2)).unwrap_err();
         assert!(err.message.contains("different lengths"), "{err:?}");
         // A row longer than max_length (no truncation) stays longer, as in transformers.
-        let err = matrices(
-            &batch,
-            &options(PaddingStrategy::MaxLength, Side::Right, Some(1)),
-            Some(2),
-        )
-        .unwrap_err();
+        let err = matrices(&batch, &options(PaddingStrategy::MaxLength, Side::Right, Some(1)), Some(2)).unwrap_err();
         assert!(err.message.contains("different lengths"), "{err:?}");
         let same = [encoded(&[1, 2], &[0, 1]), encoded(&[3, 4], &[1, 1])];
         let m = matrices(&same, &EncodeOptions::default(), Some(2)).unwrap();
@@ -232,27 +182,10 @@ mod tests {
 
     #[test]
     fn empty_batches_and_empty_rows_make_empty_matrices() {
-        let none = matrices(
-            &[],
-            &options(PaddingStrategy::Longest, Side::Right, None),
-            Some(2),
-        )
-        .unwrap();
+        let none = matrices(&[], &options(PaddingStrategy::Longest, Side::Right, None), Some(2)).unwrap();
         assert_eq!((none.rows, none.columns, none.input_ids.len()), (0, 0, 0));
-        let empty_rows = matrices(
-            &[encoded(&[], &[]), encoded(&[], &[])],
-            &EncodeOptions::default(),
-            Some(2),
-        )
-        .unwrap();
-        assert_eq!(
-            (
-                empty_rows.rows,
-                empty_rows.columns,
-                empty_rows.input_ids.len()
-            ),
-            (2, 0, 0)
-        );
+        let empty_rows = matrices(&[encoded(&[], &[]), encoded(&[], &[])], &EncodeOptions::default(), Some(2)).unwrap();
+        assert_eq!((empty_rows.rows, empty_rows.columns, empty_rows.input_ids.len()), (2, 0, 0));
     }
 
     #[test]

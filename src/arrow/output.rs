@@ -43,7 +43,8 @@ fn row_offsets(batch: &[Encoded]) -> Result<OffsetBuffer<i32>> {
     offsets.push(0i32);
     for encoded in batch {
         end += encoded.input_ids.len();
-        let offset = i32::try_from(end).map_err(|_| Error::input("more than 2**31 tokens in one batch: encode it in smaller chunks"))?;
+        let offset = i32::try_from(end)
+            .map_err(|_| Error::input("more than 2**31 tokens in one batch: encode it in smaller chunks"))?;
         offsets.push(offset);
     }
     Ok(OffsetBuffer::new(ScalarBuffer::from(offsets)))
@@ -58,7 +59,13 @@ mod tests {
 
     #[test]
     fn outputs_share_offsets() {
-        let encoded = Encoded { input_ids: vec![1, 2], attention_mask: vec![1, 1], assistant_masks: vec![0, 1], labels: vec![-100, 2], truncated_tokens: 3 };
+        let encoded = Encoded {
+            input_ids: vec![1, 2],
+            attention_mask: vec![1, 1],
+            assistant_masks: vec![0, 1],
+            labels: vec![-100, 2],
+            truncated_tokens: 3,
+        };
         let arrays = output_arrays(&[encoded.clone(), Encoded::default(), encoded]).expect("fits");
         let ids = arrays[0].1.as_list::<i32>();
         assert_eq!(ids.value_offsets(), &[0, 2, 2, 4]);

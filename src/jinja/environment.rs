@@ -14,7 +14,6 @@ use crate::jinja::value::objects::{Cycler, DictGlobal, DictView, Joiner, PyMetho
 use crate::jinja::value::print::write_str;
 use crate::jinja::value::types::is_namespace;
 
-
 /// The clock `strftime_now` reads: the local time, or a pinned time for reproducible output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Clock {
@@ -58,7 +57,9 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
     env.add_test("callable", is_callable);
     env.remove_global("debug");
     env.add_global("dict", Value::from_object(DictGlobal));
-    env.add_function("namespace", |positional: Rest<Value>, kwargs: Kwargs| crate::jinja::value::objects::namespace(&positional, kwargs));
+    env.add_function("namespace", |positional: Rest<Value>, kwargs: Kwargs| {
+        crate::jinja::value::objects::namespace(&positional, kwargs)
+    });
     env.add_function("range", |args: Rest<Value>| PyRange::new(&args).map(Value::from_object));
     env.add_function("lipsum", |_args: Rest<Value>| -> Result<Value, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, "lipsum() is not supported by fastmask (its text is random)"))
@@ -275,8 +276,17 @@ mod tests {
     fn tojson_does_not_escape_html() {
         assert_eq!(render("{{ x | tojson }}", context! { x => "<a & 'b'>" }), "\"<a & 'b'>\"");
         assert_eq!(render("{{ x | tojson(indent=2) }}", context! { x => vec![1] }), "[\n  1\n]");
-        assert_eq!(render("{{ x | tojson(true) }}{{ x | tojson(separators=(',', ':'), sort_keys=true) }}", context! { x => "é" }), "\"\\u00e9\"\"é\"");
-        assert_eq!(render("{{ {2: 'a', 10: 'b'} | tojson(sort_keys=true) }}", context! {}), "{\"2\": \"a\", \"10\": \"b\"}");
+        assert_eq!(
+            render(
+                "{{ x | tojson(true) }}{{ x | tojson(separators=(',', ':'), sort_keys=true) }}",
+                context! { x => "é" }
+            ),
+            "\"\\u00e9\"\"é\""
+        );
+        assert_eq!(
+            render("{{ {2: 'a', 10: 'b'} | tojson(sort_keys=true) }}", context! {}),
+            "{\"2\": \"a\", \"10\": \"b\"}"
+        );
         let env = hf_environment(Clock::Local);
         assert!(env.render_str("{{ {1: 'a', 'b': 2} | tojson(sort_keys=true) }}", context! {}).is_err());
     }
@@ -291,15 +301,24 @@ mod tests {
         let at = chrono::NaiveDate::from_ymd_opt(2024, 7, 5).unwrap().and_hms_micro_opt(9, 3, 7, 123456).unwrap();
         let f = |format: &str| strftime(Clock::Pinned(at), format).unwrap();
         assert_eq!(f("%Q|%-d|%^a|%Ey|%k|%P|%:z|%z|%Z|%f|%+"), "%Q|5|FRI|24| 9|am|%:z|||123456|%+");
-        assert_eq!(f("%c|%x|%X|%D|%F|%T|%r|%j|%e|%%|a%"), "Fri Jul  5 09:03:07 2024|07/05/24|09:03:07|07/05/24|2024-07-05|09:03:07|09:03:07 AM|187| 5|%|a%");
+        assert_eq!(
+            f("%c|%x|%X|%D|%F|%T|%r|%j|%e|%%|a%"),
+            "Fri Jul  5 09:03:07 2024|07/05/24|09:03:07|07/05/24|2024-07-05|09:03:07|09:03:07 AM|187| 5|%|a%"
+        );
         assert_eq!(f("%_d|%0e|%#b|%3d|%Oy|%-I %p"), " 5|05|JUL|005|24|9 AM");
     }
 
     #[test]
     fn jinja2_tests_and_filters() {
         let ctx = context! { n => (), t => true, s => "ab", l => vec![1] };
-        assert_eq!(render("{{ n is iterable }}{{ u is iterable }}{{ s is iterable }}{{ 1 is iterable }}", ctx.clone()), "FalseTrueTrueFalse");
-        assert_eq!(render("{{ s is sequence }}{{ n is sequence }}{{ u is sequence }}{{ {}.keys() is sequence }}", ctx.clone()), "TrueFalseTrueFalse");
+        assert_eq!(
+            render("{{ n is iterable }}{{ u is iterable }}{{ s is iterable }}{{ 1 is iterable }}", ctx.clone()),
+            "FalseTrueTrueFalse"
+        );
+        assert_eq!(
+            render("{{ s is sequence }}{{ n is sequence }}{{ u is sequence }}{{ {}.keys() is sequence }}", ctx.clone()),
+            "TrueFalseTrueFalse"
+        );
         assert_eq!(render("{{ namespace() is iterable }}{{ {} is mapping }}{{ range is callable }}{{ 'a' is callable }}{{ u is callable }}", ctx.clone()), "FalseTrueTrueFalseTrue");
         assert_eq!(render("{{ n | string }}{{ t | string }}{{ l | string }}", ctx.clone()), "NoneTrue[1]");
         assert_eq!(render("{{ u | length }}{{ 'é' | length }}{{ l | count }}", ctx), "011");

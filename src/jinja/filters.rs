@@ -11,8 +11,8 @@ use crate::jinja::methods::{bind, strip};
 use crate::jinja::value::compare::py_cmp;
 use crate::jinja::value::format::{check_width, percent_format};
 use crate::jinja::value::objects::PyMethod;
-use crate::jinja::value::types::is_namespace;
 use crate::jinja::value::print::{is_python_space, write_str};
+use crate::jinja::value::types::is_namespace;
 
 /// minijinja filters and tests jinja2 does not have: removed, so templates fail as in jinja2.
 const MINIJINJA_ONLY_FILTERS: &[&str] = &["split", "lines", "bool", "chain", "zip"];
@@ -52,7 +52,9 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("round", round);
     env.add_filter("sort", sort);
     env.add_filter("min", |state: &State, value: &Value, kwargs: Kwargs| extreme(state, value, kwargs, Ordering::Less));
-    env.add_filter("max", |state: &State, value: &Value, kwargs: Kwargs| extreme(state, value, kwargs, Ordering::Greater));
+    env.add_filter("max", |state: &State, value: &Value, kwargs: Kwargs| {
+        extreme(state, value, kwargs, Ordering::Greater)
+    });
     env.add_filter("dictsort", dictsort);
     env.add_filter("groupby", groupby);
     // minijinja's own versions, after Python's check that the value can be iterated.
@@ -66,7 +68,10 @@ pub fn register(env: &mut Environment<'static>) {
             let unhashable = matches!(key.kind(), ValueKind::Map)
                 || (key.kind() == ValueKind::Seq && crate::jinja::value::objects::tuple_items(&key).is_none());
             if unhashable {
-                return Err(invalid(format!("TypeError: unhashable type: '{}'", crate::jinja::value::types::type_name(&key))));
+                return Err(invalid(format!(
+                    "TypeError: unhashable type: '{}'",
+                    crate::jinja::value::types::type_name(&key)
+                )));
             }
         }
         minijinja::filters::unique(state, value, kwargs)
@@ -75,10 +80,13 @@ pub fn register(env: &mut Environment<'static>) {
         py_iter(&value)?;
         minijinja::filters::list(state, value)
     });
-    env.add_filter("sum", |state: &State, value: Value, attribute: Option<&str>, start: Option<Value>, kwargs: Kwargs| {
-        py_iter(&value)?;
-        minijinja::filters::sum(state, value, attribute, start, kwargs)
-    });
+    env.add_filter(
+        "sum",
+        |state: &State, value: Value, attribute: Option<&str>, start: Option<Value>, kwargs: Kwargs| {
+            py_iter(&value)?;
+            minijinja::filters::sum(state, value, attribute, start, kwargs)
+        },
+    );
     env.add_filter("batch", |state: &State, value: Value, count: usize, fill: Option<Value>| {
         py_iter(&value)?;
         minijinja::filters::batch(state, value, count, fill)
@@ -136,9 +144,10 @@ fn str_arg(value: &Option<Value>) -> Option<String> {
 fn py_iter(value: &Value) -> Result<Vec<Value>, Error> {
     match value.kind() {
         ValueKind::Undefined => Ok(Vec::new()),
-        ValueKind::None | ValueKind::Bool | ValueKind::Number | ValueKind::Plain => {
-            Err(invalid(format!("TypeError: '{}' object is not iterable", crate::jinja::value::types::type_name(value))))
-        }
+        ValueKind::None | ValueKind::Bool | ValueKind::Number | ValueKind::Plain => Err(invalid(format!(
+            "TypeError: '{}' object is not iterable",
+            crate::jinja::value::types::type_name(value)
+        ))),
         _ => Ok(value.try_iter()?.collect()),
     }
 }
@@ -238,7 +247,8 @@ fn format(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Er
     let operand = if names.is_empty() {
         Value::from(minijinja::value::Tuple::from(args.0))
     } else {
-        let pairs = names.iter().map(|name| Ok((*name, kwargs.get::<Value>(name)?))).collect::<Result<Vec<_>, Error>>()?;
+        let pairs =
+            names.iter().map(|name| Ok((*name, kwargs.get::<Value>(name)?))).collect::<Result<Vec<_>, Error>>()?;
         Value::from_pairs(pairs)
     };
     kwargs.assert_all_used()?;
@@ -279,7 +289,11 @@ fn parse_float(text: &str) -> Option<f64> {
     let lower = text.to_ascii_lowercase();
     let unsigned = lower.trim_start_matches(['+', '-']);
     if matches!(unsigned, "inf" | "infinity" | "nan") {
-        return lower.parse::<f64>().ok().or(Some(if lower.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }));
+        return lower.parse::<f64>().ok().or(Some(if lower.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }));
     }
     let valid = !text.is_empty()
         && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E' | '_'))
@@ -353,13 +367,20 @@ fn round(value: &Value, args: Args) -> Result<Value, Error> {
         return Err(invalid("method must be common, ceil or floor"));
     }
     if value.kind() != ValueKind::Number && value.kind() != ValueKind::Bool {
-        return Err(invalid(format!("type {} doesn't define __round__ method", crate::jinja::value::types::type_name(value))));
+        return Err(invalid(format!(
+            "type {} doesn't define __round__ method",
+            crate::jinja::value::types::type_name(value)
+        )));
     }
     let is_int = value.is_integer() || value.kind() == ValueKind::Bool;
     let x = if value.kind() == ValueKind::Bool { value.is_true() as u8 as f64 } else { f64::try_from(value.clone())? };
     if method == "common" {
         if is_int && precision >= 0 {
-            return Ok(if value.kind() == ValueKind::Bool { Value::from(value.is_true() as i64) } else { value.clone() });
+            return Ok(if value.kind() == ValueKind::Bool {
+                Value::from(value.is_true() as i64)
+            } else {
+                value.clone()
+            });
         }
         let rounded = if !x.is_finite() {
             x
@@ -396,7 +417,8 @@ fn sort_key(item: &Value, attribute: Option<&str>, case_sensitive: bool) -> Resu
     match attribute {
         None => Ok(lower(item.clone())),
         Some(spec) if spec.contains(',') => {
-            let parts = spec.split(',').map(|p| get_path(item, p.trim()).map(lower)).collect::<Result<Vec<_>, Error>>()?;
+            let parts =
+                spec.split(',').map(|p| get_path(item, p.trim()).map(lower)).collect::<Result<Vec<_>, Error>>()?;
             Ok(Value::from(parts))
         }
         Some(path) => get_path(item, path).map(lower),
@@ -465,7 +487,10 @@ fn dictsort(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     };
     require_defined(value)?;
     if value.kind() != ValueKind::Map {
-        return Err(invalid(format!("AttributeError: '{}' object has no attribute 'items'", crate::jinja::value::types::type_name(value))));
+        return Err(invalid(format!(
+            "AttributeError: '{}' object has no attribute 'items'",
+            crate::jinja::value::types::type_name(value)
+        )));
     }
     let mut items = Vec::new();
     for key in value.try_iter()? {
@@ -493,9 +518,13 @@ fn groupby(value: &Value, args: Args) -> Result<Value, Error> {
         }
         Ok(key)
     };
-    let items = py_iter(value)?.into_iter().map(|item| Ok((key_of(&item, !case_sensitive)?, item))).collect::<Result<Vec<_>, Error>>()?;
+    let items = py_iter(value)?
+        .into_iter()
+        .map(|item| Ok((key_of(&item, !case_sensitive)?, item)))
+        .collect::<Result<Vec<_>, Error>>()?;
     let keyed = items.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-    let order = sorted_by_key(items.iter().cloned().enumerate().map(|(i, (k, _))| (k, Value::from(i))).collect(), false)?;
+    let order =
+        sorted_by_key(items.iter().cloned().enumerate().map(|(i, (k, _))| (k, Value::from(i))).collect(), false)?;
     let mut groups: Vec<(Value, Vec<Value>)> = Vec::new();
     for index in order {
         let i = index.as_usize().unwrap_or(0);
@@ -546,7 +575,8 @@ fn indent(value: &Value, args: Args) -> Result<String, Error> {
     // Checked before splitting (`text` ends with a break, so it has one line per break, `\r\n`
     // counting once): splitting a text of millions of lines took seconds and a vector of slices
     // as large as the text.
-    let breaks = text.chars().filter(|&c| crate::jinja::methods::is_line_break(c)).count() - text.matches("\r\n").count();
+    let breaks =
+        text.chars().filter(|&c| crate::jinja::methods::is_line_break(c)).count() - text.matches("\r\n").count();
     crate::jinja::scope::check_string(text.len().saturating_add(indention.len().saturating_mul(breaks + 1)), "indent")?;
     let lines: Vec<&str> = crate::jinja::methods::split_lines(&text, false);
     let mut out = if blank {
@@ -629,8 +659,9 @@ fn filesizeformat(value: &Value, args: Args) -> Result<String, Error> {
     let binary = bool_or(&a[0], false);
     let bytes = match value.kind() {
         ValueKind::Number | ValueKind::Bool => f64::try_from(value.clone()).unwrap_or(value.is_true() as u8 as f64),
-        ValueKind::String => parse_float(value.as_str().unwrap_or_default())
-            .ok_or_else(|| invalid(format!("could not convert string to float: {:?}", value.as_str().unwrap_or_default())))?,
+        ValueKind::String => parse_float(value.as_str().unwrap_or_default()).ok_or_else(|| {
+            invalid(format!("could not convert string to float: {:?}", value.as_str().unwrap_or_default()))
+        })?,
         _ => return Err(invalid("float() argument must be a string or a real number")),
     };
     let base: f64 = if binary { 1024.0 } else { 1000.0 };
@@ -658,7 +689,10 @@ fn filesizeformat(value: &Value, args: Args) -> Result<String, Error> {
 fn xmlattr(value: &Value, args: Args) -> Result<Value, Error> {
     let autospace = bool_or(&params(args, &["autospace"], 0)?[0], true);
     if value.kind() != ValueKind::Map {
-        return Err(invalid(format!("AttributeError: '{}' object has no attribute 'items'", crate::jinja::value::types::type_name(value))));
+        return Err(invalid(format!(
+            "AttributeError: '{}' object has no attribute 'items'",
+            crate::jinja::value::types::type_name(value)
+        )));
     }
     let mut parts = Vec::new();
     for key in value.try_iter()? {
@@ -731,9 +765,18 @@ mod tests {
     #[test]
     fn text_filters_use_python_str() {
         assert_eq!(render("{{ 1e-05|upper }}|{{ [1.0, none, true]|join(',') }}|{{ 5|replace('5', '6') }}|{{ 'aaa'|replace('a', 'b', 2) }}"), "1E-05|1.0,None,True|6|bba");
-        assert_eq!(render("{{ 'a\nb'|indent(2) }}|{{ 'a\n\nb'|indent(2, blank=true) }}|{{ 'a\nb'|indent('> ', true) }}"), "a\n  b|a\n  \n  b|> a\n> b");
-        assert_eq!(render("{{ \"they're here\"|title }}|{{ 'a b'|wordcount }}|{{ 'abc'|center(7) }}|"), "They're Here|2|  abc  |");
-        assert_eq!(render("{{ 'abcdefghij klmnop qrstuvwxyz'|truncate(12) }}|{{ 'abc'|truncate(5) }}"), "abcdefghi...|abc");
+        assert_eq!(
+            render("{{ 'a\nb'|indent(2) }}|{{ 'a\n\nb'|indent(2, blank=true) }}|{{ 'a\nb'|indent('> ', true) }}"),
+            "a\n  b|a\n  \n  b|> a\n> b"
+        );
+        assert_eq!(
+            render("{{ \"they're here\"|title }}|{{ 'a b'|wordcount }}|{{ 'abc'|center(7) }}|"),
+            "They're Here|2|  abc  |"
+        );
+        assert_eq!(
+            render("{{ 'abcdefghij klmnop qrstuvwxyz'|truncate(12) }}|{{ 'abc'|truncate(5) }}"),
+            "abcdefghi...|abc"
+        );
         assert_eq!(render("{{ '<a&\\'\">'|e }}{{ '<'|e|e }}{{ 1234567|filesizeformat }}{{ {'a': 1, 'b': none}|xmlattr }}{{ 'a b&c'|urlencode }}"), "&lt;a&amp;&#39;&#34;&gt;&lt;1.2 MB a=\"1\"a%20b%26c");
         assert_eq!(render("{{ '%s-%s'|format(1, 2) }}{{ '%(a)s'|format(a=1e-05) }}"), "1-21e-05");
     }
@@ -741,17 +784,41 @@ mod tests {
     #[test]
     fn ordering_filters_refuse_unrelated_types() {
         assert_eq!(render("{{ ['b', 'A', 'a']|sort }}{{ [3, 1]|sort(reverse=true) }}{{ [{'a': 2}, {'a': 1}]|sort(attribute='a') }}"), "['A', 'a', 'b'][3, 1][{'a': 1}, {'a': 2}]");
-        assert_eq!(render("{{ {'b': 1, 'a': 2}|dictsort }}{{ ['b', 'A']|max }}{{ []|min }}|"), "[('a', 2), ('b', 1)]b|");
+        assert_eq!(
+            render("{{ {'b': 1, 'a': 2}|dictsort }}{{ ['b', 'A']|max }}{{ []|min }}|"),
+            "[('a', 2), ('b', 1)]b|"
+        );
         assert!(fails("{{ [1, 'a']|sort }}"));
         assert!(fails("{{ [1, 'a']|max }}"));
     }
 
     #[test]
     fn undefined_and_none_fail_where_python_fails() {
-        for source in ["{{ u|int }}", "{{ u|float }}", "{{ u|dictsort }}", "{{ u|indent }}", "{{ u|attr('x') }}", "{{ none|unique|list }}", "{{ none|sum }}", "{{ none|max }}", "{{ none|batch(2)|list }}", "{{ none|slice(2)|list }}", "{{ none|join(',') }}", "{{ none|sort }}", "{{ none|groupby('a') }}", "{{ none|dictsort }}", "{{ none|list }}", "{{ [{}]|unique|list }}", "{{ [[1]]|unique|list }}"] {
+        for source in [
+            "{{ u|int }}",
+            "{{ u|float }}",
+            "{{ u|dictsort }}",
+            "{{ u|indent }}",
+            "{{ u|attr('x') }}",
+            "{{ none|unique|list }}",
+            "{{ none|sum }}",
+            "{{ none|max }}",
+            "{{ none|batch(2)|list }}",
+            "{{ none|slice(2)|list }}",
+            "{{ none|join(',') }}",
+            "{{ none|sort }}",
+            "{{ none|groupby('a') }}",
+            "{{ none|dictsort }}",
+            "{{ none|list }}",
+            "{{ [{}]|unique|list }}",
+            "{{ [[1]]|unique|list }}",
+        ] {
             assert!(fails(source), "{source}");
         }
-        assert_eq!(render("{{ u|sum }}{{ u|join(',') }}{{ u|sort }}{{ u|unique|list }}{{ u|max }}|{{ u|batch(2)|list }}"), "0[][]|[]");
+        assert_eq!(
+            render("{{ u|sum }}{{ u|join(',') }}{{ u|sort }}{{ u|unique|list }}{{ u|max }}|{{ u|batch(2)|list }}"),
+            "0[][]|[]"
+        );
     }
 
     #[test]

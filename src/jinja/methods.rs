@@ -7,8 +7,8 @@ use unicode_general_category::{get_general_category, GeneralCategory as Category
 
 use crate::jinja::value::format::{check_width, str_format};
 use crate::jinja::value::objects::{fromkeys, DictView, ViewKind};
-use crate::jinja::value::types::{is_namespace, type_name};
 use crate::jinja::value::print::{is_printable, is_python_space};
+use crate::jinja::value::types::{is_namespace, type_name};
 
 /// The environment's unknown-method callback.
 pub fn call_method(_state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
@@ -142,8 +142,12 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
             let a = positional(args, &["sep"], 1)?;
             partition(text, req_str(&a[0], "sep")?, method == "rpartition")
         }
-        "removeprefix" => v(text.strip_prefix(req_str(&positional(args, &["prefix"], 1)?[0], "prefix")?).unwrap_or(text).into()),
-        "removesuffix" => v(text.strip_suffix(req_str(&positional(args, &["suffix"], 1)?[0], "suffix")?).unwrap_or(text).into()),
+        "removeprefix" => {
+            v(text.strip_prefix(req_str(&positional(args, &["prefix"], 1)?[0], "prefix")?).unwrap_or(text).into())
+        }
+        "removesuffix" => {
+            v(text.strip_suffix(req_str(&positional(args, &["suffix"], 1)?[0], "suffix")?).unwrap_or(text).into())
+        }
         "zfill" => {
             let a = positional(args, &["width"], 1)?;
             v(zfill(text, check_width(opt_int(&a[0], "width")?.unwrap_or(0).max(0) as usize)?))
@@ -157,7 +161,11 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
                     let mut chars = req_str(&a[1], "fillchar")?.chars();
                     match (chars.next(), chars.next()) {
                         (Some(c), None) => c,
-                        _ => return Err(invalid(format!("The fill character must be exactly one character long, got {f}"))),
+                        _ => {
+                            return Err(invalid(format!(
+                                "The fill character must be exactly one character long, got {f}"
+                            )))
+                        }
                     }
                 }
             };
@@ -267,7 +275,8 @@ fn rsplit_whitespace(text: &str, limit: Option<usize>) -> Vec<&str> {
             parts.push(rest);
             break;
         }
-        let start = rest.rfind(is_python_space).map_or(0, |at| at + rest[at..].chars().next().map_or(1, char::len_utf8));
+        let start =
+            rest.rfind(is_python_space).map_or(0, |at| at + rest[at..].chars().next().map_or(1, char::len_utf8));
         parts.push(&rest[start..]);
         rest = rest[..start].trim_end_matches(is_python_space);
     }
@@ -326,7 +335,13 @@ fn slice_bounds(text: &str, start: &Option<Value>, end: &Option<Value>) -> Resul
 }
 
 /// `str.startswith` / `endswith` with a str or a tuple of str and optional slice bounds.
-fn affix_test(text: &str, method: &str, affix: &Value, start: &Option<Value>, end: &Option<Value>) -> Result<bool, Error> {
+fn affix_test(
+    text: &str,
+    method: &str,
+    affix: &Value,
+    start: &Option<Value>,
+    end: &Option<Value>,
+) -> Result<bool, Error> {
     let (start, end) = slice_bounds(text, start, end)?;
     if start == usize::MAX {
         return Ok(false);
@@ -341,7 +356,10 @@ fn affix_test(text: &str, method: &str, affix: &Value, start: &Option<Value>, en
                     Some(s) if test(s) => return Ok(true),
                     Some(_) => {}
                     None => {
-                        return Err(invalid(format!("tuple for {method} must only contain str, not {}", type_name(&item))))
+                        return Err(invalid(format!(
+                            "tuple for {method} must only contain str, not {}",
+                            type_name(&item)
+                        )))
                     }
                 }
             }
@@ -571,13 +589,28 @@ fn predicate(text: &str, method: &str) -> Option<bool> {
         "isspace" => all(is_python_space),
         "isascii" => text.is_ascii(),
         "isprintable" => text.chars().all(is_printable),
-        "islower" => cased() && !text.chars().any(|c| c.is_uppercase() || get_general_category(c) == Category::TitlecaseLetter),
-        "isupper" => cased() && !text.chars().any(|c| c.is_lowercase() || get_general_category(c) == Category::TitlecaseLetter),
+        "islower" => {
+            cased() && !text.chars().any(|c| c.is_uppercase() || get_general_category(c) == Category::TitlecaseLetter)
+        }
+        "isupper" => {
+            cased() && !text.chars().any(|c| c.is_lowercase() || get_general_category(c) == Category::TitlecaseLetter)
+        }
         "istitle" => is_title(text),
         "isidentifier" => {
             let mut chars = text.chars();
             chars.next().is_some_and(|c| c == '_' || is_alpha(c) || get_general_category(c) == Category::LetterNumber)
-                && chars.all(|c| c == '_' || is_alpha(c) || is_decimal(c) || matches!(get_general_category(c), Category::LetterNumber | Category::NonspacingMark | Category::SpacingMark | Category::ConnectorPunctuation))
+                && chars.all(|c| {
+                    c == '_'
+                        || is_alpha(c)
+                        || is_decimal(c)
+                        || matches!(
+                            get_general_category(c),
+                            Category::LetterNumber
+                                | Category::NonspacingMark
+                                | Category::SpacingMark
+                                | Category::ConnectorPunctuation
+                        )
+                })
         }
         _ => return None,
     })
@@ -626,7 +659,8 @@ fn dict_method(map: &Value, method: &str, args: &[Value]) -> Result<Value, Error
         }
         "copy" => {
             positional(args, &[], 0)?;
-            let pairs = map.try_iter()?.map(|k| Ok((k.clone(), map.get_item(&k)?))).collect::<Result<Vec<_>, Error>>()?;
+            let pairs =
+                map.try_iter()?.map(|k| Ok((k.clone(), map.get_item(&k)?))).collect::<Result<Vec<_>, Error>>()?;
             Ok(Value::from_pairs(pairs))
         }
         "fromkeys" => {
@@ -659,10 +693,9 @@ fn seq_method(seq: &Value, method: &str, args: &[Value]) -> Result<Value, Error>
             };
             let start = clamp(opt_int(&a[1], "start")?, 0) as usize;
             let stop = clamp(opt_int(&a[2], "stop")?, len) as usize;
-            (start..stop.max(start))
-                .find(|&i| items[i] == needle)
-                .map(Value::from)
-                .ok_or_else(|| invalid(format!("ValueError: {} is not in {owner}", crate::jinja::value::print::repr(&needle))))
+            (start..stop.max(start)).find(|&i| items[i] == needle).map(Value::from).ok_or_else(|| {
+                invalid(format!("ValueError: {} is not in {owner}", crate::jinja::value::print::repr(&needle)))
+            })
         }
         "copy" if !is_tuple => {
             positional(args, &[], 0)?;
@@ -682,10 +715,19 @@ mod tests {
     #[test]
     fn split_and_strip_like_python() {
         assert_eq!(render("{{ 'a.b.c'.rsplit('.', 1) }}{{ 'a,b,c'.split(sep=',', maxsplit=1) }}{{ ''.split(',') }}{{ ''.split() }}"), "['a.b', 'c']['a', 'b,c'][''][]");
-        assert_eq!(render("{{ '  a b  c '.rsplit() }}{{ ' a b c'.rsplit(None, 1) }}{{ ' a  b '.rsplit(None, 0) }}"), "['a', 'b', 'c'][' a b', 'c'][' a  b']");
+        assert_eq!(
+            render("{{ '  a b  c '.rsplit() }}{{ ' a b c'.rsplit(None, 1) }}{{ ' a  b '.rsplit(None, 0) }}"),
+            "['a', 'b', 'c'][' a b', 'c'][' a  b']"
+        );
         assert_eq!(render("{{ '\u{1c} a b \u{3000}\u{1f}'.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ ' a '.lstrip() }}|{{ ' a '.strip(none) }}|"), "a b|a|a |a|");
-        assert_eq!(render("{{ ' a\u{1d}b  c '.split() }}{{ 'a b  c '.split(None, 1) }}"), "['a', 'b', 'c']['a', 'b  c ']");
-        assert_eq!(render("{{ 'a\r\nb\u{1e}c\n'.splitlines() }}{{ 'a\nb'.splitlines(keepends=true) }}"), "['a', 'b', 'c']['a\\n', 'b']");
+        assert_eq!(
+            render("{{ ' a\u{1d}b  c '.split() }}{{ 'a b  c '.split(None, 1) }}"),
+            "['a', 'b', 'c']['a', 'b  c ']"
+        );
+        assert_eq!(
+            render("{{ 'a\r\nb\u{1e}c\n'.splitlines() }}{{ 'a\nb'.splitlines(keepends=true) }}"),
+            "['a', 'b', 'c']['a\\n', 'b']"
+        );
         assert!(fails("{{ 'a'.split('') }}"));
     }
 
@@ -699,10 +741,19 @@ mod tests {
 
     #[test]
     fn reshaping_methods() {
-        assert_eq!(render("{{ 'k=v=w'.partition('=') }}{{ 'abc'.rpartition('x') }}"), "('k', '=', 'v=w')('', '', 'abc')");
-        assert_eq!(render("{{ 'prefix-x'.removeprefix('prefix-') }}{{ 'x.py'.removesuffix('.py') }}{{ '-42'.zfill(5) }}"), "xx-0042");
+        assert_eq!(
+            render("{{ 'k=v=w'.partition('=') }}{{ 'abc'.rpartition('x') }}"),
+            "('k', '=', 'v=w')('', '', 'abc')"
+        );
+        assert_eq!(
+            render("{{ 'prefix-x'.removeprefix('prefix-') }}{{ 'x.py'.removesuffix('.py') }}{{ '-42'.zfill(5) }}"),
+            "xx-0042"
+        );
         assert_eq!(render("{{ 'abc'.center(8, '*') }}|{{ 'abc'.center(7) }}|{{ 'ab'.ljust(4) }}|{{ 'ab'.rjust(4, '0') }}|{{ 'a\tb'.expandtabs(4) }}"), "**abc***|  abc  |ab  |00ab|a   b");
-        assert_eq!(render("{{ 'aaa'.replace('a', 'b', 2) }}{{ 'ab'.replace('', '-') }}{{ 'ab'.replace('', '-', 1) }}"), "bba-a-b--ab");
+        assert_eq!(
+            render("{{ 'aaa'.replace('a', 'b', 2) }}{{ 'ab'.replace('', '-') }}{{ 'ab'.replace('', '-', 1) }}"),
+            "bba-a-b--ab"
+        );
         assert_eq!(render("{{ \"they're bill's\".title() }}|{{ 'hELLO wORLD'.capitalize() }}|{{ 'aBc'.swapcase() }}|{{ 'ß'.upper() }}"), "They'Re Bill'S|Hello world|AbC|SS");
         assert_eq!(render("{{ ','.join(['a', 'b']) }}{{ ''.join('abc') }}{{ '{} {x}'.format(1, x=2) }}"), "a,babc1 2");
         assert!(fails("{{ ','.join([1, 2]) }}"));
@@ -715,8 +766,14 @@ mod tests {
 
     #[test]
     fn dict_and_list_methods() {
-        assert_eq!(render("{{ {'a': 1}.get('a') }}{{ {'a': 1}.get('z') }}{{ {'a': 1}.get('z', 2) }}{{ {'a': 1}.copy() }}"), "1None2{'a': 1}");
-        assert_eq!(render("{{ [1, 2, 2].count(2) }}{{ [1, 2].index(2) }}{{ (1, 2).index(1) }}{{ [1].copy() }}"), "210[1]");
+        assert_eq!(
+            render("{{ {'a': 1}.get('a') }}{{ {'a': 1}.get('z') }}{{ {'a': 1}.get('z', 2) }}{{ {'a': 1}.copy() }}"),
+            "1None2{'a': 1}"
+        );
+        assert_eq!(
+            render("{{ [1, 2, 2].count(2) }}{{ [1, 2].index(2) }}{{ (1, 2).index(1) }}{{ [1].copy() }}"),
+            "210[1]"
+        );
         assert!(fails("{{ [1].index(5) }}"));
         assert!(fails("{{ {'a': 1}.get('z', default=2) }}"));
         assert!(fails("{{ 'a'.strip(chars='a') }}"));

@@ -15,12 +15,12 @@ use std::cmp::Ordering;
 use minijinja::value::{Rest, Tuple, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
-use crate::limits::MAX_NESTING;
 use crate::jinja::value::compare::{float_of, int_of, py_partial_cmp};
 use crate::jinja::value::format::percent_format;
 use crate::jinja::value::objects::{reject_private_attribute, PyMethod};
-use crate::jinja::value::types::{is_namespace, type_name};
 use crate::jinja::value::print::write_str;
+use crate::jinja::value::types::{is_namespace, type_name};
+use crate::limits::MAX_NESTING;
 
 /// Names of the functions the rewritten source calls.
 pub const MOD: &str = "__fm_mod";
@@ -108,11 +108,7 @@ pub fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
             }
             Ok(Value::from(r))
         }
-        _ => Err(type_error(format!(
-            "unsupported operand type(s) for %: '{}' and '{}'",
-            type_name(a),
-            type_name(b)
-        ))),
+        _ => Err(type_error(format!("unsupported operand type(s) for %: '{}' and '{}'", type_name(a), type_name(b)))),
     }
 }
 
@@ -287,10 +283,9 @@ pub fn contains(haystack: &Value, needle: &Value) -> Result<bool, Error> {
     match haystack.kind() {
         ValueKind::String => match needle.as_str().filter(|_| needle.kind() == ValueKind::String) {
             Some(needle) => Ok(haystack.as_str().unwrap_or_default().contains(needle)),
-            None => Err(type_error(format!(
-                "'in <string>' requires string as left operand, not {}",
-                type_name(needle)
-            ))),
+            None => {
+                Err(type_error(format!("'in <string>' requires string as left operand, not {}", type_name(needle))))
+            }
         },
         // jinja2's Undefined iterates as empty.
         ValueKind::Undefined => Ok(false),
@@ -326,7 +321,9 @@ fn iterable(value: Value) -> Result<Value, Error> {
 /// targets are followed. Anything else is left for minijinja's own unpacking and its errors.
 fn unpack(value: Value, shape: &Value) -> Value {
     let value = match value.kind() {
-        ValueKind::String => Value::from(value.as_str().unwrap_or_default().chars().map(Value::from).collect::<Vec<_>>()),
+        ValueKind::String => {
+            Value::from(value.as_str().unwrap_or_default().chars().map(Value::from).collect::<Vec<_>>())
+        }
         _ => value,
     };
     let nested = shape.try_iter().map(|mut parts| parts.any(|part| part.kind() == ValueKind::Seq)).unwrap_or(false);
@@ -346,11 +343,53 @@ fn unpack(value: Value, shape: &Value) -> Value {
 }
 
 const STR_METHODS: &[&str] = &[
-    "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find", "format", "format_map",
-    "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric",
-    "isprintable", "isspace", "istitle", "isupper", "join", "ljust", "lower", "lstrip", "maketrans", "partition",
-    "removeprefix", "removesuffix", "replace", "rfind", "rindex", "rjust", "rpartition", "rsplit", "rstrip", "split",
-    "splitlines", "startswith", "strip", "swapcase", "title", "translate", "upper", "zfill",
+    "capitalize",
+    "casefold",
+    "center",
+    "count",
+    "encode",
+    "endswith",
+    "expandtabs",
+    "find",
+    "format",
+    "format_map",
+    "index",
+    "isalnum",
+    "isalpha",
+    "isascii",
+    "isdecimal",
+    "isdigit",
+    "isidentifier",
+    "islower",
+    "isnumeric",
+    "isprintable",
+    "isspace",
+    "istitle",
+    "isupper",
+    "join",
+    "ljust",
+    "lower",
+    "lstrip",
+    "maketrans",
+    "partition",
+    "removeprefix",
+    "removesuffix",
+    "replace",
+    "rfind",
+    "rindex",
+    "rjust",
+    "rpartition",
+    "rsplit",
+    "rstrip",
+    "split",
+    "splitlines",
+    "startswith",
+    "strip",
+    "swapcase",
+    "title",
+    "translate",
+    "upper",
+    "zfill",
 ];
 const DICT_METHODS: &[&str] = &["copy", "fromkeys", "get", "items", "keys", "values"];
 /// Methods that modify the object: jinja2's immutable sandbox hides them (an undefined value).

@@ -92,7 +92,8 @@ impl ChatTemplate {
             with_more_fuel = env;
             &with_more_fuel
         };
-        let template = env.get_template(TEMPLATE_NAME).map_err(|err| template_error(ErrorKind::Template, &err, None))?;
+        let template =
+            env.get_template(TEMPLATE_NAME).map_err(|err| template_error(ErrorKind::Template, &err, None))?;
         let scope = Scope::install(&self.limits, fuel);
         let result = template.render_captured_to(context, TrackingWriter).map(drop);
         let state = scope.finish();
@@ -135,7 +136,9 @@ fn end_spans_where_their_characters_end(text: &str, spans: &mut [Span]) {
 fn render_error(err: &minijinja::Error, raised: Option<String>, limits: &Limits, fuel: u64) -> Error {
     if raised.is_none() {
         if err.kind() == minijinja::ErrorKind::OutOfFuel {
-            return Error::limit(format!("fuel limit: the template ran more than {fuel} steps (an endless or huge loop?)"));
+            return Error::limit(format!(
+                "fuel limit: the template ran more than {fuel} steps (an endless or huge loop?)"
+            ));
         }
         let detail = err.detail().unwrap_or_default();
         if detail.contains("recursion limit exceeded") {
@@ -291,7 +294,8 @@ mod tests {
     fn spans_of_blocks_in_macros_end_where_their_characters_end() {
         // Found by the fuzz target: the block's "éé" is 4 bytes, but its span (characters 0..2,
         // as transformers records it) covers "ab", 2 bytes; 4 bytes also masked the first "é".
-        let out = render("{% macro t() %}ab{% generation %}éé{% endgeneration %}{% endmacro %}{{ t() }}xy", context! {});
+        let out =
+            render("{% macro t() %}ab{% generation %}éé{% endgeneration %}{% endmacro %}{{ t() }}xy", context! {});
         assert_eq!(out.text, "abééxy");
         assert_eq!(char_spans(&out), vec![(0, 2)]);
         assert_eq!((out.spans[0].start_byte, out.spans[0].end_byte), (0, 2));
@@ -368,8 +372,9 @@ mod tests {
 
     #[test]
     fn render_state_is_cleared_after_errors() {
-        let template = ChatTemplate::compile("{% generation %}x{% endgeneration %}{{ raise_exception('no') }}", Clock::Local)
-            .unwrap();
+        let template =
+            ChatTemplate::compile("{% generation %}x{% endgeneration %}{{ raise_exception('no') }}", Clock::Local)
+                .unwrap();
         assert!(template.render(context! {}).is_err());
         let ok = ChatTemplate::compile("{% generation %}y{% endgeneration %}", Clock::Local).unwrap();
         assert_eq!(char_spans(&ok.render(context! {}).unwrap()), vec![(0, 1)]);

@@ -117,13 +117,17 @@ pub fn charge_printed(bytes: usize) {
         Some(())
     });
     if spent.is_none() && ACTIVE.with(|cell| cell.borrow().is_some()) {
-        drop(reached("fuel limit: printing lists, dicts and numbers would write more bytes than the render's fuel".to_string()));
+        drop(reached(
+            "fuel limit: printing lists, dicts and numbers would write more bytes than the render's fuel".to_string(),
+        ));
     }
 }
 
 /// The string limit of the current render (the default outside a render).
 pub fn string_limit() -> usize {
-    ACTIVE.with(|cell| cell.borrow().as_ref().map(|active| active.string_bytes)).unwrap_or_else(|| Limits::default().string_bytes)
+    ACTIVE
+        .with(|cell| cell.borrow().as_ref().map(|active| active.string_bytes))
+        .unwrap_or_else(|| Limits::default().string_bytes)
 }
 
 /// Fails when a string of `bytes` bytes, about to be built by `what`, would exceed the string

@@ -56,7 +56,9 @@ const REASONING_FIELDS: [&str; 3] = ["reasoning_content", "thinking", "reasoning
 impl RenderInputs {
     pub fn validate(&self) -> Result<()> {
         match self.template_kwargs.iter().find(|(name, _)| RESERVED_NAMES.contains(&name.as_str())) {
-            Some((name, _)) => Err(Error::input(format!("template keyword {name:?} is reserved; pass it as its own argument"))),
+            Some((name, _)) => {
+                Err(Error::input(format!("template keyword {name:?} is reserved; pass it as its own argument")))
+            }
             None => Ok(()),
         }
     }
@@ -64,14 +66,19 @@ impl RenderInputs {
 
 /// The full set of template variables for one conversation. An empty conversation is rendered
 /// (with `messages` empty) as transformers renders one inside a batch.
-pub fn build_context(conversation: &Conversation, inputs: &RenderInputs, special_tokens: &[(String, Value)]) -> Result<Value> {
+pub fn build_context(
+    conversation: &Conversation,
+    inputs: &RenderInputs,
+    special_tokens: &[(String, Value)],
+) -> Result<Value> {
     let messages = conversation
         .messages
         .iter()
         .enumerate()
         .map(|(index, message)| prepare_message(message).map_err(|msg| Error::input(format!("message {index}: {msg}"))))
         .collect::<Result<Vec<Value>>>()?;
-    let mut variables: Vec<(Value, Value)> = Vec::with_capacity(special_tokens.len() + inputs.template_kwargs.len() + 4);
+    let mut variables: Vec<(Value, Value)> =
+        Vec::with_capacity(special_tokens.len() + inputs.template_kwargs.len() + 4);
     for (name, value) in special_tokens.iter().chain(&inputs.template_kwargs) {
         variables.push((Value::from(name.as_str()), value.clone()));
     }
@@ -158,7 +165,8 @@ mod tests {
     #[test]
     fn kwargs_override_special_tokens() {
         let conversation = Conversation { messages: vec![message(&[])] };
-        let inputs = RenderInputs { template_kwargs: vec![("bos_token".into(), Value::from("K"))], ..Default::default() };
+        let inputs =
+            RenderInputs { template_kwargs: vec![("bos_token".into(), Value::from("K"))], ..Default::default() };
         let ctx = build_context(&conversation, &inputs, &[("bos_token".into(), Value::from("S"))]).unwrap();
         assert_eq!(ctx.get_attr("bos_token").unwrap().as_str(), Some("K"));
         assert!(ctx.get_attr("tools").unwrap().is_none());

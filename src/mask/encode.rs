@@ -1,9 +1,9 @@
 //! From a rendered conversation to model inputs: tokenize, truncate, mask, label, pad.
 
-use crate::mask::align::assistant_mask;
-use crate::tokenizer::ByteRange;
 use crate::error::{Error, Result};
 use crate::jinja::Rendered;
+use crate::mask::align::assistant_mask;
+use crate::tokenizer::ByteRange;
 use crate::tokenizer::{Side, Tokenizer, Truncation};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -205,7 +205,12 @@ mod tests {
     #[test]
     fn left_padding_to_longest() {
         let mut batch = vec![encoded(&[5], &[1]), encoded(&[6, 7, 8], &[0, 1, 0])];
-        let options = EncodeOptions { padding: PaddingStrategy::Longest, padding_side: Side::Left, pad_id: Some(0), ..Default::default() };
+        let options = EncodeOptions {
+            padding: PaddingStrategy::Longest,
+            padding_side: Side::Left,
+            pad_id: Some(0),
+            ..Default::default()
+        };
         pad_batch(&mut batch, &options).unwrap();
         assert_eq!(batch[0].input_ids, [0, 0, 5]);
         assert_eq!(batch[0].attention_mask, [0, 0, 1]);
@@ -217,7 +222,12 @@ mod tests {
     #[test]
     fn max_length_padding_leaves_longer_sequences_alone() {
         let mut batch = vec![encoded(&[5], &[0]), encoded(&[1, 2, 3, 4], &[0, 0, 0, 0])];
-        let options = EncodeOptions { padding: PaddingStrategy::MaxLength, max_length: Some(3), pad_id: Some(9), ..Default::default() };
+        let options = EncodeOptions {
+            padding: PaddingStrategy::MaxLength,
+            max_length: Some(3),
+            pad_id: Some(9),
+            ..Default::default()
+        };
         pad_batch(&mut batch, &options).unwrap();
         assert_eq!(batch[0].input_ids, [5, 9, 9]);
         assert_eq!(batch[1].input_ids.len(), 4);

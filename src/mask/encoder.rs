@@ -3,13 +3,13 @@
 
 use minijinja::value::Value;
 
-use crate::mask::encode::{encode_rendered, pad_batch, EncodeOptions, Encoded};
 use crate::error::Result;
-use crate::mask::conversation::{RenderInputs, ToConversation};
 use crate::jinja::{ChatTemplate, Rendered};
-use crate::tokenizer::Tokenizer;
+use crate::mask::conversation::{RenderInputs, ToConversation};
+use crate::mask::encode::{encode_rendered, pad_batch, EncodeOptions, Encoded};
 use crate::mask::turns::MaskPlan;
 use crate::runtime::pool::{run_each, run_indexed, run_produced, Threads};
+use crate::tokenizer::Tokenizer;
 
 /// Renders every conversation.
 pub fn render_batch(
@@ -40,7 +40,9 @@ pub fn encode_batch(
     threads: Threads,
 ) -> Result<Vec<Encoded>> {
     // The error of the lowest failing index wins, so the report does not depend on scheduling.
-    encode_each(template, tokenizer, conversations, inputs, special_tokens, options, plan, threads)?.into_iter().collect()
+    encode_each(template, tokenizer, conversations, inputs, special_tokens, options, plan, threads)?
+        .into_iter()
+        .collect()
 }
 
 /// `encode_batch` that keeps going past failures: one result per conversation, each error
@@ -57,13 +59,7 @@ pub fn encode_each(
     plan: &MaskPlan,
     threads: Threads,
 ) -> Result<Vec<Result<Encoded>>> {
-    let context = EncodeContext {
-        template,
-        tokenizer,
-        inputs,
-        special_tokens,
-        options,
-    };
+    let context = EncodeContext { template, tokenizer, inputs, special_tokens, options };
     context.validate()?;
     let results = run_each(conversations, threads, |c| context.encode(plan, c))?;
     pad_good(results, options)
@@ -85,12 +81,7 @@ impl EncodeContext<'_> {
     }
 
     fn encode(&self, plan: &MaskPlan, conversation: &impl ToConversation) -> Result<Encoded> {
-        let rendered = plan.render(
-            self.template,
-            &conversation.to_conversation(),
-            self.inputs,
-            self.special_tokens,
-        )?;
+        let rendered = plan.render(self.template, &conversation.to_conversation(), self.inputs, self.special_tokens)?;
         encode_rendered(&rendered, self.tokenizer, self.options)
     }
 }
@@ -115,14 +106,8 @@ pub fn encode_produced<C: ToConversation + Send + Sync>(
 }
 
 /// Pads the results that succeeded among themselves.
-fn pad_good(
-    mut results: Vec<Result<Encoded>>,
-    options: &EncodeOptions,
-) -> Result<Vec<Result<Encoded>>> {
-    let mut good: Vec<Encoded> = results
-        .iter_mut()
-        .filter_map(|r| r.as_mut().ok().map(std::mem::take))
-        .collect();
+fn pad_good(mut results: Vec<Result<Encoded>>, options: &EncodeOptions) -> Result<Vec<Result<Encoded>>> {
+    let mut good: Vec<Encoded> = results.iter_mut().filter_map(|r| r.as_mut().ok().map(std::mem::take)).collect();
     pad_batch(&mut good, options)?;
     for (slot, encoded) in results.iter_mut().filter_map(|r| r.as_mut().ok()).zip(good) {
         *slot = encoded;
@@ -131,7 +116,12 @@ fn pad_good(
 }
 
 /// Tokenizes already-rendered texts (no assistant spans), with the same truncation and padding.
-pub fn encode_texts(tokenizer: &Tokenizer, texts: &[String], options: &EncodeOptions, threads: Threads) -> Result<Vec<Encoded>> {
+pub fn encode_texts(
+    tokenizer: &Tokenizer,
+    texts: &[String],
+    options: &EncodeOptions,
+    threads: Threads,
+) -> Result<Vec<Encoded>> {
     options.validate()?;
     let mut batch = run_indexed(texts, threads, |text| {
         encode_rendered(&Rendered { text: text.clone(), spans: Vec::new() }, tokenizer, options)
@@ -162,11 +152,10 @@ mod tests {
             Clock::Local,
         )
         .unwrap();
-        let conversations: Vec<Conversation> = ["ok", "bad", "ok", "bad"]
-            .iter()
-            .map(|c| Conversation { messages: vec![message("user", c)] })
-            .collect();
-        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap_err();
+        let conversations: Vec<Conversation> =
+            ["ok", "bad", "ok", "bad"].iter().map(|c| Conversation { messages: vec![message("user", c)] }).collect();
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None)
+            .unwrap_err();
         assert_eq!(err.to_string(), "conversation 1: bad turn");
     }
 
@@ -178,20 +167,40 @@ mod tests {
         )
         .unwrap();
         let tokenizer = Tokenizer::from_json(WORD_LEVEL, crate::tokenizer::Backend::Auto).unwrap();
-        let conversations: Vec<Conversation> = ["a", "bad", "a b", "bad"]
-            .iter()
-            .map(|c| Conversation { messages: vec![message("user", c)] })
-            .collect();
-        let options = EncodeOptions { padding: crate::mask::encode::PaddingStrategy::Longest, pad_id: Some(0), ..Default::default() };
-        let each = encode_each(&template, &tokenizer, &conversations, &RenderInputs::default(), &[], &options, &MaskPlan::default(), None)
-            .unwrap();
+        let conversations: Vec<Conversation> =
+            ["a", "bad", "a b", "bad"].iter().map(|c| Conversation { messages: vec![message("user", c)] }).collect();
+        let options = EncodeOptions {
+            padding: crate::mask::encode::PaddingStrategy::Longest,
+            pad_id: Some(0),
+            ..Default::default()
+        };
+        let each = encode_each(
+            &template,
+            &tokenizer,
+            &conversations,
+            &RenderInputs::default(),
+            &[],
+            &options,
+            &MaskPlan::default(),
+            None,
+        )
+        .unwrap();
         let failed: Vec<String> = each.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
         assert_eq!(failed, ["conversation 1: bad turn", "conversation 3: bad turn"]);
         // Padding is computed over the successes only: both reach the longest success.
         let lengths: Vec<usize> = each.iter().filter_map(|r| r.as_ref().ok().map(|e| e.input_ids.len())).collect();
         assert_eq!(lengths.len(), 2);
         assert!(lengths.iter().all(|&n| n == lengths[0]));
-        let raised = encode_batch(&template, &tokenizer, &conversations, &RenderInputs::default(), &[], &options, &MaskPlan::default(), None);
+        let raised = encode_batch(
+            &template,
+            &tokenizer,
+            &conversations,
+            &RenderInputs::default(),
+            &[],
+            &options,
+            &MaskPlan::default(),
+            None,
+        );
         assert_eq!(raised.unwrap_err().to_string(), "conversation 1: bad turn");
     }
 
@@ -200,7 +209,8 @@ mod tests {
         let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
         let conversations: Vec<Conversation> =
             (0..200).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
-        let rendered = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap();
+        let rendered =
+            render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap();
         assert!(rendered.iter().enumerate().all(|(i, r)| r.text == i.to_string()));
     }
 
@@ -209,19 +219,23 @@ mod tests {
         let template = ChatTemplate::compile("{{ messages[0].content }}", Clock::Local).unwrap();
         let conversations: Vec<Conversation> =
             (0..50).map(|i| Conversation { messages: vec![message("user", &i.to_string())] }).collect();
-        let one = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(1)).unwrap();
-        let three = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(3)).unwrap();
+        let one = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(1))
+            .unwrap();
+        let three =
+            render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(3))
+                .unwrap();
         assert_eq!(one, three);
-        assert!(render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(0)).is_err());
+        assert!(render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), Some(0))
+            .is_err());
     }
 
     #[test]
     fn deep_recursion_hits_the_limit_not_the_stack() {
-        let template = ChatTemplate::compile("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", Clock::Local).unwrap();
+        let template =
+            ChatTemplate::compile("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", Clock::Local).unwrap();
         let conversations = vec![Conversation { messages: vec![message("user", "x")] }];
-        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None).unwrap_err();
+        let err = render_batch(&template, &conversations, &RenderInputs::default(), &[], &MaskPlan::default(), None)
+            .unwrap_err();
         assert!(err.message.contains("recursion"), "{}", err.message);
     }
-
-
 }

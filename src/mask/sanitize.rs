@@ -33,9 +33,9 @@ fn pieces(text: &str, added_tokens_longest_first: &[String]) -> Vec<Piece> {
         let marker = at + found;
         let after_marker = marker + START.len_utf8();
         let token = text[marker..].starts_with(START).then(|| {
-            added_tokens_longest_first
-                .iter()
-                .find(|token| text[after_marker..].starts_with(token.as_str()) && text[after_marker + token.len()..].starts_with(END))
+            added_tokens_longest_first.iter().find(|token| {
+                text[after_marker..].starts_with(token.as_str()) && text[after_marker + token.len()..].starts_with(END)
+            })
         });
         pieces.push(Piece { start_byte: text_start, end_byte: marker, as_text: false });
         match token.flatten() {
@@ -71,7 +71,8 @@ pub fn encode_marked(tokenizer: &Tokenizer, text: &str) -> Result<TokenOffsets> 
             return Err(Error::input(format!("Can't sanitize {content:?}: the tokenizer produces it from plain text")));
         }
         out.ids.extend(&tokens.ids);
-        out.offsets.extend(tokens.offsets.iter().map(|&(start, end)| (start + piece.start_byte, end + piece.start_byte)));
+        out.offsets
+            .extend(tokens.offsets.iter().map(|&(start, end)| (start + piece.start_byte, end + piece.start_byte)));
     }
     Ok(out)
 }
@@ -79,7 +80,8 @@ pub fn encode_marked(tokenizer: &Tokenizer, text: &str) -> Result<TokenOffsets> 
 /// `_encode_chat_piece`: encodes after a newline (so SentencePiece adds no prefix space) and
 /// drops the newline's ids again, or encodes the piece alone when the newline merged into it.
 fn encode_mid_chat(tokenizer: &Tokenizer, piece: &str, as_text: bool, newline: &TokenOffsets) -> Result<TokenOffsets> {
-    let encode = |text: &str| if as_text { tokenizer.encode_without_added_tokens(text) } else { tokenizer.encode(text, None) };
+    let encode =
+        |text: &str| if as_text { tokenizer.encode_without_added_tokens(text) } else { tokenizer.encode(text, None) };
     let with_newline = encode(&format!("\n{piece}"))?;
     if with_newline.ids.starts_with(&newline.ids) {
         let skip = newline.ids.len();
@@ -87,7 +89,10 @@ fn encode_mid_chat(tokenizer: &Tokenizer, piece: &str, as_text: bool, newline: &
             truncated: 0,
             ids: with_newline.ids[skip..].to_vec(),
             // Offsets inside the newline (0..1) cannot occur after its own tokens; clamp anyway.
-            offsets: with_newline.offsets[skip..].iter().map(|&(s, e)| (s.saturating_sub(1), e.saturating_sub(1))).collect(),
+            offsets: with_newline.offsets[skip..]
+                .iter()
+                .map(|&(s, e)| (s.saturating_sub(1), e.saturating_sub(1)))
+                .collect(),
         });
     }
     encode(piece)

@@ -7,8 +7,8 @@
 use minijinja::value::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::mask::conversation::{build_context, Conversation, RenderInputs};
 use crate::jinja::{ChatTemplate, Rendered, Span};
+use crate::mask::conversation::{build_context, Conversation, RenderInputs};
 
 /// Where assistant spans come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,9 +140,10 @@ pub fn render_turns(
             }
         };
         let (start, end) = located.map_err(|why| Error::new(ErrorKind::Template, format!("message {index}: {why}")))?;
-        byte_spans.push(trim_turn(&full.text, start, end, message, options).map_err(|why| {
-            Error::new(ErrorKind::Input, format!("message {index}: {why}"))
-        })?);
+        byte_spans.push(
+            trim_turn(&full.text, start, end, message, options)
+                .map_err(|why| Error::new(ErrorKind::Input, format!("message {index}: {why}")))?,
+        );
     }
     if options.last_turn_only {
         byte_spans.drain(..byte_spans.len().saturating_sub(1));
@@ -273,10 +274,7 @@ fn prefill_start(before: &str, prompt: &str) -> usize {
 
 /// Length in bytes of the longest common prefix, ending on a character boundary.
 fn common_prefix_len(a: &str, b: &str) -> usize {
-    a.char_indices()
-        .zip(b.chars())
-        .find(|((_, x), y)| x != y)
-        .map_or_else(|| a.len().min(b.len()), |((at, _), _)| at)
+    a.char_indices().zip(b.chars()).find(|((_, x), y)| x != y).map_or_else(|| a.len().min(b.len()), |((at, _), _)| at)
 }
 
 /// The largest `end` such that `full[start..end]` is a non-empty suffix of `tail`.
@@ -374,7 +372,10 @@ mod tests {
         ]);
         assert_eq!(spans(CHATML, &conv, &TurnOptions::default()).unwrap(), ["a<|im_end|>\n"]);
         let options = TurnOptions { roles: vec!["user".into()], ..Default::default() };
-        assert_eq!(spans(CHATML, &chat(), &options).unwrap(), ["<|im_start|>user\nhi<|im_end|>\n", "<|im_start|>user\nq<|im_end|>\n"]);
+        assert_eq!(
+            spans(CHATML, &chat(), &options).unwrap(),
+            ["<|im_start|>user\nhi<|im_end|>\n", "<|im_start|>user\nq<|im_end|>\n"]
+        );
         let options = TurnOptions { last_turn_only: true, ..Default::default() };
         assert_eq!(spans(CHATML, &chat(), &options).unwrap(), ["a<|im_end|>\n"]);
     }
@@ -385,17 +386,26 @@ mod tests {
         let source = "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if loop.last and m.think %}<think>{{ m.think }}</think>{% endif %}\
                       {{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
         let think = |content: &str| {
-            Value::from_pairs([("role", Value::from("assistant")), ("content", Value::from(content)), ("think", Value::from("r"))])
+            Value::from_pairs([
+                ("role", Value::from("assistant")),
+                ("content", Value::from(content)),
+                ("think", Value::from("r")),
+            ])
         };
-        let conv = Conversation { messages: vec![message("user", "q"), think("a1"), message("user", "q2"), think("a2")] };
-        assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["a1<|im_end|>\n", "<think>r</think>a2<|im_end|>\n"]);
+        let conv =
+            Conversation { messages: vec![message("user", "q"), think("a1"), message("user", "q2"), think("a2")] };
+        assert_eq!(
+            spans(source, &conv, &TurnOptions::default()).unwrap(),
+            ["a1<|im_end|>\n", "<think>r</think>a2<|im_end|>\n"]
+        );
     }
 
     #[test]
     fn a_template_that_rewrites_history_is_an_error_naming_the_turn() {
         // The first turn's text depends on how many messages follow.
         let source = "{% for m in messages %}[{{ messages | length }}]{{ m.content }}{% endfor %}";
-        let err = spans(source, &conversation(&[("user", "q"), ("assistant", "a")]), &TurnOptions::default()).unwrap_err();
+        let err =
+            spans(source, &conversation(&[("user", "q"), ("assistant", "a")]), &TurnOptions::default()).unwrap_err();
         assert!(err.message.starts_with("message 1: "), "{}", err.message);
     }
 

@@ -16,8 +16,8 @@ use pyo3::types::{PyCapsule, PyList, PyTuple};
 
 use super::conversations::{conversations_from_py, conversations_from_py_each, InputConversation};
 use crate::arrow::input::ArrowConversations;
-use crate::runtime::Threads;
 use crate::error::catch_panic;
+use crate::runtime::Threads;
 use crate::{Error, Limits};
 
 /// Every conversation of `batch` (a list of conversations or an Arrow column), or the error of

@@ -7,8 +7,8 @@ use arrow_array::{Array, ArrayRef};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyTuple};
 
-use crate::mask::encode::Encoded;
 use crate::error::{catch_panic, Error};
+use crate::mask::encode::Encoded;
 
 /// `{name: ArrowArray}` for `input_ids`, `attention_mask`, `assistant_masks`, `labels` and
 /// `truncated_tokens` (see `crate::arrow::output::output_arrays`), built with the interpreter detached.
@@ -32,9 +32,14 @@ impl ArrowArray {
     /// The Arrow PyCapsule interface: a fresh `(schema, array)` capsule pair per call. The
     /// requested schema may be ignored by the interface's rules; the consumer casts if it must.
     #[pyo3(signature = (requested_schema=None))]
-    fn __arrow_c_array__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyTuple>> {
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let _ = requested_schema;
-        let (array, schema) = to_ffi(&self.array.to_data()).map_err(|err| Error::input(format!("Arrow export: {err}")))?;
+        let (array, schema) =
+            to_ffi(&self.array.to_data()).map_err(|err| Error::input(format!("Arrow export: {err}")))?;
         // The capsules own the structures: a consumer moves the array out (marking it released),
         // and dropping a capsule releases whatever was not moved.
         let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;

@@ -80,7 +80,8 @@ impl PyChatTokenizer {
     fn with_chat_template(&self, py: Python<'_>, chat_template: &str, now: Option<&str>) -> PyResult<Self> {
         let clock = clock(now)?;
         let limits = *self.core.template.limits();
-        let template = py.detach(|| pool::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits)))?;
+        let template =
+            py.detach(|| pool::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits)))?;
         let core = Core {
             template,
             tokenizer: Arc::clone(&self.core.tokenizer),
@@ -135,11 +136,14 @@ impl PyChatTokenizer {
         masks: Option<PyMaskOptions>,
     ) -> PyResult<Bound<'py, PyList>> {
         let conversations = arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
-        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
+        let inputs =
+            render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
         let plan = masks.map(|m| m.plan).unwrap_or_default();
         let core = &self.core;
         let rendered = py.detach(|| {
-            catch_panic(|| encoder::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, &plan, num_threads))
+            catch_panic(|| {
+                encoder::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, &plan, num_threads)
+            })
         })?;
         let items = rendered.into_iter().map(|r| {
             let spans: Vec<(usize, usize)> = r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
@@ -177,8 +181,17 @@ impl PyChatTokenizer {
         let layout = Layout::new(as_arrays, as_arrow);
         let policy = skip::ErrorPolicy::parse(on_error)?;
         let plan = masks.map(|m| m.plan).unwrap_or_default();
-        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
-        let mut options = encode_options(max_length, truncation, truncation_side, padding, padding_side, ignore_index, self.core.pad_id)?;
+        let inputs =
+            render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
+        let mut options = encode_options(
+            max_length,
+            truncation,
+            truncation_side,
+            padding,
+            padding_side,
+            ignore_index,
+            self.core.pad_id,
+        )?;
         options.sanitize_control_tokens = sanitize_control_tokens;
         if policy == skip::ErrorPolicy::Skip {
             let converted = arrow_in::conversations_each(py, conversations, self.core.template.limits(), num_threads)?;
@@ -214,8 +227,14 @@ impl PyChatTokenizer {
                 catch_panic(|| {
                     let conversations = column.read_all(limits, num_threads)?;
                     encoder::encode_batch(
-                        &core.template, &core.tokenizer, &conversations, &inputs, &core.special_tokens, &core_options,
-                        &plan, num_threads,
+                        &core.template,
+                        &core.tokenizer,
+                        &conversations,
+                        &inputs,
+                        &core.special_tokens,
+                        &core_options,
+                        &plan,
+                        num_threads,
                     )
                 })
             })?,
@@ -238,7 +257,8 @@ impl PyChatTokenizer {
         as_arrays: bool,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let options = encode_options(max_length, truncation, truncation_side, padding, padding_side, -100, self.core.pad_id)?;
+        let options =
+            encode_options(max_length, truncation, truncation_side, padding, padding_side, -100, self.core.pad_id)?;
         let layout = Layout::new(as_arrays, false);
         let core_options = layout.core_options(&options)?;
         let core = &self.core;
@@ -265,12 +285,14 @@ fn render_inputs(
     template_kwargs: Option<&Bound<'_, PyDict>>,
     limits: &crate::Limits,
 ) -> PyResult<RenderInputs> {
-    let convert = |value: Option<&Bound<'_, PyAny>>, name: &str| -> PyResult<Value> {
-        match value {
-            Some(v) => Ok(py_to_value(v, limits).map_err(|err| Error { message: format!("{name}: {}", err.message), ..err })?),
-            None => Ok(Value::from(())),
-        }
-    };
+    let convert =
+        |value: Option<&Bound<'_, PyAny>>, name: &str| -> PyResult<Value> {
+            match value {
+                Some(v) => Ok(py_to_value(v, limits)
+                    .map_err(|err| Error { message: format!("{name}: {}", err.message), ..err })?),
+                None => Ok(Value::from(())),
+            }
+        };
     Ok(RenderInputs {
         add_generation_prompt,
         tools: convert(tools, "tools")?,
@@ -289,4 +311,3 @@ pub fn limits_dict<'py>(py: Python<'py>, limits: &crate::Limits) -> PyResult<Bou
     }
     Ok(dict)
 }
-

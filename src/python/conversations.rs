@@ -12,12 +12,12 @@ use minijinja::value::{Tuple, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use crate::mask::encode::{EncodeOptions, PaddingStrategy};
-use crate::tokenizer::Side;
 use crate::error::{Error, ErrorKind};
 use crate::limits::Limits;
 use crate::mask::conversation::{Conversation, ToConversation};
+use crate::mask::encode::{EncodeOptions, PaddingStrategy};
 use crate::mask::turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
+use crate::tokenizer::Side;
 
 /// A batch: a list of conversations, each a list of messages.
 pub fn conversations_from_py(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Vec<PlainConversation>> {
@@ -53,7 +53,11 @@ fn conversation_items<'py>(batch: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py,
 }
 
 /// Conversation `index` of a batch.
-pub fn conversation_at(conversation: &Bound<'_, PyAny>, index: usize, limits: &Limits) -> Result<PlainConversation, Error> {
+pub fn conversation_at(
+    conversation: &Bound<'_, PyAny>,
+    index: usize,
+    limits: &Limits,
+) -> Result<PlainConversation, Error> {
     conversation_from_py(conversation, limits).map_err(|err| err.in_conversation(index))
 }
 
@@ -127,9 +131,9 @@ impl Plain {
             Plain::Str(range) => Value::from(&text[range.clone()]),
             Plain::List(items) => Value::from(values(items, text)),
             Plain::Tuple(items) => Value::from(Tuple::from(values(items, text))),
-            Plain::Map(pairs) => {
-                Value::from_pairs(pairs.iter().map(|(key, value)| (key.to_value(text), value.to_value(text))).collect::<Vec<_>>())
-            }
+            Plain::Map(pairs) => Value::from_pairs(
+                pairs.iter().map(|(key, value)| (key.to_value(text), value.to_value(text))).collect::<Vec<_>>(),
+            ),
         }
     }
 }
@@ -198,10 +202,9 @@ impl<'a> Walk<'a> {
                 self.bytes_left = left;
                 Ok(())
             }
-            None => Err((
-                ErrorKind::Limit,
-                format!("input limit: more than {} bytes of text", self.limits.input_bytes),
-            )),
+            None => {
+                Err((ErrorKind::Limit, format!("input limit: more than {} bytes of text", self.limits.input_bytes)))
+            }
         }
     }
 
@@ -239,7 +242,10 @@ impl<'a> Walk<'a> {
             return Err((ErrorKind::Limit, "input limit: a dict or list contains itself".to_string()));
         }
         if self.path.len() >= self.limits.input_depth {
-            return Err((ErrorKind::Limit, format!("input limit: nested deeper than {} levels", self.limits.input_depth)));
+            return Err((
+                ErrorKind::Limit,
+                format!("input limit: nested deeper than {} levels", self.limits.input_depth),
+            ));
         }
         self.path.push(obj.as_ptr());
         let value = match items {
@@ -389,7 +395,9 @@ impl PyMaskOptions {
             "turns" => MaskSource::Turns,
             "auto" => MaskSource::Auto,
             other => {
-                return Err(Error::input(format!("mask_source must be 'generation', 'turns' or 'auto', got {other:?}")).into())
+                return Err(
+                    Error::input(format!("mask_source must be 'generation', 'turns' or 'auto', got {other:?}")).into()
+                )
             }
         };
         let turn_start = match turn_start {
@@ -397,7 +405,9 @@ impl PyMaskOptions {
             "prefill" => TurnStart::Prefill,
             "header" => TurnStart::Header,
             other => {
-                return Err(Error::input(format!("turn_start must be 'content', 'prefill' or 'header', got {other:?}")).into())
+                return Err(
+                    Error::input(format!("turn_start must be 'content', 'prefill' or 'header', got {other:?}")).into()
+                )
             }
         };
         let defaults = TurnOptions::default();
@@ -434,9 +444,9 @@ pub fn limits_from_py(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Limits> {
     let Some(dict) = dict else { return Ok(limits) };
     for (key, value) in dict.iter() {
         let name: String = key.extract().map_err(|_| Error::input("limits: names must be strings"))?;
-        let number: u64 = value
-            .extract()
-            .map_err(|_| Error::input(format!("limits: {name} must be a non-negative int, got {}", type_name(&value))))?;
+        let number: u64 = value.extract().map_err(|_| {
+            Error::input(format!("limits: {name} must be a non-negative int, got {}", type_name(&value)))
+        })?;
         let size = usize::try_from(number).unwrap_or(usize::MAX);
         match name.as_str() {
             "fuel" => limits.fuel = number,

@@ -11,7 +11,12 @@ create_exception!(fastmask, TemplateSyntaxError, FastmaskError, "The chat templa
 create_exception!(fastmask, TemplateError, FastmaskError, "The chat template failed while rendering.");
 create_exception!(fastmask, InputError, FastmaskError, "A conversation or an option is malformed.");
 create_exception!(fastmask, TokenizerError, FastmaskError, "The tokenizer could not be loaded or used.");
-create_exception!(fastmask, LimitError, FastmaskError, "A safety limit was reached (fuel, sizes, nesting); see `fastmask.Limits`.");
+create_exception!(
+    fastmask,
+    LimitError,
+    FastmaskError,
+    "A safety limit was reached (fuel, sizes, nesting); see `fastmask.Limits`."
+);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {

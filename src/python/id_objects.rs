@@ -21,17 +21,12 @@ pub struct IdTable<'a> {
 
 impl IdObjects {
     pub fn new(id_end: usize) -> Self {
-        IdObjects {
-            id_end,
-            objects: PyOnceLock::new(),
-        }
+        IdObjects { id_end, objects: PyOnceLock::new() }
     }
 
     pub fn table(&self, py: Python<'_>) -> PyResult<IdTable<'_>> {
         let objects = self.objects.get_or_try_init(py, || {
-            (0..self.id_end)
-                .map(|id| Ok(id.into_pyobject(py)?.into_any().unbind()))
-                .collect::<PyResult<Vec<_>>>()
+            (0..self.id_end).map(|id| Ok(id.into_pyobject(py)?.into_any().unbind())).collect::<PyResult<Vec<_>>>()
         })?;
         Ok(IdTable { objects })
     }
@@ -40,18 +35,11 @@ impl IdObjects {
 impl IdTable<'_> {
     /// A list of these values' objects: the shared one for an id of the vocabulary, else one new
     /// int per run of equal values (the ignore index of labels, mostly).
-    pub fn list<'py, T: Copy + Into<i64>>(
-        &self,
-        py: Python<'py>,
-        values: &[T],
-    ) -> PyResult<Bound<'py, PyList>> {
+    pub fn list<'py, T: Copy + Into<i64>>(&self, py: Python<'py>, values: &[T]) -> PyResult<Bound<'py, PyList>> {
         let mut other: Option<(i64, Bound<'py, PyAny>)> = None;
         let objects = values.iter().map(|&value| {
             let value: i64 = value.into();
-            if let Some(object) = usize::try_from(value)
-                .ok()
-                .and_then(|i| self.objects.get(i))
-            {
+            if let Some(object) = usize::try_from(value).ok().and_then(|i| self.objects.get(i)) {
                 return object.bind(py).clone();
             }
             match &other {

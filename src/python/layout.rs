@@ -3,9 +3,9 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::runtime::Threads;
-use crate::mask::encode::{EncodeOptions, Encoded, PaddingStrategy};
 use crate::error::Result;
+use crate::mask::encode::{EncodeOptions, Encoded, PaddingStrategy};
+use crate::runtime::Threads;
 
 use super::id_objects::IdObjects;
 

@@ -10,10 +10,10 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::runtime::Threads;
-use crate::mask::encode::{EncodeOptions, Encoded};
-use crate::error::catch_panic;
 use crate::arrow::matrix;
+use crate::error::catch_panic;
+use crate::mask::encode::{EncodeOptions, Encoded};
+use crate::runtime::Threads;
 
 use super::id_objects::IdObjects;
 

@@ -5,13 +5,13 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use super::conversations::InputConversation;
 use super::chat_tokenizer::Core;
+use super::conversations::InputConversation;
 use super::layout::Layout;
-use crate::mask::encode::{EncodeOptions, Encoded};
 use crate::mask::conversation::RenderInputs;
-use crate::mask::turns::MaskPlan;
+use crate::mask::encode::{EncodeOptions, Encoded};
 use crate::mask::encoder;
+use crate::mask::turns::MaskPlan;
 use crate::Error;
 
 /// What a batch does with a conversation that fails.
@@ -61,7 +61,13 @@ pub fn encode_skipping<'py>(
     let core_options = layout.core_options(options)?;
     let results = py.detach(|| {
         encoder::encode_each(
-            &core.template, &core.tokenizer, &conversations, inputs, &core.special_tokens, &core_options, plan,
+            &core.template,
+            &core.tokenizer,
+            &conversations,
+            inputs,
+            &core.special_tokens,
+            &core_options,
+            plan,
             num_threads,
         )
     })?;

@@ -10,10 +10,19 @@ use crate::runtime::pool;
 /// exception object.
 #[pyfunction]
 #[pyo3(signature = (items, panic_at, *, num_threads=None))]
-fn _panic_in_batch(py: Python<'_>, items: usize, panic_at: usize, num_threads: Option<usize>) -> PyResult<Vec<Py<PyAny>>> {
+fn _panic_in_batch(
+    py: Python<'_>,
+    items: usize,
+    panic_at: usize,
+    num_threads: Option<usize>,
+) -> PyResult<Vec<Py<PyAny>>> {
     let indices: Vec<usize> = (0..items).collect();
     let results = py.detach(|| {
-        pool::run_each(&indices, num_threads, |&i| if i == panic_at { panic!("injected panic at item {i}") } else { Ok(i) })
+        pool::run_each(
+            &indices,
+            num_threads,
+            |&i| if i == panic_at { panic!("injected panic at item {i}") } else { Ok(i) },
+        )
     })?;
     results
         .into_iter()

@@ -27,7 +27,11 @@ pub type Threads = Option<usize>;
 
 /// Maps `work` over `items` on the pool; the error of the lowest failing index wins, so the
 /// report does not depend on scheduling.
-pub(crate) fn run_indexed<T: Sync, R: Send>(items: &[T], threads: Threads, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+pub(crate) fn run_indexed<T: Sync, R: Send>(
+    items: &[T],
+    threads: Threads,
+    work: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
     run_each(items, threads, work)?.into_iter().collect()
 }
 
@@ -76,8 +80,7 @@ pub(crate) fn run_produced<T: Send + Sync, R: Send>(
                 .into_iter()
                 .par_bridge()
                 .map(|(index, item)| {
-                    let result = catch_panic(|| work(&item))
-                        .map_err(|err: Error| err.in_conversation(index));
+                    let result = catch_panic(|| work(&item)).map_err(|err: Error| err.in_conversation(index));
                     (index, result)
                 })
                 .collect();
@@ -168,7 +171,11 @@ fn lock_pools() -> MutexGuard<'static, Option<Pools>> {
         // SAFETY: the handlers are plain functions that live as long as the process and only
         // lock and unlock POOLS on the forking thread (see `hold_pools_over_fork`).
         unsafe {
-            libc::pthread_atfork(Some(hold_pools_over_fork), Some(release_pools_after_fork), Some(release_pools_after_fork));
+            libc::pthread_atfork(
+                Some(hold_pools_over_fork),
+                Some(release_pools_after_fork),
+                Some(release_pools_after_fork),
+            );
         }
     });
     lock_pools_now()
@@ -239,11 +246,7 @@ mod tests {
     }
 
     /// `run_produced` makes items on the calling thread while the workers take them.
-    fn produced(
-        threads: usize,
-        count: usize,
-        fail_making_at: Option<usize>,
-    ) -> Result<Vec<Result<usize>>> {
+    fn produced(threads: usize, count: usize, fail_making_at: Option<usize>) -> Result<Vec<Result<usize>>> {
         run_produced(
             Some(threads),
             count,
@@ -271,10 +274,9 @@ mod tests {
             assert_eq!(results.len(), 1000);
             for (i, result) in results.iter().enumerate() {
                 match (i, result) {
-                    (617, Err(err)) => assert_eq!(
-                        (err.kind, err.conversation),
-                        (crate::ErrorKind::Internal, Some(617))
-                    ),
+                    (617, Err(err)) => {
+                        assert_eq!((err.kind, err.conversation), (crate::ErrorKind::Internal, Some(617)))
+                    }
                     (i, Err(err)) if i % 100 == 7 => assert_eq!(err.conversation, Some(i)),
                     (i, Ok(value)) => assert_eq!(*value, i * 2),
                     (i, other) => panic!("item {i}: {other:?}"),
@@ -290,10 +292,7 @@ mod tests {
         // Even though items made before it failed their work (index 7).
         for threads in [1, 2] {
             let err = produced(threads, 1000, Some(500)).unwrap_err();
-            assert_eq!(
-                (err.conversation, err.message.as_str()),
-                (Some(500), "cannot make it")
-            );
+            assert_eq!((err.conversation, err.message.as_str()), (Some(500), "cannot make it"));
         }
     }
 }

@@ -64,7 +64,9 @@ pub fn with_stack<R>(usable_bytes: usize, slack_bytes: usize, work: impl FnOnce(
     if stacker::remaining_stack().is_some_and(|left| left >= usable_bytes - slack_bytes) {
         return work();
     }
-    let Some(stack) = SPARE.with(Cell::take).filter(|s| s.area().1 >= usable_bytes).or_else(|| Stack::map(usable_bytes)) else {
+    let Some(stack) =
+        SPARE.with(Cell::take).filter(|s| s.area().1 >= usable_bytes).or_else(|| Stack::map(usable_bytes))
+    else {
         // Could not map one (address space limits): `stacker` tries, and panics if it cannot.
         return stacker::grow(usable_bytes, work);
     };
@@ -111,7 +113,9 @@ mod tests {
         let levels = 2048;
         let joined = std::thread::Builder::new()
             .stack_size(256 * 1024)
-            .spawn(move || (with_stack(64 << 20, 1 << 20, || depth(levels)), with_stack(64 << 20, 1 << 20, || depth(levels))))
+            .spawn(move || {
+                (with_stack(64 << 20, 1 << 20, || depth(levels)), with_stack(64 << 20, 1 << 20, || depth(levels)))
+            })
             .unwrap()
             .join()
             .unwrap();

@@ -28,9 +28,7 @@ impl Tokenizer {
     pub fn from_json(json: &str, backend: Backend) -> Result<Self> {
         let mut model = tokenizers::Tokenizer::from_str(json)
             .map_err(|err| Error::tokenizer(format!("cannot load tokenizer JSON: {err}")))?;
-        model
-            .with_truncation(None)
-            .map_err(|err| Error::tokenizer(format!("cannot clear truncation: {err}")))?;
+        model.with_truncation(None).map_err(|err| Error::tokenizer(format!("cannot clear truncation: {err}")))?;
         model.with_padding(None);
         let fast = match backend {
             Backend::Tokenizers => None,
@@ -112,7 +110,8 @@ impl Tokenizer {
 
     /// Every added token, special or not, as (content, special) in id order.
     pub fn added_tokens(&self) -> Vec<(String, bool)> {
-        let mut tokens: Vec<(u32, tokenizers::AddedToken)> = self.model.get_added_tokens_decoder().into_iter().collect();
+        let mut tokens: Vec<(u32, tokenizers::AddedToken)> =
+            self.model.get_added_tokens_decoder().into_iter().collect();
         tokens.sort_by_key(|(id, _)| *id);
         tokens.into_iter().map(|(_, token)| (token.content, token.special)).collect()
     }

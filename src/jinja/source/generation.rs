@@ -131,7 +131,8 @@ fn identifiers(expression: &str) -> Vec<&str> {
             }
             let name = &expression[start..i];
             let after_dot = expression[..start].trim_end().ends_with(['.', '|']);
-            let is_kwarg = expression[i..].trim_start().starts_with('=') && !expression[i..].trim_start().starts_with("==");
+            let is_kwarg =
+                expression[i..].trim_start().starts_with('=') && !expression[i..].trim_start().starts_with("==");
             if !after_dot && !is_kwarg && !KEYWORDS.contains(&name) {
                 names.push(name);
             }
@@ -181,10 +182,7 @@ impl<'a> BlockTag<'a> {
         while bytes.get(start).is_some_and(|b| b.is_ascii_whitespace()) {
             start += 1;
         }
-        let word_len = source[start..]
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-            .count();
+        let word_len = source[start..].bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
         let word = &source[start..start + word_len];
         let end = skip_tag(source, start + word_len, "%}");
         let inner = source[start + word_len..end].trim_end_matches("%}");
@@ -260,10 +258,7 @@ mod tests {
 
     #[test]
     fn plain_tags() {
-        assert_eq!(
-            rewrite("a{% generation %}b{% endgeneration %}c"),
-            "a{% call __fm_generation() %}b{% endcall %}c"
-        );
+        assert_eq!(rewrite("a{% generation %}b{% endgeneration %}c"), "a{% call __fm_generation() %}b{% endcall %}c");
     }
 
     #[test]
@@ -342,7 +337,10 @@ mod tests {
             rewrite("{% generation %}{% for m in xs[loop.index:] %}{% endfor %}{% endgeneration %}"),
             "{% call __fm_generation() %}{% set __fm_captured = [xs, loop] %}{% for m in xs[loop.index:] %}{% endfor %}{% endcall %}"
         );
-        assert_eq!(rewrite("{% generation %}{{ loops }}{% endgeneration %}"), "{% call __fm_generation() %}{{ loops }}{% endcall %}");
+        assert_eq!(
+            rewrite("{% generation %}{{ loops }}{% endgeneration %}"),
+            "{% call __fm_generation() %}{{ loops }}{% endcall %}"
+        );
     }
 
     #[test]

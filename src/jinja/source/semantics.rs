@@ -23,20 +23,104 @@ use crate::jinja::operators::{self, is_method_name};
 
 /// Filters jinja2 3.1 has (plus transformers' `tojson`).
 const JINJA2_FILTERS: &[&str] = &[
-    "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape",
-    "filesizeformat", "first", "float", "forceescape", "format", "groupby", "indent", "int", "items", "join", "last",
-    "length", "list", "lower", "map", "max", "min", "pprint", "random", "reject", "rejectattr", "replace", "reverse",
-    "round", "safe", "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
-    "truncate", "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr",
+    "abs",
+    "attr",
+    "batch",
+    "capitalize",
+    "center",
+    "count",
+    "d",
+    "default",
+    "dictsort",
+    "e",
+    "escape",
+    "filesizeformat",
+    "first",
+    "float",
+    "forceescape",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "random",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "string",
+    "striptags",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "truncate",
+    "unique",
+    "upper",
+    "urlencode",
+    "urlize",
+    "wordcount",
+    "wordwrap",
+    "xmlattr",
 ];
 /// jinja2 filters fastmask does not reproduce (random output, HTML handling, text wrapping).
 const UNSUPPORTED_FILTERS: &[&str] = &["pprint", "random", "striptags", "urlize", "wordwrap"];
 /// Tests jinja2 3.1 has.
 const JINJA2_TESTS: &[&str] = &[
-    "!=", "<", "<=", "==", ">", ">=", "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped",
-    "even", "false", "filter", "float", "ge", "greaterthan", "gt", "in", "integer", "iterable", "le", "lessthan",
-    "lower", "lt", "mapping", "ne", "none", "number", "odd", "sameas", "sequence", "string", "test", "true",
-    "undefined", "upper",
+    "!=",
+    "<",
+    "<=",
+    "==",
+    ">",
+    ">=",
+    "boolean",
+    "callable",
+    "defined",
+    "divisibleby",
+    "eq",
+    "equalto",
+    "escaped",
+    "even",
+    "false",
+    "filter",
+    "float",
+    "ge",
+    "greaterthan",
+    "gt",
+    "in",
+    "integer",
+    "iterable",
+    "le",
+    "lessthan",
+    "lower",
+    "lt",
+    "mapping",
+    "ne",
+    "none",
+    "number",
+    "odd",
+    "sameas",
+    "sequence",
+    "string",
+    "test",
+    "true",
+    "undefined",
+    "upper",
 ];
 
 /// A construct jinja2 rejects when compiling, or that fastmask cannot render like jinja2.
@@ -112,9 +196,8 @@ impl<'s> Rewriter<'s> {
         for (index, (token, span)) in tokens.iter().enumerate() {
             let after_dot = index > 0 && matches!(tokens[index - 1].0, Token::Dot);
             match token {
-                Token::Ident(name @ ("varargs" | "kwargs")) if !after_dot => {
-                    variadic_reads.push((span.start_offset as usize, if *name == "varargs" { "varargs" } else { "kwargs" }))
-                }
+                Token::Ident(name @ ("varargs" | "kwargs")) if !after_dot => variadic_reads
+                    .push((span.start_offset as usize, if *name == "varargs" { "varargs" } else { "kwargs" })),
                 Token::ParenOpen => open.push(index),
                 Token::ParenClose => {
                     if let Some(start) = open.pop() {
@@ -396,7 +479,9 @@ impl<'s> Rewriter<'s> {
         let (start, end) = offsets(m.span());
         let declared = |name: &str| m.args.iter().any(|arg| matches!(arg, Expr::Var(v) if v.id == name));
         match self.variadic_reads.iter().find(|(at, name)| (start..end).contains(at) && !declared(name)) {
-            Some((_, name)) => Err(reject(format!("macro '{}' reads `{name}`, which fastmask does not support", m.name), m.span())),
+            Some((_, name)) => {
+                Err(reject(format!("macro '{}' reads `{name}`, which fastmask does not support", m.name), m.span()))
+            }
             None => Ok(()),
         }
     }
@@ -559,7 +644,10 @@ impl<'s> Rewriter<'s> {
         let operator = self.gap(left, right);
         if !expected.contains(&operator.as_str()) {
             return Err(reject(
-                format!("fastmask could not rewrite the operator {:?} (found {operator:?}); please report it", expected[0]),
+                format!(
+                    "fastmask could not rewrite the operator {:?} (found {operator:?}); please report it",
+                    expected[0]
+                ),
                 b.left.span(),
             ));
         }
@@ -624,7 +712,10 @@ impl<'s> Rewriter<'s> {
                 NotIn => "not in",
             };
             if operator != expected {
-                return Err(reject(format!("fastmask could not rewrite the comparison {expected:?}; please report it"), c.span()));
+                return Err(reject(
+                    format!("fastmask could not rewrite the comparison {expected:?}; please report it"),
+                    c.span(),
+                ));
             }
             separators.push(format!(", '{operator}', "));
         }
@@ -668,8 +759,24 @@ enum Static {
 /// Filters that always give a number or a string when they succeed.
 const NUMBER_FILTERS: &[&str] = &["length", "count", "int", "float", "round", "abs", "wordcount"];
 const STRING_FILTERS: &[&str] = &[
-    "string", "trim", "upper", "lower", "title", "capitalize", "tojson", "join", "replace", "e", "escape",
-    "forceescape", "format", "indent", "center", "truncate", "urlencode", "filesizeformat",
+    "string",
+    "trim",
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "tojson",
+    "join",
+    "replace",
+    "e",
+    "escape",
+    "forceescape",
+    "format",
+    "indent",
+    "center",
+    "truncate",
+    "urlencode",
+    "filesizeformat",
 ];
 /// `loop` attributes that are integers.
 const LOOP_NUMBERS: &[&str] = &["index", "index0", "revindex", "revindex0", "length", "depth", "depth0"];
@@ -739,7 +846,9 @@ fn is_jinja2_number(raw: &str) -> bool {
     match mantissa.split_once('.') {
         Some((int, fraction)) => is_digit_run(int, 10) && is_digit_run(fraction, 10),
         None if exponent.is_some() => is_digit_run(mantissa, 10),
-        None => is_digit_run(mantissa, 10) && (!mantissa.starts_with('0') || mantissa.chars().all(|c| c == '0' || c == '_')),
+        None => {
+            is_digit_run(mantissa, 10) && (!mantissa.starts_with('0') || mantissa.chars().all(|c| c == '0' || c == '_'))
+        }
     }
 }
 
@@ -853,7 +962,10 @@ mod tests {
         assert_eq!(rewrite("{{ (x) % (y|default(1)) }}"), "{{ __fm_mod((x), (y|default(1))) }}");
         assert_eq!(rewrite("{{ a * b % c }}"), "{{ __fm_mod(__fm_mul(a, b), c) }}");
         assert_eq!(rewrite("{{ ('%s' % (a, b)) ~ c }}"), "{{ __fm_concat((__fm_mod('%s', (a, b))), c) }}");
-        assert_eq!(rewrite("{{ '<' ~ m.role ~ '>' ~ (x ~ y) }}"), "{{ __fm_concat('<', m.role, '>', (__fm_concat(x, y))) }}");
+        assert_eq!(
+            rewrite("{{ '<' ~ m.role ~ '>' ~ (x ~ y) }}"),
+            "{{ __fm_concat('<', m.role, '>', (__fm_concat(x, y))) }}"
+        );
     }
 
     #[test]
@@ -872,21 +984,28 @@ mod tests {
 
     #[test]
     fn sums_and_products_that_can_grow_become_calls() {
-        assert_eq!(rewrite("{{ a + b }}{{ a * b }}{{ ' ' * n }}"), "{{ __fm_add(a, b) }}{{ __fm_mul(a, b) }}{{ __fm_mul(' ', n) }}");
+        assert_eq!(
+            rewrite("{{ a + b }}{{ a * b }}{{ ' ' * n }}"),
+            "{{ __fm_add(a, b) }}{{ __fm_mul(a, b) }}{{ __fm_mul(' ', n) }}"
+        );
         // A literal or a number on one side grows a string or list by a bounded step.
-        for source in ["{{ a + '\\n' }}", "{{ '<' + m.role }}", "{{ loop.index0 + 1 }}", "{{ '=' * 40 }}", "{{ x|length * 2 }}"] {
+        for source in
+            ["{{ a + '\\n' }}", "{{ '<' + m.role }}", "{{ loop.index0 + 1 }}", "{{ '=' * 40 }}", "{{ x|length * 2 }}"]
+        {
             assert_eq!(rewrite(source), source);
         }
     }
 
     #[test]
     fn namespace_assignments_are_checked() {
-        assert_eq!(
-            rewrite("{% set ns.s = ns.s + ns.s %}"),
-            "{% set ns.s = __fm_store(ns, __fm_add(ns.s, ns.s)) %}"
-        );
+        assert_eq!(rewrite("{% set ns.s = ns.s + ns.s %}"), "{% set ns.s = __fm_store(ns, __fm_add(ns.s, ns.s)) %}");
         assert_eq!(rewrite("{% set ns.l = [ns.l] %}"), "{% set ns.l = __fm_store(ns, [ns.l]) %}");
-        for source in ["{% set ns.found = true %}", "{% set ns.i = loop.index0 %}", "{% set ns.t = x|trim %}", "{% set x = [x] %}"] {
+        for source in [
+            "{% set ns.found = true %}",
+            "{% set ns.i = loop.index0 %}",
+            "{% set ns.t = x|trim %}",
+            "{% set x = [x] %}",
+        ] {
             assert_eq!(rewrite(source), source);
         }
     }
@@ -898,10 +1017,7 @@ mod tests {
         assert_eq!(rewrite("{{ not x in y }}"), "{{ not __fm_in(x, y) }}");
         assert_eq!(rewrite("{{ a < b <= c }}"), "{{ __fm_cmp(a, '<', b, '<=', c) }}");
         assert_eq!(rewrite("{{ a == b }}{{ a != b }}"), "{{ a == b }}{{ a != b }}");
-        assert_eq!(
-            rewrite("{{ 'tool_calls' in message }}"),
-            "{{ __fm_in('tool_calls', message) }}"
-        );
+        assert_eq!(rewrite("{{ 'tool_calls' in message }}"), "{{ __fm_in('tool_calls', message) }}");
         assert_eq!(
             rewrite("{% if (a|length) > n and m.role in roles %}{% endif %}"),
             "{% if __fm_gt((a|length), n) and __fm_in(m.role, roles) %}{% endif %}"
@@ -912,7 +1028,10 @@ mod tests {
     fn loops_attributes_and_private_names() {
         assert_eq!(rewrite("{% for c in 'ab' %}{% endfor %}"), "{% for c in __fm_iter('ab') %}{% endfor %}");
         assert_eq!(rewrite("{% for m in (xs) if m %}{% endfor %}"), "{% for m in __fm_iter((xs)) if m %}{% endfor %}");
-        assert_eq!(rewrite("{{ p.items }}{{ p.items() }}{{ loop.index }}{{ p.type }}"), "{{ __fm_attr(p, 'items') }}{{ p.items() }}{{ loop.index }}{{ p.type }}");
+        assert_eq!(
+            rewrite("{{ p.items }}{{ p.items() }}{{ loop.index }}{{ p.type }}"),
+            "{{ __fm_attr(p, 'items') }}{{ p.items() }}{{ loop.index }}{{ p.type }}"
+        );
         assert_eq!(rewrite("{% set ns._x = 1 %}"), "{% set ns._x = __fm_private_attr('_x', 1) %}");
         assert_eq!(
             rewrite("{% for k, (v, w) in xs %}{% endfor %}{% set a, b = 'xy' %}"),
@@ -922,15 +1041,25 @@ mod tests {
 
     #[test]
     fn jinja2_compile_errors() {
-        assert_eq!(rejected("a\n{% do x.append(1) %}"), Rejected { message: "Encountered unknown tag 'do'.".into(), line: 2 });
+        assert_eq!(
+            rejected("a\n{% do x.append(1) %}"),
+            Rejected { message: "Encountered unknown tag 'do'.".into(), line: 2 }
+        );
         assert_eq!(rejected("{{ x|split }}").message, "No filter named 'split'.");
         assert_eq!(rejected("{{ x is startingwith('a') }}").message, "No test named 'startingwith'.");
         assert!(rejected("{% if x %}{{ x|random }}{% endif %}").message.contains("not supported"));
         // In an `if` branch jinja2 checks only when the filter runs.
         assert_eq!(rewrite("{% if x %}{{ x|split }}{% endif %}"), "{% if x %}{{ x|split }}{% endif %}");
         assert!(rejected("{% macro m() %}{{ varargs }}{% endmacro %}").message.contains("varargs"));
-        assert_eq!(rewrite("{% macro m(kwargs) %}{{ kwargs }}{{ x.varargs }}{% endmacro %}"), "{% macro m(kwargs) %}{{ kwargs }}{{ x.varargs }}{% endmacro %}");
-        assert!(rewrite_for_jinja2("{% if x %}{% for y in z %}{{ y|split }}{% endfor %}{% endif %}", &SyntaxConfig::default()).is_err());
+        assert_eq!(
+            rewrite("{% macro m(kwargs) %}{{ kwargs }}{{ x.varargs }}{% endmacro %}"),
+            "{% macro m(kwargs) %}{{ kwargs }}{{ x.varargs }}{% endmacro %}"
+        );
+        assert!(rewrite_for_jinja2(
+            "{% if x %}{% for y in z %}{{ y|split }}{% endfor %}{% endif %}",
+            &SyntaxConfig::default()
+        )
+        .is_err());
     }
 
     #[test]

@@ -36,13 +36,8 @@ pub fn py_partial_cmp(a: &Value, b: &Value, op: &str) -> Result<Option<Ordering>
     if let (Some(x), Some(y)) = (float_of(a), float_of(b)) {
         return Ok(x.partial_cmp(&y));
     }
-    let unsupported = || {
-        type_error(format!(
-            "'{op}' not supported between instances of '{}' and '{}'",
-            type_name(a),
-            type_name(b)
-        ))
-    };
+    let unsupported =
+        || type_error(format!("'{op}' not supported between instances of '{}' and '{}'", type_name(a), type_name(b)));
     match (a.kind(), b.kind()) {
         (ValueKind::String, ValueKind::String) => Ok(Some(a.as_str().cmp(&b.as_str()))),
         (ValueKind::Seq, ValueKind::Seq) if type_name(a) == type_name(b) => {

@@ -310,7 +310,9 @@ fn percent_one(arg: &Value, kind: char, spec: &Spec) -> Result<String, Error> {
                 Number::Float(f) if !f.is_finite() => {
                     return Err(type_error("cannot convert float infinity or NaN to integer"))
                 }
-                Number::Float(_) => return Err(type_error(format!("%{kind} format: an integer is required, not float"))),
+                Number::Float(_) => {
+                    return Err(type_error(format!("%{kind} format: an integer is required, not float")))
+                }
             };
             let kind = if kind == 'i' || kind == 'u' { 'd' } else { kind };
             let mut body = int_body(int, kind);
@@ -555,14 +557,18 @@ fn lookup_field(
         }
         let index = auto_index.ok_or_else(|| type_error("cannot switch from manual field numbering"))?;
         *auto_index = Some(index + 1);
-        args.get(index).cloned().ok_or_else(|| type_error(format!("Replacement index {index} out of range for positional args tuple")))?
+        args.get(index)
+            .cloned()
+            .ok_or_else(|| type_error(format!("Replacement index {index} out of range for positional args tuple")))?
     } else if let Ok(index) = first.parse::<usize>() {
         if auto_index.is_some_and(|i| i > 0) {
             return Err(type_error("cannot switch from automatic field numbering to manual field specification"));
         }
         *manual = true;
         *auto_index = None;
-        args.get(index).cloned().ok_or_else(|| type_error(format!("Replacement index {index} out of range for positional args tuple")))?
+        args.get(index)
+            .cloned()
+            .ok_or_else(|| type_error(format!("Replacement index {index} out of range for positional args tuple")))?
     } else {
         kwargs
             .iter()
@@ -697,7 +703,10 @@ fn format_int(value: i128, spec: &Spec) -> Result<String, Error> {
         return Err(type_error("Precision not allowed in integer format specifier"));
     }
     if kind == 'c' {
-        let c = u32::try_from(value).ok().and_then(char::from_u32).ok_or_else(|| type_error("%c arg not in range(0x110000)"))?;
+        let c = u32::try_from(value)
+            .ok()
+            .and_then(char::from_u32)
+            .ok_or_else(|| type_error("%c arg not in range(0x110000)"))?;
         return Ok(pad(String::new(), c.to_string(), spec, '>'));
     }
     let mut body = int_body(value, if kind == 'n' { 'd' } else { kind });
@@ -757,14 +766,29 @@ mod tests {
     #[test]
     fn percent_conversions_like_python() {
         assert_eq!(pct("%s", Value::from("x")), "x");
-        assert_eq!(pct("%d|%.2f|%5d|%-5d|%05d", tuple(vec![3.into(), 3.14159.into(), 1.into(), 2.into(), 3.into()])), "3|3.14|    1|2    |00003");
-        assert_eq!(pct("%x %o %X %e %g", tuple(vec![255.into(), 8.into(), 255.into(), 12345.678.into(), 0.0001.into()])), "ff 10 FF 1.234568e+04 0.0001");
+        assert_eq!(
+            pct("%d|%.2f|%5d|%-5d|%05d", tuple(vec![3.into(), 3.14159.into(), 1.into(), 2.into(), 3.into()])),
+            "3|3.14|    1|2    |00003"
+        );
+        assert_eq!(
+            pct("%x %o %X %e %g", tuple(vec![255.into(), 8.into(), 255.into(), 12345.678.into(), 0.0001.into()])),
+            "ff 10 FF 1.234568e+04 0.0001"
+        );
         assert_eq!(pct("%s %r", tuple(vec![Value::from(()), "a".into()])), "None 'a'");
         assert_eq!(pct("%(a)s-%%", Value::from_pairs([("a", 1)])), "1-%");
         assert_eq!(pct("%s", Value::from(vec![1, 2])), "[1, 2]");
-        assert_eq!(pct("%d %s %c %+d % d", tuple(vec![3.7.into(), true.into(), 65.into(), 5.into(), 5.into()])), "3 True A +5  5");
-        assert_eq!(pct("%.3s|%#x|%#o|%.3d", tuple(vec!["abcdef".into(), 255.into(), 8.into(), 7.into()])), "abc|0xff|0o10|007");
-        assert_eq!(pct("%g %g %g %G", tuple(vec![1e16.into(), 1e-05.into(), 100000.0.into(), 1e-10.into()])), "1e+16 1e-05 100000 1E-10");
+        assert_eq!(
+            pct("%d %s %c %+d % d", tuple(vec![3.7.into(), true.into(), 65.into(), 5.into(), 5.into()])),
+            "3 True A +5  5"
+        );
+        assert_eq!(
+            pct("%.3s|%#x|%#o|%.3d", tuple(vec!["abcdef".into(), 255.into(), 8.into(), 7.into()])),
+            "abc|0xff|0o10|007"
+        );
+        assert_eq!(
+            pct("%g %g %g %G", tuple(vec![1e16.into(), 1e-05.into(), 100000.0.into(), 1e-10.into()])),
+            "1e+16 1e-05 100000 1E-10"
+        );
     }
 
     #[test]
@@ -783,9 +807,24 @@ mod tests {
         assert_eq!(f("{} {}", vec![1.into(), "a".into()]), "1 a");
         assert_eq!(f("{0}{1}{0}", vec!["a".into(), "b".into()]), "aba");
         assert_eq!(f("{x}|{x:.3}|{x:g}", vec![]), "1.0|1.0|1");
-        assert_eq!(f("{:>5}|{:<4}|{:^7}|{:*^7}", vec!["a".into(), "b".into(), "c".into(), "d".into()]), "    a|b   |   c   |***d***");
-        assert_eq!(f("{!r}|{:.2f}|{}|{}", vec!["a".into(), 3.14159.into(), ().into(), Value::from(vec![Value::from(1), "a".into()])]), "'a'|3.14|None|[1, 'a']");
-        assert_eq!(f("{:,}|{:_x}|{:08.3f}|{:+d}|{:#b}|{:%}", vec![1234567.into(), 65535.into(), (-3.14159).into(), 5.into(), 5.into(), 0.25.into()]), "1,234,567|ffff|-003.142|+5|0b101|25.000000%");
+        assert_eq!(
+            f("{:>5}|{:<4}|{:^7}|{:*^7}", vec!["a".into(), "b".into(), "c".into(), "d".into()]),
+            "    a|b   |   c   |***d***"
+        );
+        assert_eq!(
+            f(
+                "{!r}|{:.2f}|{}|{}",
+                vec!["a".into(), 3.14159.into(), ().into(), Value::from(vec![Value::from(1), "a".into()])]
+            ),
+            "'a'|3.14|None|[1, 'a']"
+        );
+        assert_eq!(
+            f(
+                "{:,}|{:_x}|{:08.3f}|{:+d}|{:#b}|{:%}",
+                vec![1234567.into(), 65535.into(), (-3.14159).into(), 5.into(), 5.into(), 0.25.into()]
+            ),
+            "1,234,567|ffff|-003.142|+5|0b101|25.000000%"
+        );
         assert_eq!(f("{{}}{:{}}", vec!["a".into(), 3.into()]), "{}a  ");
         assert_eq!(f("{0[k]}{0.k}", vec![Value::from_pairs([("k", "v")])]), "vv");
         assert_eq!(f("{}|{:.3}|{:e}", vec![1e16.into(), 1234.0.into(), 0.0.into()]), "1e+16|1.23e+03|0.000000e+00");

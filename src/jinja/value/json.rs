@@ -39,7 +39,9 @@ fn write_json(value: &Value, options: &JsonOptions, depth: usize, out: &mut Stri
     if depth >= MAX_NESTING {
         // Python's json.dumps fails with a RecursionError there (and reports a cycle sooner;
         // namespaces, the only containers a template can put inside themselves, are not JSON).
-        return Err(crate::jinja::scope::reached(format!("recursion limit: tojson of a value nested deeper than {MAX_NESTING}")));
+        return Err(crate::jinja::scope::reached(format!(
+            "recursion limit: tojson of a value nested deeper than {MAX_NESTING}"
+        )));
     }
     match value.kind() {
         ValueKind::None => out.push_str("null"),
@@ -48,7 +50,8 @@ fn write_json(value: &Value, options: &JsonOptions, depth: usize, out: &mut Stri
         ValueKind::Number => out.push_str(&json_float(f64::try_from(value.clone()).unwrap_or(f64::NAN))),
         ValueKind::String => write_json_string(value.as_str().unwrap_or_default(), options.ensure_ascii, out),
         ValueKind::Seq | ValueKind::Iterable
-            if value.downcast_object_ref::<DictView>().is_none() && value.downcast_object_ref::<PyRange>().is_none() =>
+            if value.downcast_object_ref::<DictView>().is_none()
+                && value.downcast_object_ref::<PyRange>().is_none() =>
         {
             let items: Vec<Value> = value.try_iter()?.collect();
             write_json_container(('[', ']'), &items, options, depth, out, |item, out| {
@@ -95,10 +98,8 @@ fn write_json_map(value: &Value, options: &JsonOptions, depth: usize, out: &mut 
             return Err(err);
         }
     }
-    let entries = entries
-        .into_iter()
-        .map(|(key, item)| Ok((json_key(&key)?, item)))
-        .collect::<Result<Vec<_>, Error>>()?;
+    let entries =
+        entries.into_iter().map(|(key, item)| Ok((json_key(&key)?, item))).collect::<Result<Vec<_>, Error>>()?;
     write_json_container(('{', '}'), &entries, options, depth, out, |(key, item), out| {
         write_json_string(key, options.ensure_ascii, out);
         out.push_str(&options.key_separator);
@@ -210,9 +211,13 @@ mod tests {
 
     #[test]
     fn json_indent_and_ascii() {
-        let value = Value::from_pairs([("k", Value::from(vec![Value::from("😀")])), ("e", Value::from(Vec::<Value>::new()))]);
+        let value =
+            Value::from_pairs([("k", Value::from(vec![Value::from("😀")])), ("e", Value::from(Vec::<Value>::new()))]);
         let mut options = JsonOptions::new(Some("  ".into()));
         options.ensure_ascii = true;
-        assert_eq!(json_dumps(&value, &options).unwrap(), "{\n  \"k\": [\n    \"\\ud83d\\ude00\"\n  ],\n  \"e\": []\n}");
+        assert_eq!(
+            json_dumps(&value, &options).unwrap(),
+            "{\n  \"k\": [\n    \"\\ud83d\\ude00\"\n  ],\n  \"e\": []\n}"
+        );
     }
 }

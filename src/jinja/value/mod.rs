@@ -3,9 +3,9 @@
 //! namespace, cycler, joiner), `compare` (ordering), `print` (`str()` / `repr()`), `json`
 //! (`tojson`), `format` (`%` and `str.format`).
 
-pub mod types;
-pub mod objects;
 pub mod compare;
-pub mod print;
-pub mod json;
 pub mod format;
+pub mod json;
+pub mod objects;
+pub mod print;
+pub mod types;

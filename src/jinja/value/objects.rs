@@ -320,7 +320,12 @@ impl PyRange {
             [stop] => (0, stop, 1),
             [start, stop] => (start, stop, 1),
             [start, stop, step] => (start, stop, step),
-            _ => return Err(Error::new(ErrorKind::InvalidOperation, format!("range expected 1 to 3 arguments, got {}", ints.len()))),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("range expected 1 to 3 arguments, got {}", ints.len()),
+                ))
+            }
         };
         if step == 0 {
             return Err(Error::new(ErrorKind::InvalidOperation, "range() arg 3 must not be zero"));
@@ -414,7 +419,10 @@ mod tests {
     #[test]
     fn dict_views_print_and_iterate_like_python() {
         let ctx = context! { d => Value::from_pairs([("a", 1)]) };
-        assert_eq!(render("{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}", ctx.clone()).unwrap(), "dict_items([('a', 1)])|dict_keys(['a'])|dict_values([1])");
+        assert_eq!(
+            render("{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}", ctx.clone()).unwrap(),
+            "dict_items([('a', 1)])|dict_keys(['a'])|dict_values([1])"
+        );
         assert_eq!(render("{% for k, v in d.items() %}{{ k }}{{ v }}{{ loop.length }}{% endfor %}{{ d.items()|list }}{{ 'a' in d.keys() }}", ctx).unwrap(), "a11[('a', 1)]True");
     }
 
@@ -422,20 +430,33 @@ mod tests {
     fn namespace_rejects_private_names_and_prints_like_jinja2() {
         assert!(render("{% set ns = namespace(_a=1) %}", context! {}).is_err());
         assert!(render("{% set ns = namespace({'_a': 1}) %}", context! {}).is_err());
-        assert_eq!(render("{% set ns = namespace(a=1) %}{{ ns }}{{ ns is mapping }}", context! {}).unwrap(), "<Namespace {'a': 1}>False");
+        assert_eq!(
+            render("{% set ns = namespace(a=1) %}{{ ns }}{{ ns is mapping }}", context! {}).unwrap(),
+            "<Namespace {'a': 1}>False"
+        );
         assert!(render("{{ namespace(a=1)|tojson }}", context! {}).is_err());
     }
 
     #[test]
     fn dict_global_accepts_pairs_mappings_and_keywords() {
-        assert_eq!(render("{{ dict([('a', 1)], b=2) }}{{ dict({'a': 1}) }}{{ dict() }}{{ dict.fromkeys(['x', 'y'], 0) }}", context! {}).unwrap(), "{'a': 1, 'b': 2}{'a': 1}{}{'x': 0, 'y': 0}");
+        assert_eq!(
+            render(
+                "{{ dict([('a', 1)], b=2) }}{{ dict({'a': 1}) }}{{ dict() }}{{ dict.fromkeys(['x', 'y'], 0) }}",
+                context! {}
+            )
+            .unwrap(),
+            "{'a': 1, 'b': 2}{'a': 1}{}{'x': 0, 'y': 0}"
+        );
         assert!(render("{{ dict(1, 2) }}", context! {}).is_err());
     }
 
     #[test]
     fn groupby_items_are_named_tuples() {
         let ctx = context! { xs => vec![Value::from_pairs([("a", 2)]), Value::from_pairs([("a", 1)]), Value::from_pairs([("a", 2)])] };
-        assert_eq!(render("{{ xs|groupby('a') }}", ctx.clone()).unwrap(), "[(1, [{'a': 1}]), (2, [{'a': 2}, {'a': 2}])]");
+        assert_eq!(
+            render("{{ xs|groupby('a') }}", ctx.clone()).unwrap(),
+            "[(1, [{'a': 1}]), (2, [{'a': 2}, {'a': 2}])]"
+        );
         assert_eq!(render("{% for k, v in xs|groupby('a') %}{{ k }}{{ v|length }}{% endfor %}{% for g in xs|groupby('a') %}{{ g.grouper }}{{ g.list|length }}{% endfor %}", ctx).unwrap(), "11221122");
     }
 
@@ -449,7 +470,11 @@ mod tests {
 
     #[test]
     fn joiner_and_cycler() {
-        assert_eq!(render("{% set j = joiner('|') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}", context! {}).unwrap(), "1|2|3");
+        assert_eq!(
+            render("{% set j = joiner('|') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}", context! {})
+                .unwrap(),
+            "1|2|3"
+        );
         assert_eq!(render("{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}{{ c.reset() }}{{ c.current }}", context! {}).unwrap(), "ababNonea");
     }
 }

@@ -320,7 +320,8 @@ mod tests {
 
     #[test]
     fn repr_of_containers() {
-        let value = Value::from_pairs([("a", Value::from(vec![Value::from("it's"), Value::from(true), Value::from(())]))]);
+        let value =
+            Value::from_pairs([("a", Value::from(vec![Value::from("it's"), Value::from(true), Value::from(())]))]);
         let mut out = String::new();
         write_str(&value, &mut out);
         assert_eq!(out, r#"{'a': ["it's", True, None]}"#);

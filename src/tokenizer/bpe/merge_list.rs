@@ -78,7 +78,11 @@ impl Serializer for MergesField {
         not_a_struct()
     }
 
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Result<Self::Ok, serde_json::Error> {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<Self::Ok, serde_json::Error> {
         not_a_struct()
     }
 
@@ -97,7 +101,11 @@ impl SerializeStruct for Picked {
     type Ok = Option<Merges>;
     type Error = serde_json::Error;
 
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), serde_json::Error> {
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
         // Every other field, the vocabulary included, is skipped without being serialized.
         if key == "merges" {
             self.0 = Some(serde_json::from_value(serde_json::to_value(value)?)?);

@@ -82,7 +82,8 @@ impl FastBpe {
         }
         // About four bytes a token in most text: one allocation each, seldom grown.
         let capacity = text.len() / 4 + 8;
-        let mut out = TokenOffsets { ids: Vec::with_capacity(capacity), offsets: Vec::with_capacity(capacity), truncated: 0 };
+        let mut out =
+            TokenOffsets { ids: Vec::with_capacity(capacity), offsets: Vec::with_capacity(capacity), truncated: 0 };
         let mut spaces = Vec::new();
         let mut region = Region::new();
         let mut scratch = MergeScratch::default();

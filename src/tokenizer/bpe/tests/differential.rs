@@ -251,13 +251,22 @@ fn check(case: &Case, size: usize) -> Report {
 /// Every this many strings, truncation is checked too (a cut inside the text, either side).
 const TRUNCATION_EVERY: usize = 8;
 
-fn check_truncation(fast: &FastBpe, reference: &mut tokenizers::Tokenizer, text: &str, index: usize, report: &mut Report) {
+fn check_truncation(
+    fast: &FastBpe,
+    reference: &mut tokenizers::Tokenizer,
+    text: &str,
+    index: usize,
+    report: &mut Report,
+) {
     use crate::tokenizer::Side;
     use crate::tokenizer::Truncation;
     use tokenizers::{TruncationDirection, TruncationParams};
 
-    let (side, direction) =
-        if index % 16 == 0 { (Side::Left, TruncationDirection::Left) } else { (Side::Right, TruncationDirection::Right) };
+    let (side, direction) = if index % 16 == 0 {
+        (Side::Left, TruncationDirection::Left)
+    } else {
+        (Side::Right, TruncationDirection::Right)
+    };
     let full = fast.encode(text).map_or(0, |t| t.ids.len());
     let max_length = full * (index % 7) / 7;
     reference

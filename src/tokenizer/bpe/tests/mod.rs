@@ -189,9 +189,11 @@ fn truncation_equals_tokenizers_with_truncation_set() {
     use tokenizers::{TruncationDirection, TruncationParams};
 
     let mut json = tokenizer_json(MERGES, standard_added());
-    json["post_processor"] = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true});
+    json["post_processor"] =
+        json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true});
     let mut reference = tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
-    let backends = [Backend::Fast, Backend::Tokenizers].map(|b| Tokenizer::from_json(&json.to_string(), b).expect("loads"));
+    let backends =
+        [Backend::Fast, Backend::Tokenizers].map(|b| Tokenizer::from_json(&json.to_string(), b).expect("loads"));
     for text in [" the  the hello", "x [R]  the \u{3000}y", "<|im_start|> the<|im_end|>\n the"] {
         for (side, direction) in [(Side::Right, TruncationDirection::Right), (Side::Left, TruncationDirection::Left)] {
             for max_length in 0..12 {
@@ -438,7 +440,8 @@ fn encode_special_tokens_leaves_special_tokens_as_text() {
     let backend = FastBpe::from_tokenizer(&tokenizer).expect("supported shape");
     for text in TEXTS {
         let encoding = tokenizer.encode(*text, false).expect("encodes");
-        let expected = TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated: 0 };
+        let expected =
+            TokenOffsets { ids: encoding.get_ids().to_vec(), offsets: encoding.get_offsets().to_vec(), truncated: 0 };
         assert_eq!(backend.encode(text), Some(expected), "text {text:?}");
     }
 }
