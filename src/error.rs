@@ -1,4 +1,4 @@
-//! The one error type of the core. Python exception classes are chosen from `ErrorKind` in `py.rs`.
+//! The one error type of the core. Python exception classes are chosen from `ErrorKind` in `src/python/errors.rs`.
 
 use std::fmt;
 

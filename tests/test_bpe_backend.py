@@ -85,7 +85,7 @@ def test_fast_bpe_equals_tokenizers_on_real_vocabularies(tmp_path: Path) -> None
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-8000:]}"
     assert "SKIPPED" not in output, output[-4000:]
     for test in ("bpe_differential", "bpe_differential_unicode_tables"):
-        assert re.search(rf"^test bpe::differential::{test} \.\.\. ok$", output, re.MULTILINE), output[-4000:]
+        assert re.search(rf"^test tokenizer::bpe::tests::differential::{test} \.\.\. ok$", output, re.MULTILINE), output[-4000:]
     assert re.search(r"^bpe_differential_unicode_tables: \d+ classes equal onig's", output, re.MULTILINE), output[-4000:]
     reports = {m[1]: m for m in REPORT.finditer(output)}
     assert set(reports) == set(CHECKED), output[-4000:]

@@ -1,8 +1,8 @@
 //! A minijinja `Environment` that behaves like transformers' `ImmutableSandboxedEnvironment`:
 //! trim/lstrip blocks, loop controls, Python printing of values, Python string and dict methods,
 //! jinja2's filters, tests and globals, transformers' `tojson`, `namespace`, `dict` and
-//! `strftime_now`, and the operator functions `rewrite.rs` calls. The generation tag and
-//! `raise_exception` are registered by `template.rs`, which owns the per-render state they touch.
+//! `strftime_now`, and the operator functions `source::semantics` calls. The generation tag and
+//! `raise_exception` are registered by `render.rs`, whose per-render state (`scope.rs`) they touch.
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::{NaiveDateTime, TimeZone};
@@ -11,7 +11,7 @@ use minijinja::{Environment, Error, ErrorKind, State};
 
 use crate::jinja::value::json::{json_dumps, JsonOptions};
 use crate::jinja::value::objects::{Cycler, DictGlobal, DictView, Joiner, PyMethod, PyRange};
-use crate::jinja::value::print::write_str;
+use crate::jinja::value::print::{py_str, write_str};
 use crate::jinja::value::types::is_namespace;
 
 /// The clock `strftime_now` reads: the local time, or a pinned time for reproducible output.
@@ -31,7 +31,7 @@ pub fn hf_syntax() -> minijinja::syntax::SyntaxConfig {
 pub fn hf_environment(clock: Clock) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_syntax(hf_syntax());
-    // The defaults; a template's own limits are set when it is compiled (`template.rs`).
+    // The defaults; a template's own limits are set when it is compiled (`render.rs`).
     let limits = crate::limits::Limits::default();
     env.set_fuel(Some(limits.fuel));
     env.set_recursion_limit(limits.recursion);
@@ -48,7 +48,7 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
     crate::jinja::filters::register(&mut env);
     crate::jinja::operators::register(&mut env);
     env.add_filter("tojson", tojson);
-    env.add_filter("string", python_string);
+    env.add_filter("string", py_str);
     env.add_filter("length", python_len);
     env.add_filter("count", python_len);
     env.add_test("iterable", is_iterable);
@@ -95,8 +95,8 @@ fn tojson(_state: &State, value: &Value, positional: Rest<Value>, kwargs: Kwargs
         let pair: Vec<Value> = separators.try_iter()?.collect();
         let [item, key] = <[Value; 2]>::try_from(pair)
             .map_err(|_| Error::new(ErrorKind::InvalidOperation, "separators must be a pair of strings"))?;
-        options.item_separator = python_string(&item);
-        options.key_separator = python_string(&key);
+        options.item_separator = py_str(&item);
+        options.key_separator = py_str(&key);
     }
     options.sort_keys = params[3].as_ref().is_some_and(Value::is_true);
     // Not marked safe: nothing is escaped anyway, since chat templates render without autoescape.
@@ -104,12 +104,6 @@ fn tojson(_state: &State, value: &Value, positional: Rest<Value>, kwargs: Kwargs
 }
 
 /// jinja2's `string` filter is Python's `str()`: `None`, `True`, `1.0`, `['a']`.
-fn python_string(value: &Value) -> String {
-    let mut out = String::new();
-    write_str(value, &mut out);
-    out
-}
-
 /// Python's `len()`, with jinja2's `len(Undefined) == 0`.
 fn python_len(value: &Value) -> Result<usize, Error> {
     match value.kind() {

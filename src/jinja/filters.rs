@@ -11,8 +11,8 @@ use crate::jinja::methods::{bind, strip};
 use crate::jinja::value::compare::py_cmp;
 use crate::jinja::value::format::{check_width, percent_format};
 use crate::jinja::value::objects::PyMethod;
-use crate::jinja::value::print::{is_python_space, write_str};
-use crate::jinja::value::types::is_namespace;
+use crate::jinja::value::print::{is_python_space, py_str, write_str};
+use crate::jinja::value::types::{invalid_operation, is_namespace};
 
 /// minijinja filters and tests jinja2 does not have: removed, so templates fail as in jinja2.
 const MINIJINJA_ONLY_FILTERS: &[&str] = &["split", "lines", "bool", "chain", "zip"];
@@ -68,7 +68,7 @@ pub fn register(env: &mut Environment<'static>) {
             let unhashable = matches!(key.kind(), ValueKind::Map)
                 || (key.kind() == ValueKind::Seq && crate::jinja::value::objects::tuple_items(&key).is_none());
             if unhashable {
-                return Err(invalid(format!(
+                return Err(invalid_operation(format!(
                     "TypeError: unhashable type: '{}'",
                     crate::jinja::value::types::type_name(&key)
                 )));
@@ -144,7 +144,7 @@ fn str_arg(value: &Option<Value>) -> Option<String> {
 fn py_iter(value: &Value) -> Result<Vec<Value>, Error> {
     match value.kind() {
         ValueKind::Undefined => Ok(Vec::new()),
-        ValueKind::None | ValueKind::Bool | ValueKind::Number | ValueKind::Plain => Err(invalid(format!(
+        ValueKind::None | ValueKind::Bool | ValueKind::Number | ValueKind::Plain => Err(invalid_operation(format!(
             "TypeError: '{}' object is not iterable",
             crate::jinja::value::types::type_name(value)
         ))),
@@ -161,16 +161,6 @@ fn require_defined(value: &Value) -> Result<(), Error> {
 }
 
 /// Python's `str(value)`.
-pub fn py_str(value: &Value) -> String {
-    let mut out = String::new();
-    write_str(value, &mut out);
-    out
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, message.into())
-}
-
 fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -242,7 +232,7 @@ fn join(value: &Value, args: Args) -> Result<String, Error> {
 fn format(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
     let names: Vec<&str> = kwargs.args().collect();
     if !args.is_empty() && !names.is_empty() {
-        return Err(invalid("can't handle positional and keyword arguments at the same time"));
+        return Err(invalid_operation("can't handle positional and keyword arguments at the same time"));
     }
     let operand = if names.is_empty() {
         Value::from(minijinja::value::Tuple::from(args.0))
@@ -323,7 +313,7 @@ fn int(value: &Value, args: Args) -> Result<Value, Error> {
             }
             match parse_float(text) {
                 Some(f) if f.is_finite() => truncate_float(f),
-                Some(_) => Err(invalid("OverflowError: cannot convert float infinity to integer")),
+                Some(_) => Err(invalid_operation("OverflowError: cannot convert float infinity to integer")),
                 None => Ok(default),
             }
         }
@@ -333,13 +323,13 @@ fn int(value: &Value, args: Args) -> Result<Value, Error> {
 
 fn truncate_float(f: f64) -> Result<Value, Error> {
     if !f.is_finite() {
-        return Err(invalid("cannot convert float infinity or NaN to integer"));
+        return Err(invalid_operation("cannot convert float infinity or NaN to integer"));
     }
     let t = f.trunc();
     if t.abs() < 1e38 {
         Ok(Value::from(t as i128))
     } else {
-        Err(invalid("integer too large"))
+        Err(invalid_operation("integer too large"))
     }
 }
 
@@ -364,10 +354,10 @@ fn round(value: &Value, args: Args) -> Result<Value, Error> {
     let method = str_arg(&a[1]).unwrap_or_else(|| "common".into());
     let method = method.as_str();
     if !matches!(method, "common" | "floor" | "ceil") {
-        return Err(invalid("method must be common, ceil or floor"));
+        return Err(invalid_operation("method must be common, ceil or floor"));
     }
     if value.kind() != ValueKind::Number && value.kind() != ValueKind::Bool {
-        return Err(invalid(format!(
+        return Err(invalid_operation(format!(
             "type {} doesn't define __round__ method",
             crate::jinja::value::types::type_name(value)
         )));
@@ -483,11 +473,11 @@ fn dictsort(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let position = match by {
         "key" => 0,
         "value" => 1,
-        _ => return Err(invalid("You can only sort by either \"key\" or \"value\"")),
+        _ => return Err(invalid_operation("You can only sort by either \"key\" or \"value\"")),
     };
     require_defined(value)?;
     if value.kind() != ValueKind::Map {
-        return Err(invalid(format!(
+        return Err(invalid_operation(format!(
             "AttributeError: '{}' object has no attribute 'items'",
             crate::jinja::value::types::type_name(value)
         )));
@@ -660,9 +650,9 @@ fn filesizeformat(value: &Value, args: Args) -> Result<String, Error> {
     let bytes = match value.kind() {
         ValueKind::Number | ValueKind::Bool => f64::try_from(value.clone()).unwrap_or(value.is_true() as u8 as f64),
         ValueKind::String => parse_float(value.as_str().unwrap_or_default()).ok_or_else(|| {
-            invalid(format!("could not convert string to float: {:?}", value.as_str().unwrap_or_default()))
+            invalid_operation(format!("could not convert string to float: {:?}", value.as_str().unwrap_or_default()))
         })?,
-        _ => return Err(invalid("float() argument must be a string or a real number")),
+        _ => return Err(invalid_operation("float() argument must be a string or a real number")),
     };
     let base: f64 = if binary { 1024.0 } else { 1000.0 };
     let prefixes = if binary {
@@ -689,7 +679,7 @@ fn filesizeformat(value: &Value, args: Args) -> Result<String, Error> {
 fn xmlattr(value: &Value, args: Args) -> Result<Value, Error> {
     let autospace = bool_or(&params(args, &["autospace"], 0)?[0], true);
     if value.kind() != ValueKind::Map {
-        return Err(invalid(format!(
+        return Err(invalid_operation(format!(
             "AttributeError: '{}' object has no attribute 'items'",
             crate::jinja::value::types::type_name(value)
         )));
@@ -702,7 +692,7 @@ fn xmlattr(value: &Value, args: Args) -> Result<Value, Error> {
         }
         let name = py_str(&key);
         if name.is_empty() || name.chars().any(|c| is_python_space(c) || matches!(c, '/' | '>' | '=')) {
-            return Err(invalid(format!("Invalid character in attribute name: {name:?}")));
+            return Err(invalid_operation(format!("Invalid character in attribute name: {name:?}")));
         }
         parts.push(format!("{}=\"{}\"", html_escape(&name), html_escape(&py_str(&item))));
     }

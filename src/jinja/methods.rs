@@ -8,7 +8,7 @@ use unicode_general_category::{get_general_category, GeneralCategory as Category
 use crate::jinja::value::format::{check_width, str_format};
 use crate::jinja::value::objects::{fromkeys, DictView, ViewKind};
 use crate::jinja::value::print::{is_printable, is_python_space};
-use crate::jinja::value::types::{is_namespace, type_name};
+use crate::jinja::value::types::{invalid_operation, is_namespace, type_name};
 
 /// The environment's unknown-method callback.
 pub fn call_method(_state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
@@ -20,19 +20,15 @@ pub fn call_method(_state: &mut State, value: &Value, method: &str, args: &[Valu
     }
 }
 
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, message.into())
-}
-
 /// jinja2's sandbox refuses methods that modify their object.
 fn unsafe_method(method: &str, type_name: &str) -> Error {
-    invalid(format!("SecurityError: access to attribute '{method}' of '{type_name}' object is unsafe."))
+    invalid_operation(format!("SecurityError: access to attribute '{method}' of '{type_name}' object is unsafe."))
 }
 
 /// Binds positional-only arguments, as most methods of Python's builtin types take them.
 fn positional(args: &[Value], names: &[&str], required: usize) -> Result<Vec<Option<Value>>, Error> {
     if args.last().is_some_and(Value::is_kwargs) {
-        return Err(invalid("TypeError: this method takes no keyword arguments"));
+        return Err(invalid_operation("TypeError: this method takes no keyword arguments"));
     }
     bind(args, names, required)
 }
@@ -79,14 +75,14 @@ fn opt_str<'a>(value: &'a Option<Value>, what: &str) -> Result<Option<&'a str>, 
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
         Some(v) if v.kind() == ValueKind::String => Ok(v.as_str()),
-        Some(v) => Err(invalid(format!("{what} must be str or None, not {}", type_name(v)))),
+        Some(v) => Err(invalid_operation(format!("{what} must be str or None, not {}", type_name(v)))),
     }
 }
 
 fn req_str<'a>(value: &'a Option<Value>, what: &str) -> Result<&'a str, Error> {
     match value {
         Some(v) if v.kind() == ValueKind::String => Ok(v.as_str().unwrap_or_default()),
-        Some(v) => Err(invalid(format!("{what} must be str, not {}", type_name(v)))),
+        Some(v) => Err(invalid_operation(format!("{what} must be str, not {}", type_name(v)))),
         None => Err(Error::new(ErrorKind::MissingArgument, format!("missing {what}"))),
     }
 }
@@ -96,8 +92,10 @@ fn opt_int(value: &Option<Value>, what: &str) -> Result<Option<i64>, Error> {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
         Some(v) if v.kind() == ValueKind::Bool => Ok(Some(v.is_true() as i64)),
-        Some(v) if v.is_integer() => v.as_i64().map(Some).ok_or_else(|| invalid(format!("{what} is too large"))),
-        Some(v) => Err(invalid(format!("'{}' object cannot be interpreted as an integer", type_name(v)))),
+        Some(v) if v.is_integer() => {
+            v.as_i64().map(Some).ok_or_else(|| invalid_operation(format!("{what} is too large")))
+        }
+        Some(v) => Err(invalid_operation(format!("'{}' object cannot be interpreted as an integer", type_name(v)))),
     }
 }
 
@@ -162,7 +160,7 @@ fn str_method(text: &str, method: &str, args: &[Value]) -> Result<Value, Error> 
                     match (chars.next(), chars.next()) {
                         (Some(c), None) => c,
                         _ => {
-                            return Err(invalid(format!(
+                            return Err(invalid_operation(format!(
                                 "The fill character must be exactly one character long, got {f}"
                             )))
                         }
@@ -227,7 +225,7 @@ pub fn strip<'a>(text: &'a str, chars: Option<&str>, left: bool, right: bool) ->
 
 fn split<'a>(text: &'a str, sep: Option<&str>, limit: Option<usize>) -> Result<Vec<&'a str>, Error> {
     match sep {
-        Some("") => Err(invalid("ValueError: empty separator")),
+        Some("") => Err(invalid_operation("ValueError: empty separator")),
         Some(sep) => Ok(match limit {
             Some(n) => text.splitn(n + 1, sep).collect(),
             None => text.split(sep).collect(),
@@ -255,7 +253,7 @@ fn split_whitespace(text: &str, limit: Option<usize>) -> Vec<&str> {
 
 fn rsplit<'a>(text: &'a str, sep: Option<&str>, limit: Option<usize>) -> Result<Vec<&'a str>, Error> {
     let mut parts: Vec<&str> = match sep {
-        Some("") => return Err(invalid("ValueError: empty separator")),
+        Some("") => return Err(invalid_operation("ValueError: empty separator")),
         Some(sep) => match limit {
             Some(n) => text.rsplitn(n + 1, sep).collect(),
             None => text.rsplit(sep).collect(),
@@ -356,7 +354,7 @@ fn affix_test(
                     Some(s) if test(s) => return Ok(true),
                     Some(_) => {}
                     None => {
-                        return Err(invalid(format!(
+                        return Err(invalid_operation(format!(
                             "tuple for {method} must only contain str, not {}",
                             type_name(&item)
                         )))
@@ -365,7 +363,10 @@ fn affix_test(
             }
             Ok(false)
         }
-        _ => Err(invalid(format!("{method} first arg must be str or a tuple of str, not {}", type_name(affix)))),
+        _ => Err(invalid_operation(format!(
+            "{method} first arg must be str or a tuple of str, not {}",
+            type_name(affix)
+        ))),
     }
 }
 
@@ -407,7 +408,7 @@ fn search(text: &str, method: &str, sub: &str, start: usize, end: usize) -> Resu
         return match method {
             "count" => Ok(Value::from(0)),
             "find" | "rfind" => Ok(Value::from(-1)),
-            _ => Err(invalid("ValueError: substring not found")),
+            _ => Err(invalid_operation("ValueError: substring not found")),
         };
     }
     let window = &text[start..end];
@@ -422,13 +423,13 @@ fn search(text: &str, method: &str, sub: &str, start: usize, end: usize) -> Resu
     match (found, method) {
         (Some(at), _) => Ok(char_index(text, start + at)),
         (None, "find" | "rfind") => Ok(Value::from(-1)),
-        (None, _) => Err(invalid("ValueError: substring not found")),
+        (None, _) => Err(invalid_operation("ValueError: substring not found")),
     }
 }
 
 fn partition(text: &str, sep: &str, from_right: bool) -> Result<Value, Error> {
     if sep.is_empty() {
-        return Err(invalid("ValueError: empty separator"));
+        return Err(invalid_operation("ValueError: empty separator"));
     }
     let found = if from_right { text.rfind(sep) } else { text.find(sep) };
     let parts = match (found, from_right) {
@@ -537,7 +538,10 @@ fn join(separator: &str, items: &Value) -> Result<String, Error> {
     let mut out = String::new();
     for (index, item) in items.try_iter()?.enumerate() {
         let Some(text) = item.as_str().filter(|_| item.kind() == ValueKind::String) else {
-            return Err(invalid(format!("sequence item {index}: expected str instance, {} found", type_name(&item))));
+            return Err(invalid_operation(format!(
+                "sequence item {index}: expected str instance, {} found",
+                type_name(&item)
+            )));
         };
         if index > 0 {
             out.push_str(separator);
@@ -694,7 +698,10 @@ fn seq_method(seq: &Value, method: &str, args: &[Value]) -> Result<Value, Error>
             let start = clamp(opt_int(&a[1], "start")?, 0) as usize;
             let stop = clamp(opt_int(&a[2], "stop")?, len) as usize;
             (start..stop.max(start)).find(|&i| items[i] == needle).map(Value::from).ok_or_else(|| {
-                invalid(format!("ValueError: {} is not in {owner}", crate::jinja::value::print::repr(&needle)))
+                invalid_operation(format!(
+                    "ValueError: {} is not in {owner}",
+                    crate::jinja::value::print::repr(&needle)
+                ))
             })
         }
         "copy" if !is_tuple => {

@@ -1,4 +1,4 @@
-//! Python semantics for the operators minijinja evaluates differently: `src/rewrite.rs` turns
+//! Python semantics for the operators minijinja evaluates differently: `source::semantics` turns
 //! them into calls of the functions registered here.
 //!
 //! - `a % b`: string formatting when `a` is a string (minijinja only knows the modulo);
@@ -13,13 +13,13 @@
 use std::cmp::Ordering;
 
 use minijinja::value::{Rest, Tuple, Value, ValueKind};
-use minijinja::{Environment, Error, ErrorKind};
+use minijinja::{Environment, Error};
 
 use crate::jinja::value::compare::{float_of, int_of, py_partial_cmp};
 use crate::jinja::value::format::percent_format;
 use crate::jinja::value::objects::{reject_private_attribute, PyMethod};
 use crate::jinja::value::print::write_str;
-use crate::jinja::value::types::{is_namespace, type_name};
+use crate::jinja::value::types::{invalid_operation, is_namespace, type_name};
 use crate::limits::MAX_NESTING;
 
 /// Names of the functions the rewritten source calls.
@@ -74,10 +74,6 @@ pub fn register(env: &mut Environment<'static>) {
     });
 }
 
-fn type_error(message: String) -> Error {
-    Error::new(ErrorKind::InvalidOperation, message)
-}
-
 // ---------------------------------------------------------------------------------------------
 // `%`
 
@@ -88,7 +84,7 @@ pub fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
     }
     if let (Some(x), Some(y)) = (int_of(a), int_of(b)) {
         if y == 0 {
-            return Err(type_error("ZeroDivisionError: integer modulo by zero".into()));
+            return Err(invalid_operation("ZeroDivisionError: integer modulo by zero"));
         }
         let r = x.checked_rem(y).unwrap_or(0);
         return Ok(Value::from(if r != 0 && (r < 0) != (y < 0) { r + y } else { r }));
@@ -96,7 +92,7 @@ pub fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
     match (float_of(a), float_of(b)) {
         (Some(x), Some(y)) => {
             if y == 0.0 {
-                return Err(type_error("ZeroDivisionError: float modulo".into()));
+                return Err(invalid_operation("ZeroDivisionError: float modulo"));
             }
             let mut r = x % y;
             if r != 0.0 {
@@ -108,7 +104,11 @@ pub fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
             }
             Ok(Value::from(r))
         }
-        _ => Err(type_error(format!("unsupported operand type(s) for %: '{}' and '{}'", type_name(a), type_name(b)))),
+        _ => Err(invalid_operation(format!(
+            "unsupported operand type(s) for %: '{}' and '{}'",
+            type_name(a),
+            type_name(b)
+        ))),
     }
 }
 
@@ -165,8 +165,8 @@ fn store(namespace: &Value, value: Value) -> Result<Value, Error> {
     let mut items_seen = 0usize;
     while let Some((item, depth)) = pending.pop() {
         if minijinja::tests::is_sameas(&item, namespace) {
-            return Err(type_error(
-                "fastmask does not let a namespace hold itself (jinja2 does, but comparing it would never end)".into(),
+            return Err(invalid_operation(
+                "fastmask does not let a namespace hold itself (jinja2 does, but comparing it would never end)",
             ));
         }
         if depth > MAX_NESTING {
@@ -256,7 +256,7 @@ fn compare(a: &Value, op: &str, b: &Value) -> Result<bool, Error> {
                 "<=" => matches!(ordering, Some(Ordering::Less | Ordering::Equal)),
                 ">" => ordering == Some(Ordering::Greater),
                 ">=" => matches!(ordering, Some(Ordering::Greater | Ordering::Equal)),
-                other => return Err(type_error(format!("unknown comparison {other}"))),
+                other => return Err(invalid_operation(format!("unknown comparison {other}"))),
             }
         }
     })
@@ -267,7 +267,7 @@ fn compare(a: &Value, op: &str, b: &Value) -> Result<bool, Error> {
 fn compare_chain(args: Rest<Value>) -> Result<bool, Error> {
     let args = &args.0;
     if args.len() < 3 || args.len() % 2 == 0 {
-        return Err(type_error("malformed comparison".into()));
+        return Err(invalid_operation("malformed comparison"));
     }
     for link in args.windows(3).step_by(2) {
         let op = link[1].as_str().unwrap_or_default();
@@ -283,15 +283,16 @@ pub fn contains(haystack: &Value, needle: &Value) -> Result<bool, Error> {
     match haystack.kind() {
         ValueKind::String => match needle.as_str().filter(|_| needle.kind() == ValueKind::String) {
             Some(needle) => Ok(haystack.as_str().unwrap_or_default().contains(needle)),
-            None => {
-                Err(type_error(format!("'in <string>' requires string as left operand, not {}", type_name(needle))))
-            }
+            None => Err(invalid_operation(format!(
+                "'in <string>' requires string as left operand, not {}",
+                type_name(needle)
+            ))),
         },
         // jinja2's Undefined iterates as empty.
         ValueKind::Undefined => Ok(false),
         ValueKind::Map if !is_namespace(haystack) => Ok(!haystack.get_item(needle)?.is_undefined()),
         ValueKind::Seq | ValueKind::Iterable => Ok(haystack.try_iter()?.any(|item| item == *needle)),
-        _ => Err(type_error(format!(
+        _ => Err(invalid_operation(format!(
             "argument of type '{}' is not iterable",
             if is_namespace(haystack) { "Namespace" } else { type_name(haystack) }
         ))),
@@ -310,7 +311,7 @@ fn iterable(value: Value) -> Result<Value, Error> {
             Ok(Value::from(text.chars().map(Value::from).collect::<Vec<_>>()))
         }
         ValueKind::None | ValueKind::Bool | ValueKind::Number => {
-            Err(type_error(format!("'{}' object is not iterable", type_name(&value))))
+            Err(invalid_operation(format!("'{}' object is not iterable", type_name(&value))))
         }
         _ => Ok(value),
     }

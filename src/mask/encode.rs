@@ -27,7 +27,7 @@ pub struct EncodeOptions {
     pub pad_id: Option<u32>,
     /// The label of tokens outside the assistant mask and of padding.
     pub ignore_index: i64,
-    /// Control tokens marked in user data are encoded as text (`src/sanitize.rs`).
+    /// Control tokens marked in user data are encoded as text (`mask::sanitize`).
     pub sanitize_control_tokens: bool,
 }
 

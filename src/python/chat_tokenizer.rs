@@ -98,7 +98,7 @@ impl PyChatTokenizer {
         self.core.template.has_generation()
     }
 
-    /// The backend that encodes: "fast" (the byte-level BPE of src/bpe) or "tokenizers".
+    /// The backend that encodes: "fast" (the byte-level BPE of src/tokenizer/bpe) or "tokenizers".
     #[getter]
     fn backend(&self) -> &'static str {
         self.core.tokenizer.backend_name()

@@ -1,5 +1,5 @@
 //! The tokenizer backends: ids and byte offsets of a rendered text, from the fast byte-level BPE
-//! (`src/bpe`) when the tokenizer.json has a shape it reproduces exactly, else from the
+//! (`bpe`) when the tokenizer.json has a shape it reproduces exactly, else from the
 //! `tokenizers` crate; both give the same ids and offsets, truncation included.
 
 use std::str::FromStr;

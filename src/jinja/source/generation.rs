@@ -6,7 +6,7 @@
 //! expressions, string literals and `{% raw %}` bodies are skipped, so text that merely looks
 //! like the tag is left alone.
 
-/// Name of the function the rewritten call blocks invoke; registered by `template.rs`.
+/// Name of the function the rewritten call blocks invoke; registered by `render.rs`.
 pub const GENERATION_FUNCTION: &str = "__fm_generation";
 
 /// The rewritten source and whether it held at least one generation block.

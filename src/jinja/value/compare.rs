@@ -3,13 +3,9 @@
 use std::cmp::Ordering;
 
 use minijinja::value::{Value, ValueKind};
-use minijinja::{Error, ErrorKind};
+use minijinja::Error;
 
-use super::types::type_name;
-
-fn type_error(message: String) -> Error {
-    Error::new(ErrorKind::InvalidOperation, message)
-}
+use super::types::{invalid_operation, type_name};
 
 pub fn int_of(value: &Value) -> Option<i128> {
     match value.kind() {
@@ -36,8 +32,13 @@ pub fn py_partial_cmp(a: &Value, b: &Value, op: &str) -> Result<Option<Ordering>
     if let (Some(x), Some(y)) = (float_of(a), float_of(b)) {
         return Ok(x.partial_cmp(&y));
     }
-    let unsupported =
-        || type_error(format!("'{op}' not supported between instances of '{}' and '{}'", type_name(a), type_name(b)));
+    let unsupported = || {
+        invalid_operation(format!(
+            "'{op}' not supported between instances of '{}' and '{}'",
+            type_name(a),
+            type_name(b)
+        ))
+    };
     match (a.kind(), b.kind()) {
         (ValueKind::String, ValueKind::String) => Ok(Some(a.as_str().cmp(&b.as_str()))),
         (ValueKind::Seq, ValueKind::Seq) if type_name(a) == type_name(b) => {

@@ -4,15 +4,11 @@
 use minijinja::value::{Tuple, Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
-use super::print::{float_repr, write_repr, write_str};
-use super::types::type_name;
+use super::print::{float_repr, py_str, repr, write_repr, write_str};
+use super::types::{invalid_operation, type_name};
 
 /// Longest string a width, `zfill` or `center` may ask for, as minijinja caps `'x' * n`.
 pub const MAX_PADDED_LEN: usize = 100 * 1024 * 1024;
-
-fn type_error(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, message.into())
-}
 
 /// Checks a requested width before anything allocates it.
 pub fn check_width(width: usize) -> Result<usize, Error> {
@@ -195,7 +191,7 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
                         depth += i32::from(c == '(') - i32::from(c == ')');
                         name.push(c);
                     }
-                    None => return Err(type_error("incomplete format key")),
+                    None => return Err(invalid_operation("incomplete format key")),
                 }
             }
             key = Some(name);
@@ -217,14 +213,16 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
             chars.next();
         }
         let mut take_arg = || -> Result<Value, Error> {
-            let item = items.get(next).cloned().ok_or_else(|| type_error("not enough arguments for format string"))?;
+            let item =
+                items.get(next).cloned().ok_or_else(|| invalid_operation("not enough arguments for format string"))?;
             next += 1;
             Ok(item)
         };
         if chars.peek() == Some(&'*') {
             chars.next();
             let width = take_arg()?;
-            let width = width.as_i64().filter(|_| width.is_integer()).ok_or_else(|| type_error("* wants int"))?;
+            let width =
+                width.as_i64().filter(|_| width.is_integer()).ok_or_else(|| invalid_operation("* wants int"))?;
             if width < 0 {
                 spec.align = Some('<');
             }
@@ -237,8 +235,10 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
             if chars.peek() == Some(&'*') {
                 chars.next();
                 let precision = take_arg()?;
-                let precision =
-                    precision.as_i64().filter(|_| precision.is_integer()).ok_or_else(|| type_error("* wants int"))?;
+                let precision = precision
+                    .as_i64()
+                    .filter(|_| precision.is_integer())
+                    .ok_or_else(|| invalid_operation("* wants int"))?;
                 spec.precision = Some(check_width(precision.max(0) as usize)?);
             } else {
                 spec.precision = Some(check_width(read_digits(&mut chars))?);
@@ -247,7 +247,7 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
         while matches!(chars.peek(), Some('h' | 'l' | 'L')) {
             chars.next();
         }
-        let kind = chars.next().ok_or_else(|| type_error("incomplete format"))?;
+        let kind = chars.next().ok_or_else(|| invalid_operation("incomplete format"))?;
         if kind == '%' {
             out.push('%');
             continue;
@@ -259,7 +259,7 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
         out.push_str(&percent_one(&arg, kind, &spec)?);
     }
     if next < items.len() && mapping.is_none() {
-        return Err(type_error("not all arguments converted during string formatting"));
+        return Err(invalid_operation("not all arguments converted during string formatting"));
     }
     crate::jinja::scope::check_string(out.len(), "string formatting")?;
     Ok(out)
@@ -267,10 +267,10 @@ pub fn percent_format(fmt: &str, args: &Value) -> Result<String, Error> {
 
 /// `%(key)s`: the item of the mapping argument.
 fn mapping_item(mapping: Option<&Value>, key: &str) -> Result<Value, Error> {
-    let mapping = mapping.ok_or_else(|| type_error("format requires a mapping"))?;
+    let mapping = mapping.ok_or_else(|| invalid_operation("format requires a mapping"))?;
     let found = mapping.get_item(&Value::from(key))?;
     if found.is_undefined() {
-        return Err(type_error(format!("KeyError: {key:?}")));
+        return Err(invalid_operation(format!("KeyError: {key:?}")));
     }
     Ok(found)
 }
@@ -302,16 +302,16 @@ fn percent_one(arg: &Value, kind: char, spec: &Spec) -> Result<String, Error> {
         'd' | 'i' | 'u' | 'x' | 'X' | 'o' => {
             let number = as_number(arg).ok_or_else(|| {
                 let wants = if matches!(kind, 'd' | 'i' | 'u') { "a real number" } else { "an integer" };
-                type_error(format!("%{kind} format: {wants} is required, not {}", type_name(arg)))
+                invalid_operation(format!("%{kind} format: {wants} is required, not {}", type_name(arg)))
             })?;
             let int = match number {
                 Number::Int(i) => i,
                 Number::Float(f) if matches!(kind, 'd' | 'i' | 'u') && f.is_finite() => f.trunc() as i128,
                 Number::Float(f) if !f.is_finite() => {
-                    return Err(type_error("cannot convert float infinity or NaN to integer"))
+                    return Err(invalid_operation("cannot convert float infinity or NaN to integer"))
                 }
                 Number::Float(_) => {
-                    return Err(type_error(format!("%{kind} format: an integer is required, not float")))
+                    return Err(invalid_operation(format!("%{kind} format: an integer is required, not float")))
                 }
             };
             let kind = if kind == 'i' || kind == 'u' { 'd' } else { kind };
@@ -327,7 +327,7 @@ fn percent_one(arg: &Value, kind: char, spec: &Spec) -> Result<String, Error> {
         'e' | 'E' | 'f' | 'F' | 'g' | 'G' => {
             let value = as_number(arg)
                 .map(as_f64)
-                .ok_or_else(|| type_error(format!("must be real number, not {}", type_name(arg))))?;
+                .ok_or_else(|| invalid_operation(format!("must be real number, not {}", type_name(arg))))?;
             let body = float_body(value, kind, spec.precision.or(Some(6)), spec.alternate);
             let spec = Spec { zero: spec.zero && value.is_finite(), ..spec.clone() };
             Ok(pad(sign_text(value.is_sign_negative() && !value.is_nan(), spec.sign), body, &spec, '>'))
@@ -341,15 +341,15 @@ fn percent_one(arg: &Value, kind: char, spec: &Spec) -> Result<String, Error> {
                     let code = arg
                         .as_i64()
                         .filter(|_| arg.is_integer())
-                        .ok_or_else(|| type_error("%c requires an int or a unicode character"))?;
-                    char::from_u32(u32::try_from(code).map_err(|_| type_error("%c arg not in range(0x110000)"))?)
-                        .ok_or_else(|| type_error("%c arg not in range(0x110000)"))?
+                        .ok_or_else(|| invalid_operation("%c requires an int or a unicode character"))?;
+                    char::from_u32(u32::try_from(code).map_err(|_| invalid_operation("%c arg not in range(0x110000)"))?)
+                        .ok_or_else(|| invalid_operation("%c arg not in range(0x110000)"))?
                         .to_string()
                 }
             };
             Ok(pad(String::new(), text, &Spec { zero: false, ..spec.clone() }, '<'))
         }
-        other => Err(type_error(format!("unsupported format character '{other}'"))),
+        other => Err(invalid_operation(format!("unsupported format character '{other}'"))),
     }
 }
 
@@ -360,12 +360,6 @@ fn sign_text(negative: bool, sign: char) -> String {
         (false, ' ') => " ".into(),
         _ => String::new(),
     }
-}
-
-fn repr(value: &Value) -> String {
-    let mut out = String::new();
-    write_repr(value, &mut out);
-    out
 }
 
 /// Python's `ascii()`: `repr()` with non-ASCII characters escaped.
@@ -441,7 +435,7 @@ fn format_fields(
     depth: usize,
 ) -> Result<String, Error> {
     if depth == 0 {
-        return Err(type_error("Max string recursion exceeded"));
+        return Err(invalid_operation("Max string recursion exceeded"));
     }
     let mut out = String::with_capacity(fmt.len());
     let mut chars = fmt.char_indices().peekable();
@@ -455,7 +449,7 @@ fn format_fields(
                 chars.next();
                 out.push('}');
             }
-            '}' => return Err(type_error("Single '}' encountered in format string")),
+            '}' => return Err(invalid_operation("Single '}' encountered in format string")),
             '{' => {
                 crate::jinja::scope::check_string(out.len(), "str.format")?;
                 let mut nesting = 1;
@@ -474,7 +468,7 @@ fn format_fields(
                         _ => {}
                     }
                 }
-                let end = end.ok_or_else(|| type_error("expected '}' before end of string"))?;
+                let end = end.ok_or_else(|| invalid_operation("expected '}' before end of string"))?;
                 let field = &fmt[start..end];
                 out.push_str(&format_field(field, args, kwargs, auto_index, manual, depth)?);
             }
@@ -512,10 +506,11 @@ fn format_field(
     let mut conversion = None;
     if let Some(after) = rest.strip_prefix('!') {
         let mut it = after.chars();
-        conversion = Some(it.next().ok_or_else(|| type_error("end of string while looking for conversion specifier"))?);
+        conversion =
+            Some(it.next().ok_or_else(|| invalid_operation("end of string while looking for conversion specifier"))?);
         rest = it.as_str();
         if !rest.is_empty() && !rest.starts_with(':') {
-            return Err(type_error("expected ':' after conversion specifier"));
+            return Err(invalid_operation("expected ':' after conversion specifier"));
         }
     }
     // The field's value is looked up before the fields nested in its spec, as Python numbers them.
@@ -528,18 +523,12 @@ fn format_field(
     };
     match conversion {
         None => {}
-        Some('s') => value = Value::from(str_of(&value)),
+        Some('s') => value = Value::from(py_str(&value)),
         Some('r') => value = Value::from(repr(&value)),
         Some('a') => value = Value::from(ascii(&repr(&value))),
-        Some(other) => return Err(type_error(format!("Unknown conversion specifier {other}"))),
+        Some(other) => return Err(invalid_operation(format!("Unknown conversion specifier {other}"))),
     }
     format_value(&value, &spec_text)
-}
-
-fn str_of(value: &Value) -> String {
-    let mut out = String::new();
-    write_str(value, &mut out);
-    out
 }
 
 fn lookup_field(
@@ -553,28 +542,32 @@ fn lookup_field(
     let first = &name[..first_end];
     let mut value = if first.is_empty() {
         if *manual {
-            return Err(type_error("cannot switch from manual field specification to automatic field numbering"));
+            return Err(invalid_operation(
+                "cannot switch from manual field specification to automatic field numbering",
+            ));
         }
-        let index = auto_index.ok_or_else(|| type_error("cannot switch from manual field numbering"))?;
+        let index = auto_index.ok_or_else(|| invalid_operation("cannot switch from manual field numbering"))?;
         *auto_index = Some(index + 1);
-        args.get(index)
-            .cloned()
-            .ok_or_else(|| type_error(format!("Replacement index {index} out of range for positional args tuple")))?
+        args.get(index).cloned().ok_or_else(|| {
+            invalid_operation(format!("Replacement index {index} out of range for positional args tuple"))
+        })?
     } else if let Ok(index) = first.parse::<usize>() {
         if auto_index.is_some_and(|i| i > 0) {
-            return Err(type_error("cannot switch from automatic field numbering to manual field specification"));
+            return Err(invalid_operation(
+                "cannot switch from automatic field numbering to manual field specification",
+            ));
         }
         *manual = true;
         *auto_index = None;
-        args.get(index)
-            .cloned()
-            .ok_or_else(|| type_error(format!("Replacement index {index} out of range for positional args tuple")))?
+        args.get(index).cloned().ok_or_else(|| {
+            invalid_operation(format!("Replacement index {index} out of range for positional args tuple"))
+        })?
     } else {
         kwargs
             .iter()
             .find(|(key, _)| key == first)
             .map(|(_, v)| v.clone())
-            .ok_or_else(|| type_error(format!("KeyError: '{first}'")))?
+            .ok_or_else(|| invalid_operation(format!("KeyError: '{first}'")))?
     };
     let mut rest = &name[first_end..];
     while !rest.is_empty() {
@@ -583,13 +576,13 @@ fn lookup_field(
             value = value.get_attr(&after[..end]).unwrap_or_default();
             rest = &after[end..];
         } else if let Some(after) = rest.strip_prefix('[') {
-            let end = after.find(']').ok_or_else(|| type_error("Missing ']' in format string"))?;
+            let end = after.find(']').ok_or_else(|| invalid_operation("Missing ']' in format string"))?;
             let key = &after[..end];
             let key = key.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(key));
             value = value.get_item(&key).unwrap_or_default();
             rest = &after[end + 1..];
         } else {
-            return Err(type_error("Only '.' or '[' may follow ']' in format field specifier"));
+            return Err(invalid_operation("Only '.' or '[' may follow ']' in format field specifier"));
         }
     }
     Ok(value)
@@ -643,7 +636,7 @@ fn parse_spec(text: &str) -> Result<Spec, Error> {
             i += 1;
         }
         if i == start {
-            return Err(type_error("Format specifier missing precision"));
+            return Err(invalid_operation("Format specifier missing precision"));
         }
         spec.precision = Some(check_width(precision)?);
     }
@@ -652,7 +645,7 @@ fn parse_spec(text: &str) -> Result<Spec, Error> {
         i += 1;
     }
     if i < chars.len() {
-        return Err(type_error("Invalid format specifier"));
+        return Err(invalid_operation("Invalid format specifier"));
     }
     Ok(spec)
 }
@@ -660,7 +653,7 @@ fn parse_spec(text: &str) -> Result<Spec, Error> {
 /// Python's `format(value, spec)`.
 pub fn format_value(value: &Value, spec_text: &str) -> Result<String, Error> {
     if spec_text.is_empty() {
-        return Ok(str_of(value));
+        return Ok(py_str(value));
     }
     let spec = parse_spec(spec_text)?;
     match value.kind() {
@@ -668,21 +661,24 @@ pub fn format_value(value: &Value, spec_text: &str) -> Result<String, Error> {
         ValueKind::Number | ValueKind::Bool => match as_number(value) {
             Some(Number::Int(i)) => format_int(i, &spec),
             Some(Number::Float(f)) => format_float(f, &spec),
-            None => Err(type_error("integer is too large to format")),
+            None => Err(invalid_operation("integer is too large to format")),
         },
-        _ => Err(type_error(format!("unsupported format string passed to {}.__format__", type_name(value)))),
+        _ => Err(invalid_operation(format!("unsupported format string passed to {}.__format__", type_name(value)))),
     }
 }
 
 fn format_string(text: &str, spec: &Spec) -> Result<String, Error> {
     if !matches!(spec.kind, None | Some('s')) {
-        return Err(type_error(format!("Unknown format code '{}' for object of type 'str'", spec.kind.unwrap_or('s'))));
+        return Err(invalid_operation(format!(
+            "Unknown format code '{}' for object of type 'str'",
+            spec.kind.unwrap_or('s')
+        )));
     }
     if spec.sign != '-' || spec.alternate || spec.grouping.is_some() {
-        return Err(type_error("Sign not allowed in string format specifier"));
+        return Err(invalid_operation("Sign not allowed in string format specifier"));
     }
     if spec.align == Some('=') {
-        return Err(type_error("'=' alignment not allowed in string format specifier"));
+        return Err(invalid_operation("'=' alignment not allowed in string format specifier"));
     }
     let text: String = match spec.precision {
         Some(p) => text.chars().take(p).collect(),
@@ -697,16 +693,16 @@ fn format_int(value: i128, spec: &Spec) -> Result<String, Error> {
     match kind {
         'e' | 'E' | 'f' | 'F' | 'g' | 'G' | '%' => return format_float(value as f64, spec),
         'n' | 'd' | 'b' | 'o' | 'x' | 'X' | 'c' => {}
-        other => return Err(type_error(format!("Unknown format code '{other}' for object of type 'int'"))),
+        other => return Err(invalid_operation(format!("Unknown format code '{other}' for object of type 'int'"))),
     }
     if spec.precision.is_some() {
-        return Err(type_error("Precision not allowed in integer format specifier"));
+        return Err(invalid_operation("Precision not allowed in integer format specifier"));
     }
     if kind == 'c' {
         let c = u32::try_from(value)
             .ok()
             .and_then(char::from_u32)
-            .ok_or_else(|| type_error("%c arg not in range(0x110000)"))?;
+            .ok_or_else(|| invalid_operation("%c arg not in range(0x110000)"))?;
         return Ok(pad(String::new(), c.to_string(), spec, '>'));
     }
     let mut body = int_body(value, if kind == 'n' { 'd' } else { kind });
@@ -721,7 +717,7 @@ fn format_int(value: i128, spec: &Spec) -> Result<String, Error> {
 fn format_float(value: f64, spec: &Spec) -> Result<String, Error> {
     let kind = spec.kind.unwrap_or('\0');
     if !matches!(kind, '\0' | 'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 'n' | '%') {
-        return Err(type_error(format!("Unknown format code '{kind}' for object of type 'float'")));
+        return Err(invalid_operation(format!("Unknown format code '{kind}' for object of type 'float'")));
     }
     let kind = if kind == 'n' { 'g' } else { kind };
     let mut body = float_body(value, kind, spec.precision, spec.alternate);

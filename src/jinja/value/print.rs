@@ -33,6 +33,13 @@ pub fn write_repr(value: &Value, out: &mut String) {
     crate::jinja::scope::charge_printed(written);
 }
 
+/// Python's `str` as a string.
+pub fn py_str(value: &Value) -> String {
+    let mut out = String::new();
+    write_str(value, &mut out);
+    out
+}
+
 /// Python's `repr` as a string.
 pub fn repr(value: &Value) -> String {
     let mut out = String::new();

@@ -4,6 +4,13 @@
 use std::fmt;
 
 use minijinja::value::{Tuple, Value, ValueKind};
+use minijinja::{Error, ErrorKind};
+
+/// The error of an operation Python refuses (jinja2 raises its TypeError or ValueError): a
+/// minijinja `InvalidOperation` carrying the message.
+pub fn invalid_operation(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message.into())
+}
 
 /// Python's type name of a value, for error messages.
 pub fn type_name(value: &Value) -> &'static str {
