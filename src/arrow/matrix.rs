@@ -3,8 +3,8 @@
 //! on the batch pool.
 //!
 //! With padding to the longest row, these matrices are several times the size of the tokens
-//! (hundreds of MB for a few thousand conversations): padding every row first and then copying
-//! it, on the calling thread, was about a sixth of a numpy `encode_batch`.
+//! (hundreds of MB for a few thousand conversations), so they are written once, in parallel,
+//! rather than padded row by row and then copied on the calling thread (BENCHMARKS.md).
 
 use std::mem::MaybeUninit;
 

@@ -89,8 +89,7 @@ impl EncodeContext<'_> {
 /// `encode_batch` of conversations that `produce` makes one by one on the calling thread, in
 /// order, while the pool already encodes those it made. Converting Python objects holds the
 /// interpreter, so it cannot run in parallel; overlapping it with the parallel work keeps it from
-/// being a serial phase before all of it (on 2 threads it was about a tenth of a numpy
-/// `encode_batch`). An error of `produce` is the call's error, as if every conversation had been
+/// being a serial phase before all of it. An error of `produce` is the call's error, as if every conversation had been
 /// converted first; otherwise the error of the lowest failing index wins. `count` is how many
 /// conversations `produce` makes.
 pub fn encode_produced<C: ToConversation + Send + Sync>(

@@ -142,7 +142,7 @@ fn thread_count(threads: Threads) -> Result<usize> {
 }
 
 /// The cores this process may use, read once: `available_parallelism` reads cgroup files on
-/// every call, which cost a single `encode` call about a tenth of its time.
+/// every call, a visible cost for a single small `encode`.
 fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
