@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benches"), str(ROOT / "tests")]
 
 import synth  # noqa: E402
-import tokenizer_zoo  # noqa: E402
+from _support import tokenizer_zoo  # noqa: E402
 
 TWO_MESSAGES = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
 
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=500)
     args = parser.parse_args()
     import fastmask
-    from trl_templates import training_templates
+    from _support.trl_templates import training_templates
 
     template = dict(training_templates())["qwen2_5_training"]
     tok = fastmask.ChatTokenizer.from_pretrained(tokenizer_zoo.model_dir("qwen2"), chat_template=template)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benches"), str(ROOT / "tests")]
 
 import synth  # noqa: E402
-import tokenizer_zoo  # noqa: E402  (builds nothing at import; no transformers)
+from _support import tokenizer_zoo  # noqa: E402  (builds nothing at import; no transformers)
 
 MEASURES = (
     "transformers_batched",
@@ -44,7 +44,7 @@ MEASURES = (
 
 
 def template_text(name: str) -> str:
-    from trl_templates import training_templates
+    from _support.trl_templates import training_templates
 
     return dict(training_templates())[name]
 

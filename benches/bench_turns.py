@@ -5,7 +5,7 @@
 
 Same conversations, same tokenizer: `mask_source="generation"` on TRL's `<stock>_training.jinja`
 against `mask_source="turns"` on the stock `<stock>.jinja` (with the options under which the two
-agree, from tests/test_turns.py). Before timing, both must give the same ids and masks on the
+agree, from tests/api/test_turns.py). Before timing, both must give the same ids and masks on the
 whole corpus. Reports the median of `--repeat` alternating runs of `encode_batch` (render,
 tokenize, mask) and of `render_batch` (render and spans only), and the turns / generation ratio.
 Needs the test extras (`make dev`).
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "benches"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "benches"), str(ROOT / "tests"), str(ROOT / "tests" / "api")]  # api/: test_turns
 
 import synth  # noqa: E402
 
@@ -36,9 +36,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import fastmask
-    import tokenizer_zoo
+    from _support import tokenizer_zoo
+    from _support.trl_templates import template
     from test_turns import OPTIONS
-    from trl_templates import template
 
     hf = tokenizer_zoo.load_hf(args.family)
     conversations = synth.corpus(args.conversations, seed=args.seed)

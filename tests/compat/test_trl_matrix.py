@@ -10,7 +10,7 @@ Three families with different tokenizer models and special tokens: DeepSeek (byt
 128k), Qwen2 (tiktoken-converted byte-level BPE, 150k) and Mistral's SentencePiece BPE
 (Metaspace). A family's vocabulary is loaded once: the drop-in derives each template's
 ChatTokenizer from it (`ChatTokenizer.with_chat_template`), so the cost is transformers' own
-rendering and tokenization. `tests/test_differential.py` goes deeper on the training templates
+rendering and tokenization. `tests/compat/test_differential.py` goes deeper on the training templates
 (batches, padding, truncation, spans, generated conversations).
 """
 
@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 pytest.importorskip("transformers")
-tokenizer_zoo = pytest.importorskip("tokenizer_zoo")
+tokenizer_zoo = pytest.importorskip("_support.tokenizer_zoo")
 
 from fastmask.conformance import IDENTICAL, check_template  # noqa: E402
 from fastmask.conformance.corpus import CASES, PINNED_NOW  # noqa: E402
 from fastmask.conformance.report import pinned_clock  # noqa: E402
-from trl_templates import all_templates  # noqa: E402
+from _support.trl_templates import all_templates  # noqa: E402
 
 TEMPLATES = dict(all_templates())
 if not TEMPLATES:

@@ -22,8 +22,8 @@ from collections.abc import Callable
 import pytest
 
 import fastmask
-from corpus import CASES
-from trl_templates import all_templates
+from _support.corpus import CASES
+from _support.trl_templates import all_templates
 
 TEMPLATES = dict(all_templates())
 if not TEMPLATES:

@@ -33,7 +33,7 @@ def jinja2_render(template: str) -> str:
     return ImmutableSandboxedEnvironment().from_string(template).render(messages=[{"role": "user", "content": "x"}])
 
 
-# Found by tests/test_hardening_fuzz.py (seed 5545683, a mutated Gemma 4 template): a namespace
+# Found by tests/hardening/test_fuzz.py (seed 5545683, a mutated Gemma 4 template): a namespace
 # stored in itself and printed recursed until the stack overflowed; comparing or hashing two such
 # namespaces did too. jinja2 prints the cycle; fastmask refuses to build it (a deliberate
 # difference: minijinja compares and hashes namespaces by content, so a namespace inside itself

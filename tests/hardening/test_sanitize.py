@@ -16,7 +16,7 @@ transformers = pytest.importorskip("transformers")
 from transformers.utils import chat_template_utils as ctu  # noqa: E402
 
 import fastmask  # noqa: E402
-from tokenizer_zoo import load_hf  # noqa: E402
+from _support.tokenizer_zoo import load_hf  # noqa: E402
 
 TEMPLATE = (
     "{%- if tools %}<|im_start|>system\n{{ tools | tojson }}<|im_end|>\n{% endif %}"

@@ -4,7 +4,7 @@ and changes nothing. For every zoo family, `backend="auto"` gives exactly what t
 side; the `backend` property says which one encodes.
 
 The ids and offsets of the fast BPE itself are proven against the `tokenizers` crate by
-tests/test_bpe_backend.py; this checks the wiring (choice, per-call fallback, truncation, masks).
+tests/compat/test_bpe_backend.py; this checks the wiring (choice, per-call fallback, truncation, masks).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import fastmask
-from corpus import CASES
-from tokenizer_zoo import FAMILIES, model_dir
-from trl_templates import training_templates
+from _support.corpus import CASES
+from _support.tokenizer_zoo import FAMILIES, model_dir
+from _support.trl_templates import training_templates
 
 # Byte-level BPE families take the fast backend; SentencePiece (byte fallback) and WordPiece do not.
 FAST_FAMILIES = ("qwen2", "qwen3", "deepseek", "tekken")

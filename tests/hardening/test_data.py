@@ -11,7 +11,7 @@ import pytest
 transformers = pytest.importorskip("transformers")
 
 import fastmask  # noqa: E402
-from test_transformers_interop import make_hf  # noqa: E402
+from _support.deepseek import make_hf  # noqa: E402
 
 # Reads role and content without filters, prints content parts, and marks assistant turns.
 TEMPLATE = (

@@ -15,7 +15,7 @@ import pytest
 
 import fastmask
 
-TEMPLATES = sorted((Path(__file__).parent / "data" / "templates").glob("*.jinja"))
+TEMPLATES = sorted((Path(__file__).resolve().parents[1] / "data" / "templates").glob("*.jinja"))
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>"}
 
 SYSTEM = "You answer questions about birds in one sentence."

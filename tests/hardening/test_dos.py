@@ -1,6 +1,6 @@
 """Denial of service: hostile templates end with a limit error (or render correctly) quickly.
 
-The cases live in `_dos_cases.py` and run in one child process with a wall-clock guard, so a
+The cases live in `_support/dos_cases.py` and run in one child process with a wall-clock guard, so a
 hang or an abort fails these tests instead of freezing or killing the suite. The README's limits
 are sized so that each case ends within a second on one core (on the 2-core reference machine,
 idle: 0.9 s for the slowest, a fuel-limited loop that prints); the per-case bound here is three
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 
-from _dos_cases import CASES
+from _support.dos_cases import CASES
 
 GUARD_SECONDS = 240
 PER_CASE_SECONDS = 3
@@ -25,7 +25,7 @@ PER_CASE_SECONDS = 3
 
 @pytest.fixture(scope="module")
 def outcomes() -> dict[str, dict]:
-    script = Path(__file__).with_name("_dos_cases.py")
+    script = Path(__file__).resolve().parents[1] / "_support" / "dos_cases.py"
     try:
         run = subprocess.run(
             [sys.executable, str(script)], capture_output=True, text=True, timeout=GUARD_SECONDS, check=False

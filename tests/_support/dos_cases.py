@@ -1,6 +1,6 @@
-"""Denial-of-service templates, run by `test_hardening_dos.py` in a child process.
+"""Denial-of-service templates, run by `tests/hardening/test_dos.py` in a child process.
 
-Run as a script: `python _dos_cases.py` renders every case once and prints one
+Run as a script: `python dos_cases.py` renders every case once and prints one
 JSON line per case with its outcome and time, so a hang or an abort fails the test instead of
 freezing the suite, and the test process is never at risk.
 """

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-import tokenizer_zoo
-from tokenizer_zoo import FAMILIES, load_hf, model_dir
+from _support import tokenizer_zoo
+from _support.tokenizer_zoo import FAMILIES, load_hf, model_dir
 
 # Texts where tokenizers tend to differ: whitespace runs and leading spaces, newlines and tabs,
 # digits, accents (precomposed and combining), CJK, emoji with modifiers and ZWJ, RTL scripts.

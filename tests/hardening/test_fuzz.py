@@ -1,10 +1,10 @@
 """Bounded fuzzing in CI: mutated real templates and hostile conversations never crash fastmask.
 
-`_fuzz_render.py` runs in a child process for FASTMASK_FUZZ_SECONDS (default 30) from
+`_support/fuzz_render.py` runs in a child process for FASTMASK_FUZZ_SECONDS (default 30) from
 FASTMASK_FUZZ_SEED (default DEFAULT_SEED, so a CI run is reproducible; `random` draws a fresh seed
 for exploratory runs, printed on failure); the child must exit cleanly, and every case must end
 in output or a FastmaskError with the limits held. A finding becomes a regression test in
-test_hardening_regressions.py.
+test_regressions.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_fuzz_template_and_conversation(tmp_path):
     chosen = os.environ.get("FASTMASK_FUZZ_SEED", str(DEFAULT_SEED))
     seed = random.randrange(1 << 30) if chosen == "random" else int(chosen)
     crash_file = tmp_path / "crash.json"
-    script = Path(__file__).with_name("_fuzz_render.py")
+    script = Path(__file__).resolve().parents[1] / "_support" / "fuzz_render.py"
     run = subprocess.run(
         [sys.executable, str(script), str(seconds), str(seed), str(crash_file)],
         capture_output=True, text=True, timeout=seconds + 120, check=False,

@@ -140,7 +140,7 @@ def test_bench_checks_equality(capsys):
 
 
 def test_conformance_subcommand_is_the_conformance_report(tmp_path, deepseek_json, capsys):
-    from trl_templates import template
+    from _support.trl_templates import template
 
     from fastmask import conformance
 
@@ -155,7 +155,7 @@ def test_conformance_subcommand_is_the_conformance_report(tmp_path, deepseek_jso
 
 def test_backend_option(tmp_path, monkeypatch, capsys):
     from fastmask.cli import _tokenizer_args
-    from tokenizer_zoo import model_dir
+    from _support.tokenizer_zoo import model_dir
 
     loaded = []
     load = _tokenizer_args.load_tokenizer

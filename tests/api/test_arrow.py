@@ -3,16 +3,12 @@ what the Python-object path gives."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
 
 import fastmask
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benches"))
-import synth  # noqa: E402
+import synth
 
 CONVERSATIONS = synth.corpus(40, seed=3, tools=False)
 

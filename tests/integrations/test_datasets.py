@@ -4,8 +4,6 @@ function gives encode_batch's output with num_proc=2 and is served from the cach
 from __future__ import annotations
 
 import pickle
-import sys
-from pathlib import Path
 
 import datasets
 import pytest
@@ -14,10 +12,8 @@ from datasets.fingerprint import Hasher
 import fastmask
 from fastmask.datasets import EncodeMap, encode_map
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benches"))
-import synth  # noqa: E402
-
-from conftest import DEEPSEEK_EOS  # noqa: E402
+import synth
+from _support.deepseek import EOS as DEEPSEEK_EOS
 
 
 def build(deepseek_json, template, **options):

@@ -1,6 +1,6 @@
-"""Bounded fuzzing of template + conversation -> ids and mask, run by test_hardening_fuzz.py.
+"""Bounded fuzzing of template + conversation -> ids and mask, run by tests/hardening/test_fuzz.py.
 
-`python _fuzz_render.py SECONDS SEED CRASH_FILE` mutates real chat templates (TRL's
+`python fuzz_render.py SECONDS SEED CRASH_FILE` mutates real chat templates (TRL's
 `chat_templates`, the package's demo template) and generates hostile conversations for SECONDS,
 then prints a JSON summary. Before each case it writes the case to CRASH_FILE, so when the
 process dies (abort, stack overflow, a panic escaping as BaseException) the reproducer is there;
@@ -20,8 +20,7 @@ from pathlib import Path
 
 import fastmask
 
-sys.path.insert(0, str(Path(__file__).parent))
-from trl_templates import template_dir  # noqa: E402
+from trl_templates import template_dir  # run as a script: its folder is on sys.path
 
 LIMITS = fastmask.Limits(fuel=2_000_000, output_bytes=1 << 20, string_bytes=1 << 20, input_bytes=1 << 20, input_depth=50)
 TOKENIZER_JSON = json.dumps({

@@ -19,7 +19,7 @@ pytest.importorskip("transformers")
 import fastmask  # noqa: E402
 from fastmask.conformance import DIFFERS, IDENTICAL, UNSUPPORTED, main, run_conformance  # noqa: E402
 from fastmask.conformance.corpus import BY_NAME  # noqa: E402
-from trl_templates import template  # noqa: E402
+from _support.trl_templates import template  # noqa: E402
 
 # Quick subset: plain chat, tools rendered through tojson, parts, and a case gemma rejects.
 CASES = "single_turn,tool_call_round_trip,content_parts_tuple,system_single_turn"

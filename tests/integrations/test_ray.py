@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
 import ray
 
 from fastmask.ray import EncodeBatches
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benches"))
-import synth  # noqa: E402
+import synth
 
 
 @pytest.fixture(scope="module")
