@@ -2,7 +2,7 @@
 //! deterministic corpus, for every real vocabulary of the tokenizer zoo plus variants of them
 //! built to reach the other supported shapes.
 //!
-//! Run by `tests/test_bpe_backend.py` (which builds the zoo first) as
+//! Run by `tests/compat/test_bpe_backend.py` (which builds the zoo first) as
 //! `cargo test --release bpe_differential -- --include-ignored --nocapture`. Settings:
 //! `FASTMASK_ZOO_DIR` (default `<crate>/.cache/tokenizer_zoo`, one `<family>/tokenizer.json`
 //! each) and `FASTMASK_BPE_CORPUS` (strings per vocabulary, default 20,000; raise it for a
@@ -32,7 +32,7 @@ struct Case {
 }
 
 #[test]
-#[ignore = "needs the tokenizer zoo and a release build: run by tests/test_bpe_backend.py"]
+#[ignore = "needs the tokenizer zoo and a release build: run by tests/compat/test_bpe_backend.py"]
 fn bpe_differential() {
     let zoo = std::env::var_os(ZOO_ENV)
         .map(PathBuf::from)
@@ -95,7 +95,7 @@ fn bpe_differential() {
 /// The fast split matcher's character classes equal onig's over every code point: `\s`, `\S`,
 /// each general category it accepts (and its negation), and each case-insensitive ASCII letter.
 #[test]
-#[ignore = "scans all of Unicode through onig (seconds in release): run by tests/test_bpe_backend.py"]
+#[ignore = "scans all of Unicode through onig (seconds in release): run by tests/compat/test_bpe_backend.py"]
 fn bpe_differential_unicode_tables() {
     let all: String = (0..0x11_0000u32).filter_map(char::from_u32).collect();
     let mut escapes = vec![r"\s".to_owned(), r"\S".to_owned()];
