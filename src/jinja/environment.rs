@@ -10,7 +10,7 @@ use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 use crate::jinja::value::json::{json_dumps, JsonOptions};
-use crate::jinja::value::objects::{Cycler, DictGlobal, DictView, Joiner, PyMethod, PyRange};
+use crate::jinja::value::objects::{Cycler, DictGlobal, DictView, Generator, Joiner, PyMethod, PyRange};
 use crate::jinja::value::print::{py_str, write_str};
 use crate::jinja::value::types::is_namespace;
 
@@ -103,12 +103,14 @@ fn tojson(_state: &State, value: &Value, positional: Rest<Value>, kwargs: Kwargs
     Ok(Value::from(json_dumps(value, &options)?))
 }
 
-/// jinja2's `string` filter is Python's `str()`: `None`, `True`, `1.0`, `['a']`.
 /// Python's `len()`, with jinja2's `len(Undefined) == 0`.
 fn python_len(value: &Value) -> Result<usize, Error> {
     match value.kind() {
         ValueKind::Undefined => Ok(0),
         ValueKind::String => Ok(value.as_str().unwrap_or_default().chars().count()),
+        _ if value.downcast_object_ref::<Generator>().is_some() => {
+            Err(Error::new(ErrorKind::InvalidOperation, "object of type 'generator' has no len()"))
+        }
         _ => value.len().ok_or_else(|| {
             Error::new(ErrorKind::InvalidOperation, format!("object of type {} has no len()", value.kind()))
         }),

@@ -2,6 +2,7 @@
 //! Python's `str()`, numbers are parsed and rounded as Python does, ordering refuses unrelated
 //! types, and the HTML helpers escape as markupsafe does.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use minijinja::value::{from_args, Kwargs, Rest, Value, ValueKind, ValueOrKwargs};
@@ -10,7 +11,7 @@ use minijinja::{Environment, Error, ErrorKind, State};
 use crate::jinja::methods::{bind, strip};
 use crate::jinja::value::compare::py_cmp;
 use crate::jinja::value::format::{check_width, percent_format};
-use crate::jinja::value::objects::PyMethod;
+use crate::jinja::value::objects::{materialized, Generator, PyMethod};
 use crate::jinja::value::print::{is_python_space, py_str, write_str};
 use crate::jinja::value::types::{invalid_operation, is_namespace};
 
@@ -20,6 +21,9 @@ const MINIJINJA_ONLY_TESTS: &[&str] = &["safe", "int", "startingwith", "endingwi
 
 /// Registers jinja2's versions of the filters (`tojson`, `string`, `length` and the tests are
 /// registered by `environment.rs`).
+/// The generator function behind jinja2's `select`, `reject`, `selectattr` and `rejectattr`.
+const SELECT: &str = "select_or_reject";
+
 pub fn register(env: &mut Environment<'static>) {
     for name in MINIJINJA_ONLY_FILTERS {
         env.remove_filter(name);
@@ -59,6 +63,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("groupby", groupby);
     // minijinja's own versions, after Python's check that the value can be iterated.
     env.add_filter("unique", |state: &State, value: Value, kwargs: Kwargs| {
+        let value = materialized(value);
         let attribute = kwargs.peek::<Option<&str>>("attribute")?;
         for item in py_iter(&value)? {
             let key = match attribute {
@@ -77,24 +82,66 @@ pub fn register(env: &mut Environment<'static>) {
         minijinja::filters::unique(state, value, kwargs)
     });
     env.add_filter("list", |state: &State, value: Value| {
+        let value = materialized(value);
         py_iter(&value)?;
         minijinja::filters::list(state, value)
     });
     env.add_filter(
         "sum",
         |state: &State, value: Value, attribute: Option<&str>, start: Option<Value>, kwargs: Kwargs| {
+            let value = materialized(value);
             py_iter(&value)?;
             minijinja::filters::sum(state, value, attribute, start, kwargs)
         },
     );
     env.add_filter("batch", |state: &State, value: Value, count: usize, fill: Option<Value>| {
+        let value = materialized(value);
         py_iter(&value)?;
         minijinja::filters::batch(state, value, count, fill)
     });
     env.add_filter("slice", |state: &State, value: Value, count: usize, fill: Option<Value>| {
+        let value = materialized(value);
         py_iter(&value)?;
         minijinja::filters::slice(state, value, count, fill)
     });
+    // jinja2's versions return generators; minijinja's build the list at once.
+    env.add_filter("map", |state: &mut State, value: Value, args: Rest<ValueOrKwargs>| {
+        Ok::<_, Error>(Generator::new_value("sync_do_map", minijinja::filters::map(state, value, args)?))
+    });
+    env.add_filter(
+        "select",
+        |state: &mut State, value: Value, test: Option<Cow<'_, str>>, args: Rest<ValueOrKwargs>| {
+            Ok::<_, Error>(Generator::new_value(SELECT, minijinja::filters::select(state, value, test, args)?))
+        },
+    );
+    env.add_filter(
+        "reject",
+        |state: &mut State, value: Value, test: Option<Cow<'_, str>>, args: Rest<ValueOrKwargs>| {
+            Ok::<_, Error>(Generator::new_value(SELECT, minijinja::filters::reject(state, value, test, args)?))
+        },
+    );
+    env.add_filter(
+        "selectattr",
+        |state: &mut State, value: Value, attr: Cow<'_, str>, test: Option<Cow<'_, str>>, args: Rest<ValueOrKwargs>| {
+            let items = minijinja::filters::selectattr(state, value, attr, test, args)?;
+            Ok::<_, Error>(Generator::new_value(SELECT, items))
+        },
+    );
+    env.add_filter(
+        "rejectattr",
+        |state: &mut State, value: Value, attr: Cow<'_, str>, test: Option<Cow<'_, str>>, args: Rest<ValueOrKwargs>| {
+            let items = minijinja::filters::rejectattr(state, value, attr, test, args)?;
+            Ok::<_, Error>(Generator::new_value(SELECT, items))
+        },
+    );
+    env.add_filter("last", |value: Value| {
+        if value.downcast_object_ref::<Generator>().is_some() {
+            return Err(invalid_operation("TypeError: 'generator' object is not reversible"));
+        }
+        minijinja::filters::last(value)
+    });
+    // Python reverses what it cannot index by listing it first.
+    env.add_filter("reverse", |value: Value| minijinja::filters::reverse(&materialized(value)));
     env.add_filter("attr", attr);
     env.add_filter("indent", indent);
     env.add_filter("wordcount", |value: &Value| {
@@ -744,6 +791,43 @@ fn urlencode(value: &Value) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use crate::jinja::environment::test_support::{fails, render};
+
+    /// Each expected text is what jinja2 3.1.6 renders (its generators print their address; here
+    /// it is a fixed one).
+    #[test]
+    fn map_and_select_return_generators_like_jinja2() {
+        let xs = "{% set xs = ['a', 'b'] %}{% set ms = [{'a': 1}, {'a': 0}] %}";
+        let cases = [
+            ("{{ xs|map('upper') }}", "<generator object sync_do_map at 0x7f0000000000>"),
+            ("{{ xs|select }}|{{ ms|rejectattr('a') }}", "<generator object select_or_reject at 0x7f0000000000>|<generator object select_or_reject at 0x7f0000000000>"),
+            ("{% if xs|select('none') %}T{% else %}F{% endif %}", "T"),
+            ("{{ (xs|map('upper'))[0] }}|", "|"),
+            ("{{ xs|map('upper')|first }}", "A"),
+            ("{{ xs|map('upper')|list|length }}", "2"),
+            ("{% set g = xs|map('upper') %}{{ g|join }}/{{ g|join }}", "AB/"),
+            ("{{ xs|map('upper') is sequence }}{{ xs|map('upper') is iterable }}", "FalseTrue"),
+            ("{{ 'A' in xs|map('upper') }}", "True"),
+            ("{% for x in xs|map('upper') %}{{ loop.length }}{{ loop.last }}{% endfor %}", "2False2True"),
+            ("{{ xs|map('upper')|reverse|list }}", "['B', 'A']"),
+            ("{{ [xs|map('upper')] }}", "[<generator object sync_do_map at 0x7f0000000000>]"),
+            ("{{ xs|map('upper')|sort }}", "['A', 'B']"),
+            ("{{ xs|map('upper')|unique|list }}", "['A', 'B']"),
+            ("{{ xs|map('upper')|batch(1)|list }}", "[['A'], ['B']]"),
+            ("{{ ms|selectattr('a')|map(attribute='a')|list }}", "[1]"),
+            ("{{ xs|map('upper')|list|tojson }}", "[\"A\", \"B\"]"),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(render(&format!("{xs}{source}")), expected, "{source}");
+        }
+        for source in [
+            "{{ xs|map('upper')|last }}",
+            "{{ xs|map('upper')|length }}",
+            "{{ xs|map('upper')|count }}",
+            "{{ xs|map('upper')|tojson }}",
+        ] {
+            assert!(fails(&format!("{xs}{source}")), "{source} renders, jinja2 raises a TypeError");
+        }
+    }
 
     #[test]
     fn numbers_parse_and_round_like_python() {

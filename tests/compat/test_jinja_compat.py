@@ -14,6 +14,7 @@ import datetime
 import itertools
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,24 @@ TOJSON = cases(
     ("{{ x|tojson }}", {"x": [2**63, -(2**63), 2**100]}),
     ("{{ range(3)|tojson }}", {}),
     ("{{ (xs|groupby('a'))|tojson }}", {"xs": [{"a": 1}]}),
+)
+
+# jinja2's map/select/reject/selectattr/rejectattr return generators: iterated once, always true,
+# without a length, not JSON serializable.
+GENERATORS = cases(
+    ("{{ xs|map(attribute='a')|tojson }}", {"xs": [{"a": 1}]}),
+    ("{{ xs|selectattr('a')|tojson }}", {"xs": [{"a": 1}]}),
+    ("{{ xs|map(attribute='a')|list|tojson }}", {"xs": [{"a": 1}, {"a": 2}]}),
+    ("{% if xs|selectattr('a', 'none') %}T{% else %}F{% endif %}", {"xs": [{"a": 1}]}),
+    ("{% set g = xs|map('upper') %}{{ g|join }}/{{ g|join }}/{{ g|list }}", {"xs": ["a", "b"]}),
+    ("{{ xs|map('upper')|length }}", {"xs": ["a"]}),
+    ("{{ xs|select|count }}", {"xs": ["a"]}),
+    ("{{ xs|reject|last }}", {"xs": ["", "a"]}),
+    ("{{ xs|reject|first }}{{ (xs|map('upper'))[0] }}|", {"xs": ["", "a"]}),
+    ("{{ xs|map('upper') is sequence }}{{ xs|map('upper') is iterable }}{{ 'A' in xs|map('upper') }}", {"xs": ["a"]}),
+    ("{% for x in xs|rejectattr('a') %}{{ loop.length }}{{ loop.last }}{% endfor %}", {"xs": [{"a": 0}, {"a": 0}]}),
+    ("{{ xs|map('upper')|reverse|list }}{{ xs|map('upper')|sort }}{{ xs|map('upper')|unique|list }}", {"xs": ["a", "b"]}),
+    ("{{ xs|map('upper')|batch(1)|list }}{{ xs|map('upper')|join(',') }}", {"xs": ["a", "b"]}),
 )
 
 FLOATS_AND_PRINTING = cases(
@@ -447,6 +466,23 @@ WHITESPACE = _whitespace_cases()
 @pytest.mark.parametrize(("source", "variables"), TOJSON)
 def test_tojson(tokenizer_json, source, variables):
     check(tokenizer_json, source, variables)
+
+
+@pytest.mark.parametrize(("source", "variables"), GENERATORS)
+def test_generators(tokenizer_json, source, variables):
+    check(tokenizer_json, source, variables)
+
+
+def test_generators_print_as_python_generators(tokenizer_json):
+    """jinja2 prints a generator with its address; fastmask prints a fixed one."""
+    source = "{{ xs|map('upper') }}|{{ [xs|select] }}|{{ xs|rejectattr('a') ~ '' }}"
+    variables = {"xs": []}
+    address = re.compile(r" at 0x[0-9a-f]+>")
+    expected = jinja2_render(source, variables)
+    actual = fastmask_render(tokenizer_json, source, variables)
+    assert expected[0] == actual[0] == "ok"
+    assert address.sub(" at ADDRESS>", actual[1]) == address.sub(" at ADDRESS>", expected[1])
+    assert actual == fastmask_render(tokenizer_json, source, variables), "the same text on every render"
 
 
 @pytest.mark.parametrize(("source", "variables"), FLOATS_AND_PRINTING)

@@ -5,7 +5,7 @@ use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
 use super::compare::py_cmp;
-use super::objects::{DictView, PyMethod, PyRange};
+use super::objects::{DictView, Generator, PyMethod, PyRange};
 use super::print::float_repr;
 use super::types::is_namespace;
 use crate::limits::MAX_NESTING;
@@ -51,7 +51,8 @@ fn write_json(value: &Value, options: &JsonOptions, depth: usize, out: &mut Stri
         ValueKind::String => write_json_string(value.as_str().unwrap_or_default(), options.ensure_ascii, out),
         ValueKind::Seq | ValueKind::Iterable
             if value.downcast_object_ref::<DictView>().is_none()
-                && value.downcast_object_ref::<PyRange>().is_none() =>
+                && value.downcast_object_ref::<PyRange>().is_none()
+                && value.downcast_object_ref::<Generator>().is_none() =>
         {
             let items: Vec<Value> = value.try_iter()?.collect();
             write_json_container(('[', ']'), &items, options, depth, out, |item, out| {
@@ -70,6 +71,7 @@ fn not_serializable(value: &Value) -> Error {
         ValueKind::Map => "TemplateNamespace".to_string(),
         ValueKind::Seq | ValueKind::Iterable => match value.downcast_object_ref::<DictView>() {
             Some(view) => view.type_name().to_string(),
+            None if value.downcast_object_ref::<Generator>().is_some() => "generator".to_string(),
             None => "range".to_string(),
         },
         ValueKind::Undefined => "Undefined".to_string(),

@@ -1,6 +1,7 @@
 //! Python objects templates can reach through jinja2 that minijinja has no equivalent for:
 //! dict views (`d.items()`), bound methods (`d.items` without a call), `namespace` with
-//! transformers' `_`-name rejection, transformers' restricted `dict`, `joiner` and `cycler`.
+//! transformers' `_`-name rejection, transformers' restricted `dict`, `joiner` and `cycler`, and
+//! the generators jinja2's `map`, `select`, `reject`, `selectattr` and `rejectattr` return.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -370,6 +371,78 @@ impl Object for PyRange {
 
     fn is_true(self: &Arc<Self>) -> bool {
         self.len > 0
+    }
+}
+
+/// What jinja2's `map` (`sync_do_map`) and `select`/`reject`/`selectattr`/`rejectattr`
+/// (`select_or_reject`) return: a Python generator. It yields its items once (a second loop over
+/// it sees nothing), is true even when empty, has no length, is not JSON serializable, and prints
+/// as `<generator object NAME at 0x...>`. jinja2 prints the object's address there; fastmask
+/// prints a fixed one, so a render is the same every time.
+#[derive(Debug)]
+pub struct Generator {
+    function: &'static str,
+    items: Mutex<Option<Vec<Value>>>,
+}
+
+impl Generator {
+    /// The address printed for every generator.
+    const ADDRESS: &'static str = "0x7f0000000000";
+
+    pub fn new_value(function: &'static str, items: Vec<Value>) -> Value {
+        Value::from_object(Generator { function, items: Mutex::new(Some(items)) })
+    }
+
+    /// The items not yet yielded, which are yielded now.
+    fn take(&self) -> Vec<Value> {
+        self.items.lock().map(|mut items| items.take().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Python's `repr()`.
+    pub fn write_repr(&self, out: &mut String) {
+        out.push_str("<generator object ");
+        out.push_str(self.function);
+        out.push_str(" at ");
+        out.push_str(Self::ADDRESS);
+        out.push('>');
+    }
+}
+
+impl Object for Generator {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Iterable
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.take())
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        None
+    }
+
+    /// A generator cannot be indexed: `g[0]` is undefined in jinja2 (minijinja would walk it).
+    fn get_value(self: &Arc<Self>, _key: &Value) -> Option<Value> {
+        Some(Value::UNDEFINED)
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.write_repr(&mut out);
+        f.write_str(&out)
+    }
+}
+
+/// A generator's remaining items as a list (consuming them), any other value as it is: for the
+/// filters that iterate their input more than once.
+pub fn materialized(value: Value) -> Value {
+    match value.downcast_object_ref::<Generator>() {
+        Some(generator) => Value::from(generator.take()),
+        None => value,
     }
 }
 

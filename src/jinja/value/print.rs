@@ -3,7 +3,7 @@
 
 use minijinja::value::{Value, ValueKind};
 
-use super::objects::{tuple_items, DictView, PyMethod, PyRange};
+use super::objects::{tuple_items, DictView, Generator, PyMethod, PyRange};
 use super::types::is_namespace;
 use crate::limits::MAX_NESTING;
 
@@ -106,6 +106,11 @@ impl Printer<'_> {
                 if self.enter() {
                     self.tuple(&tuple_items(value).unwrap_or_default());
                     self.depth -= 1;
+                }
+            }
+            ValueKind::Iterable if value.downcast_object_ref::<Generator>().is_some() => {
+                if let Some(generator) = value.downcast_object_ref::<Generator>() {
+                    generator.write_repr(self.out);
                 }
             }
             ValueKind::Seq | ValueKind::Iterable => match value.downcast_object_ref::<DictView>() {
