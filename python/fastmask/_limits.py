@@ -1,39 +1,41 @@
 """`Limits`: the safety limits a ChatTokenizer holds untrusted templates and inputs to.
 
-The defaults live in the Rust core (`src/limits.rs`); README.md ("Limits") gives each one's reason.
+The fields, their defaults and their docs are declared once, in the Rust core (`src/limits.rs`),
+and exported as `_core.LIMIT_FIELDS`; this module builds the frozen dataclass from them. README.md
+("Limits") gives each default's reason. Values are checked by the core when a tokenizer is built;
+each field's doc is also in `dataclasses.fields(Limits)[i].metadata["doc"]`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import textwrap
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from fastmask._core import DEFAULT_LIMITS
+from fastmask._core import LIMIT_FIELDS
 
 
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """Limits per conversation; reaching one raises `fastmask.LimitError` naming it.
+def _docstring() -> str:
+    lines = ["Limits per conversation; reaching one raises `fastmask.LimitError` naming it.", "", "Attributes:"]
+    for name, _default, doc in LIMIT_FIELDS:
+        lines.extend(textwrap.wrap(f"{name}: {doc}", width=96, initial_indent="    ", subsequent_indent="        "))
+    return "\n".join(lines)
 
-    Attributes:
-        fuel: template steps per render (about one per instruction, plus one per 64 bytes of
-            data the template builds); bounds a render's time and memory.
-        fuel_per_input_byte: fuel per byte of a render's input text, used instead of `fuel`
-            when it gives more, so long conversations keep the headroom short ones have.
-        recursion: nesting of macro calls and loops (at most 500, minijinja's ceiling).
-        output_bytes: bytes of rendered text.
-        string_bytes: bytes of any one string a filter, method or operator builds (`indent`,
-            `center`, `join`, `replace`, `format`, `%`, `~`, `tojson`, `ljust`, widths).
-        template_bytes: bytes of the template source (checked when the tokenizer is built).
-        input_bytes: bytes of text in one conversation (and in `tools`, `documents`, kwargs).
-        input_depth: nesting of lists and dicts in the input; a dict or list that contains
-            itself is refused whatever this is.
-    """
 
-    fuel: int = DEFAULT_LIMITS["fuel"]
-    fuel_per_input_byte: int = DEFAULT_LIMITS["fuel_per_input_byte"]
-    recursion: int = DEFAULT_LIMITS["recursion"]
-    output_bytes: int = DEFAULT_LIMITS["output_bytes"]
-    string_bytes: int = DEFAULT_LIMITS["string_bytes"]
-    template_bytes: int = DEFAULT_LIMITS["template_bytes"]
-    input_bytes: int = DEFAULT_LIMITS["input_bytes"]
-    input_depth: int = DEFAULT_LIMITS["input_depth"]
+if TYPE_CHECKING:
+
+    class Limits:
+        """Limits per conversation (fields: `fastmask._core.LIMIT_FIELDS`)."""
+
+        __dataclass_fields__: ClassVar[dict[str, Any]]
+
+        def __init__(self, **limits: int) -> None: ...
+        def __getattr__(self, name: str) -> int: ...
+
+else:
+    Limits = dataclasses.make_dataclass(
+        "Limits",
+        [(name, int, dataclasses.field(default=default, metadata={"doc": doc})) for name, default, doc in LIMIT_FIELDS],
+        namespace={"__module__": __name__, "__doc__": _docstring()},
+        frozen=True,
+    )

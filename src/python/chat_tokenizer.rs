@@ -8,10 +8,9 @@ use minijinja::value::Value;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::conversations::{
-    encode_options, limits_from_py, limits_to_pairs, py_to_value, template_kwargs_from_py, PyMaskOptions,
-};
+use super::conversations::{encode_options, py_to_value, template_kwargs_from_py, PyMaskOptions};
 use super::layout::Layout;
+use super::limits::{limits_dict, limits_from_py};
 use super::{arrow_in, conversations, id_objects, skip};
 use crate::error::catch_panic;
 use crate::mask::conversation::RenderInputs;
@@ -302,12 +301,4 @@ fn render_inputs(
             None => Vec::new(),
         },
     })
-}
-
-pub fn limits_dict<'py>(py: Python<'py>, limits: &crate::Limits) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    for (name, value) in limits_to_pairs(limits) {
-        dict.set_item(name, value)?;
-    }
-    Ok(dict)
 }

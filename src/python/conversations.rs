@@ -318,7 +318,7 @@ fn sequence_items<'py>(obj: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py, PyAny>>
     None
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|name| name.to_string()).unwrap_or_else(|_| "object".into())
 }
 
@@ -422,44 +422,4 @@ impl PyMaskOptions {
         };
         Ok(PyMaskOptions { plan: MaskPlan { source, turns } })
     }
-}
-
-/// The names of `Limits`' fields as Python sees them (`fastmask.Limits`), with their values.
-pub fn limits_to_pairs(limits: &Limits) -> [(&'static str, u64); 8] {
-    [
-        ("fuel", limits.fuel),
-        ("fuel_per_input_byte", limits.fuel_per_input_byte),
-        ("recursion", limits.recursion as u64),
-        ("output_bytes", limits.output_bytes as u64),
-        ("string_bytes", limits.string_bytes as u64),
-        ("template_bytes", limits.template_bytes as u64),
-        ("input_bytes", limits.input_bytes as u64),
-        ("input_depth", limits.input_depth as u64),
-    ]
-}
-
-/// `Limits` from a dict of field names to non-negative ints; missing fields keep their default.
-pub fn limits_from_py(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Limits> {
-    let mut limits = Limits::default();
-    let Some(dict) = dict else { return Ok(limits) };
-    for (key, value) in dict.iter() {
-        let name: String = key.extract().map_err(|_| Error::input("limits: names must be strings"))?;
-        let number: u64 = value.extract().map_err(|_| {
-            Error::input(format!("limits: {name} must be a non-negative int, got {}", type_name(&value)))
-        })?;
-        let size = usize::try_from(number).unwrap_or(usize::MAX);
-        match name.as_str() {
-            "fuel" => limits.fuel = number,
-            "fuel_per_input_byte" => limits.fuel_per_input_byte = number,
-            "recursion" => limits.recursion = size,
-            "output_bytes" => limits.output_bytes = size,
-            "string_bytes" => limits.string_bytes = size,
-            "template_bytes" => limits.template_bytes = size,
-            "input_bytes" => limits.input_bytes = size,
-            "input_depth" => limits.input_depth = size,
-            other => return Err(Error::input(format!("limits: unknown limit {other:?}")).into()),
-        }
-    }
-    limits.validate()?;
-    Ok(limits)
 }

@@ -9,6 +9,7 @@ mod conversations;
 mod errors;
 mod id_objects;
 mod layout;
+mod limits;
 mod outputs;
 mod skip;
 #[cfg(feature = "test-hooks")]
@@ -27,6 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     test_hooks::register(m)?;
     errors::register(m)?;
     m.add("NUM_THREADS_ENV", crate::runtime::NUM_THREADS_ENV)?;
-    m.add("DEFAULT_LIMITS", chat_tokenizer::limits_dict(m.py(), &crate::Limits::default())?)?;
+    m.add("LIMIT_FIELDS", limits::fields(m.py())?)?;
     Ok(())
 }
