@@ -136,7 +136,7 @@ class ChatTokenizer:
     @classmethod
     def from_transformers(cls, tokenizer: Any, *, chat_template: str | None = None, **options: Any) -> ChatTokenizer:
         """A transformers fast tokenizer: its backend, its (or the named) template, its special tokens."""
-        from fastmask._transformers import parts_from_transformers
+        from fastmask._transformers_parts import parts_from_transformers
 
         parts = parts_from_transformers(tokenizer, chat_template)
         options.setdefault("padding_side", parts["padding_side"])

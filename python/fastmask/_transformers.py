@@ -1,4 +1,5 @@
-"""Everything that touches a transformers tokenizer object.
+"""The drop-in for transformers' `apply_chat_template` (the parts read from a tokenizer object are
+`fastmask._transformers_parts`).
 
 `apply_chat_template(tokenizer, conversation, ...)` takes the arguments of transformers 5.24's
 `tokenizer.apply_chat_template` and returns what it returns (a str, ids, or a `BatchEncoding`
@@ -21,6 +22,8 @@ from inspect import isfunction, ismethod
 from typing import Any
 
 from fastmask._tokenizer import NOW_ENV, ChatTokenizer
+from fastmask._transformers_parts import backend_json, fast_backend
+from fastmask._transformers_parts import parts_from_transformers as parts_from_transformers
 
 # `render_jinja_template`'s test for a template that can produce masks, and the warning it logs.
 _GENERATION_TAG = re.compile(r"\{\%-?\s*generation\s*-?\%\}")
@@ -61,55 +64,7 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_PER_TOKENIZER = 8
 
 
-# -- parts of a transformers tokenizer -------------------------------------------------------------
-
-
-def parts_from_transformers(tokenizer: Any, chat_template: str | None = None, *, tools: Any = None) -> dict[str, Any]:
-    """What `ChatTokenizer.from_parts` needs, read from a transformers fast tokenizer.
-
-    The template is chosen as `tokenizer.get_chat_template(chat_template, tools)` chooses it: a
-    name among several held templates, a literal template, or the tokenizer's own (its
-    "tool_use" template when `tools` is given). `special_tokens` is `special_tokens_map`, the
-    named special tokens as strings, which transformers merges into the template variables.
-
-    Raises:
-        NotImplementedError: a slow (Python) tokenizer, or `split_special_tokens=True`.
-        ValueError: no template can be chosen (transformers' message).
-    """
-    backend = _fast_backend(tokenizer)
-    return {
-        "tokenizer_json": _backend_json(backend),
-        "chat_template": tokenizer.get_chat_template(chat_template, tools),
-        "special_tokens": dict(tokenizer.special_tokens_map),
-        "padding_side": tokenizer.padding_side,
-        "truncation_side": tokenizer.truncation_side,
-        "pad_token": tokenizer.pad_token,
-    }
-
-
-def _fast_backend(tokenizer: Any) -> Any:
-    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
-    if backend is None:
-        raise NotImplementedError(
-            f"{type(tokenizer).__name__} is a slow (Python) tokenizer: fastmask tokenizes with the Rust "
-            "`tokenizers` backend of a fast tokenizer; load one with AutoTokenizer.from_pretrained(..., use_fast=True)"
-        )
-    if getattr(tokenizer, "split_special_tokens", False):
-        raise NotImplementedError(
-            "split_special_tokens=True is not supported: fastmask encodes special tokens as tokens"
-        )
-    return backend
-
-
-def _backend_json(backend: Any) -> str:
-    """The backend's tokenizer.json without the truncation and padding a previous call left set."""
-    text = backend.to_str()
-    if backend.truncation is None and backend.padding is None:
-        return text
-    data = json.loads(text)
-    data["truncation"] = None
-    data["padding"] = None
-    return json.dumps(data, ensure_ascii=False)
+# -- the cached ChatTokenizer of a transformers tokenizer -------------------------------------------
 
 
 def _chat_tokenizer(tokenizer: Any, template: str) -> ChatTokenizer:
@@ -119,7 +74,7 @@ def _chat_tokenizer(tokenizer: Any, template: str) -> ChatTokenizer:
     the special tokens, the pad token and the backend (identity and size, which `add_tokens`
     changes). Replacing the backend's normalizer or model in place is not detected.
     """
-    backend = _fast_backend(tokenizer)
+    backend = fast_backend(tokenizer)
     special = dict(tokenizer.special_tokens_map)
     clock = os.environ.get(NOW_ENV, "")  # a pinned clock is compiled into the template
     key = (template, json.dumps(special, sort_keys=True), tokenizer.pad_token, id(backend), len(tokenizer), clock)
@@ -133,7 +88,7 @@ def _chat_tokenizer(tokenizer: Any, template: str) -> ChatTokenizer:
         chat = sibling.with_chat_template(template)
     else:
         chat = ChatTokenizer.from_parts(
-            _backend_json(backend), template, special_tokens=special, pad_token=tokenizer.pad_token
+            backend_json(backend), template, special_tokens=special, pad_token=tokenizer.pad_token
         )
     with _CACHE_LOCK:
         held = _CACHE.setdefault(tokenizer, {})
