@@ -1,4 +1,5 @@
-//! The one error type of the core. Python exception classes are chosen from `ErrorKind` in `src/python/errors.rs`.
+//! The one error type of the core. Python exception classes are chosen from `ErrorKind`, and get
+//! the conversation and message indices as attributes, in `src/python/errors.rs`.
 
 use std::fmt;
 
@@ -19,20 +20,24 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// An error with the conversation it belongs to, when it belongs to one.
+/// An error with the conversation and the message it belongs to, when it belongs to one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub kind: ErrorKind,
+    /// The text, without the conversation (which `Display` prefixes); it begins with
+    /// `message {index}: ` when `message_index` is set.
     pub message: String,
     /// Index of the conversation in its batch; `None` for errors outside any conversation.
     pub conversation: Option<usize>,
+    /// Index of the message within its conversation, when the error names one.
+    pub message_index: Option<usize>,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), conversation: None }
+        Error { kind, message: message.into(), conversation: None, message_index: None }
     }
 
     pub fn input(message: impl Into<String>) -> Self {
@@ -51,6 +56,12 @@ impl Error {
     pub fn in_conversation(mut self, index: usize) -> Self {
         self.conversation.get_or_insert(index);
         self
+    }
+
+    /// Names the message the error is about: `message {index}: ` before the text, and the index.
+    /// A message named before is replaced, so the index is always the one the text begins with.
+    pub fn in_message(self, index: usize) -> Self {
+        Error { message: format!("message {index}: {}", self.message), message_index: Some(index), ..self }
     }
 }
 
@@ -93,6 +104,19 @@ mod tests {
     fn message_names_the_conversation() {
         let err = Error::input("message 3: content must be a string").in_conversation(17);
         assert_eq!(err.to_string(), "conversation 17: message 3: content must be a string");
+    }
+
+    #[test]
+    fn message_index_is_the_one_the_text_begins_with() {
+        let err = Error::input("content must be a string").in_message(3).in_conversation(17);
+        assert_eq!(err.to_string(), "conversation 17: message 3: content must be a string");
+        assert_eq!((err.conversation, err.message_index), (Some(17), Some(3)));
+        let outer = Error::input(err.message.clone()).in_message(4);
+        assert_eq!(
+            (outer.message.as_str(), outer.message_index),
+            ("message 4: message 3: content must be a string", Some(4))
+        );
+        assert_eq!(Error::input("x").message_index, None);
     }
 
     #[test]

@@ -6,7 +6,8 @@
   where it failed.
 
 With `"skip"` and `"collect"` the result also has `errors`: `(index, exception)` pairs in index
-order, each exception of the class `"raise"` would have raised.
+order, each exception of the class `"raise"` would have raised, with the same attributes
+(`conversation`, the index again, and `message`, the message's index or None).
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ def core_policy(on_error: Any, return_tensors: Any) -> str:
             "use on_error='skip', or return_tensors=None or 'arrow'"
         )
     return "raise" if on_error == "raise" else "skip"
+
+
+def error_detail(error: BaseException) -> str:
+    """The error's text without the `conversation N: ` that its `conversation` attribute adds (a
+    batch index, which callers that re-number rows replace with their own)."""
+    text = str(error)
+    index = getattr(error, "conversation", None)
+    return text.removeprefix(f"conversation {index}: ") if index is not None else text
 
 
 def collected_lists(out: dict[str, Any], failed: list[int], count: int) -> dict[str, Any]:

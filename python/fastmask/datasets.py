@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastmask import __version__
-from fastmask._on_error import POLICIES
+from fastmask._on_error import POLICIES, error_detail
 from fastmask._tokenizer import ChatTokenizer
 from fastmask._core import InputError
 
@@ -115,8 +115,8 @@ def _with_empty_rows(column: Any, good: list[int], count: int) -> Any:
 
 
 def _error_text(error: BaseException) -> str:
-    # The core's "conversation N: " counts within the batch, not the dataset: leave it out.
-    return f"{type(error).__name__}: {str(error).split(': ', 1)[-1]}"
+    # The error's conversation index counts within the batch, not the dataset: leave it out.
+    return f"{type(error).__name__}: {error_detail(error)}"
 
 
 def encode_map(tokenizer: ChatTokenizer, *, messages_field: str = "messages", **options: Any) -> EncodeMap:

@@ -81,10 +81,7 @@ impl ArrowConversations {
         let mut read = Read { limits, bytes_left: limits.input_bytes };
         let messages = range
             .enumerate()
-            .map(|(index, item)| {
-                read.value(messages, item, 0)
-                    .map_err(|err| Error { message: format!("message {index}: {}", err.message), ..err })
-            })
+            .map(|(index, item)| read.value(messages, item, 0).map_err(|err| err.in_message(index)))
             .collect::<Result<Vec<Value>>>()?;
         Ok(Conversation { messages })
     }

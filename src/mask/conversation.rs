@@ -75,7 +75,7 @@ pub fn build_context(
         .messages
         .iter()
         .enumerate()
-        .map(|(index, message)| prepare_message(message).map_err(|msg| Error::input(format!("message {index}: {msg}"))))
+        .map(|(index, message)| prepare_message(message).map_err(|msg| Error::input(msg).in_message(index)))
         .collect::<Result<Vec<Value>>>()?;
     let mut variables: Vec<(Value, Value)> =
         Vec::with_capacity(special_tokens.len() + inputs.template_kwargs.len() + 4);

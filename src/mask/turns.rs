@@ -128,7 +128,7 @@ pub fn render_turns(
         if index == 0 {
             // Templates add a default system prompt or a BOS based on messages[0], so the render
             // of an empty prefix says nothing about where the first turn starts.
-            return Err(Error::input("message 0: a trained first message has no prefix to infer its start from"));
+            return Err(Error::input("a trained first message has no prefix to infer its start from").in_message(0));
         }
         let prompt = if is_assistant { Some(render(index, true).map_err(|err| turn_error(index, err))?) } else { None };
         let through = render(index + 1, false).map_err(|err| turn_error(index, err))?;
@@ -139,10 +139,10 @@ pub fn render_turns(
                 locate_turn(&full.text, &before, prompt.as_deref(), &through, options.turn_start)
             }
         };
-        let (start, end) = located.map_err(|why| Error::new(ErrorKind::Template, format!("message {index}: {why}")))?;
+        let (start, end) = located.map_err(|why| Error::new(ErrorKind::Template, why).in_message(index))?;
         byte_spans.push(
             trim_turn(&full.text, start, end, message, options)
-                .map_err(|why| Error::new(ErrorKind::Input, format!("message {index}: {why}")))?,
+                .map_err(|why| Error::new(ErrorKind::Input, why).in_message(index))?,
         );
     }
     if options.last_turn_only {
@@ -153,7 +153,8 @@ pub fn render_turns(
 }
 
 fn turn_error(index: usize, err: Error) -> Error {
-    Error::new(err.kind, format!("message {index}: rendering the conversation up to this turn failed: {}", err.message))
+    Error::new(err.kind, format!("rendering the conversation up to this turn failed: {}", err.message))
+        .in_message(index)
 }
 
 fn role(message: &Value) -> Option<String> {

@@ -70,7 +70,7 @@ fn conversation_from_py(conversation: &Bound<'_, PyAny>, limits: &Limits) -> Res
     let messages = messages
         .iter()
         .enumerate()
-        .map(|(index, message)| walk.extract(message).map_err(|err| prefixed(err, &format!("message {index}"))))
+        .map(|(index, message)| walk.extract(message).map_err(|err| err.in_message(index)))
         .collect::<Result<Vec<Plain>, Error>>()?;
     Ok(PlainConversation { text: walk.text, messages })
 }

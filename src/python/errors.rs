@@ -1,4 +1,8 @@
 //! The exception hierarchy, and the one place core errors become Python exceptions.
+//!
+//! Every exception carries `conversation` (the index in its batch) and `message` (the index of
+//! the message in its conversation) as attributes, `None` where the error has none; they are
+//! class attributes as well, so an exception raised by the Python layer has them too.
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
@@ -20,21 +24,35 @@ create_exception!(
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
-        let message = err.to_string();
-        match err.kind {
-            ErrorKind::TemplateSyntax => TemplateSyntaxError::new_err(message),
-            ErrorKind::Template => TemplateError::new_err(message),
-            ErrorKind::Input => InputError::new_err(message),
-            ErrorKind::Tokenizer => TokenizerError::new_err(message),
-            ErrorKind::Limit => LimitError::new_err(message),
-            ErrorKind::Internal => FastmaskError::new_err(message),
+        let text = err.to_string();
+        let exception = match err.kind {
+            ErrorKind::TemplateSyntax => TemplateSyntaxError::new_err(text),
+            ErrorKind::Template => TemplateError::new_err(text),
+            ErrorKind::Input => InputError::new_err(text),
+            ErrorKind::Tokenizer => TokenizerError::new_err(text),
+            ErrorKind::Limit => LimitError::new_err(text),
+            ErrorKind::Internal => FastmaskError::new_err(text),
+        };
+        if err.conversation.is_none() && err.message_index.is_none() {
+            return exception;
         }
+        Python::attach(|py| {
+            let value = exception.value(py);
+            // Fails only without memory; the class attributes (None) stand in then, and the
+            // exception itself is what must reach the caller.
+            let _ = value.setattr("conversation", err.conversation);
+            let _ = value.setattr("message", err.message_index);
+        });
+        exception
     }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    m.add("FastmaskError", py.get_type::<FastmaskError>())?;
+    let base = py.get_type::<FastmaskError>();
+    base.setattr("conversation", py.None())?;
+    base.setattr("message", py.None())?;
+    m.add("FastmaskError", base)?;
     m.add("TemplateSyntaxError", py.get_type::<TemplateSyntaxError>())?;
     m.add("TemplateError", py.get_type::<TemplateError>())?;
     m.add("InputError", py.get_type::<InputError>())?;

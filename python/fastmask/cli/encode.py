@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastmask import ChatTokenizer, InputError
+from fastmask._on_error import error_detail
 from fastmask.cli import _defaults, _input, _output, _tokenizer_args
 from fastmask.cli._summary import Stats, progress_bar
 
@@ -85,8 +86,8 @@ def encode_chunk(tokenizer: ChatTokenizer, chunk: _input.Chunk, options: dict[st
     failed = set()
     for position, error in out["errors"]:
         failed.add(position)
-        message = str(error).split(": ", 1)[-1]  # the core's "conversation N: " is chunk-local
-        failures.append((chunk.first_row + readable[position], type(error).__name__, message, type(error)))
+        # The error's conversation index is chunk-local: the report names the file's row instead.
+        failures.append((chunk.first_row + readable[position], type(error).__name__, error_detail(error), type(error)))
     for row, reason, message, kind in sorted(failures, key=lambda failure: failure[0]):
         if raise_on_error:
             raise kind(f"row {row}: {message} (pass --on-error skip to skip bad rows)")
