@@ -41,7 +41,9 @@ fn _hold_pool_registry(py: Python<'_>, seconds: f64) {
     py.detach(|| pool::hold_pool_registry(duration));
 }
 
+/// Set as plain attributes: `add_function` would list them in `__all__`, the module's exports,
+/// which `_core.pyi` (the release module's stub) is checked against.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(_panic_in_batch, m)?)?;
-    m.add_function(wrap_pyfunction!(_hold_pool_registry, m)?)
+    m.setattr("_panic_in_batch", wrap_pyfunction!(_panic_in_batch, m)?)?;
+    m.setattr("_hold_pool_registry", wrap_pyfunction!(_hold_pool_registry, m)?)
 }
