@@ -42,8 +42,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--conversations", type=int, default=500)
     args = parser.parse_args()
-    import fastmask
     from _support.trl_templates import training_templates
+
+    import fastmask
 
     template = dict(training_templates())["qwen2_5_training"]
     tok = fastmask.ChatTokenizer.from_pretrained(tokenizer_zoo.model_dir("qwen2"), chat_template=template)

@@ -34,7 +34,8 @@ def write_corpus(path: Path, rows: int) -> None:
     rng = random.Random(0)  # the sequence synth.corpus(rows, seed=0) gives, one conversation at a time
     with path.open("w", encoding="utf-8") as out:
         for index in range(rows):
-            out.write(json.dumps({"id": index, "messages": synth.conversation(rng, tools=False)}, ensure_ascii=False) + "\n")
+            row = {"id": index, "messages": synth.conversation(rng, tools=False)}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def in_worker(*args: str) -> str:
@@ -109,7 +110,9 @@ def reference_worker(source: str, output: str, rows: int) -> None:
         own_peak_reset(peaks)
         out = hf.apply_chat_template(batch["messages"], chat_template=template, tokenize=True, return_dict=True,
                                      return_assistant_tokens_mask=True)
-        labels = [[i if m else -100 for i, m in zip(ids, mask)] for ids, mask in zip(out["input_ids"], out["assistant_masks"])]
+        labels = [
+            [i if m else -100 for i, m in zip(ids, mask)] for ids, mask in zip(out["input_ids"], out["assistant_masks"])
+        ]
         own_peak_record(peaks)
         return {"input_ids": out["input_ids"], "assistant_masks": out["assistant_masks"], "labels": labels}
 
@@ -117,7 +120,9 @@ def reference_worker(source: str, output: str, rows: int) -> None:
     dataset = dataset.select(range(min(rows, len(dataset))))
     encoded = dataset.map(encode, batched=True, num_proc=os.cpu_count() or 1, remove_columns=["messages"])
     encoded.to_parquet(output)
-    workers = {path.stem: int(path.read_text()) / 1024 for path in peaks.glob("*.peak") if int(path.stem) != os.getpid()}
+    workers = {
+        path.stem: int(path.read_text()) / 1024 for path in peaks.glob("*.peak") if int(path.stem) != os.getpid()
+    }
     print(json.dumps({"workers_rss_mib": workers}))
 
 
@@ -150,7 +155,8 @@ def main() -> None:
                        "--chunk-size", str(args.chunk_size)]
             seconds, rss, _ = run_measured(command)
             tokens = int(in_worker("tokens", str(output)))
-            print(f"{'fastmask encode (CLI)':28} {size:>8} {seconds:>8.1f} {size / seconds:>8.0f} {tokens / seconds:>10.0f} {rss:>13.0f}")
+            print(f"{'fastmask encode (CLI)':28} {size:>8} {seconds:>8.1f} {size / seconds:>8.0f} "
+                  f"{tokens / seconds:>10.0f} {rss:>13.0f}")
             if args.reference_rows > 0 and size == max(int(s) for s in args.sizes.split(",")):
                 rows = min(args.reference_rows, size)
                 reference = Path(folder) / f"hf_{size}.parquet"

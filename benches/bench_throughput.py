@@ -98,7 +98,9 @@ def tiktoken_encoding(family: str):
     ranks = tokenizer_zoo._load_tiktoken_file(tokenizer_zoo.qwen_tiktoken_path())
     data = json.loads((tokenizer_zoo.model_dir(family) / "tokenizer.json").read_text(encoding="utf-8"))
     specials = {token["content"]: token["id"] for token in data["added_tokens"]}
-    return tiktoken.Encoding("qwen", pat_str=tokenizer_zoo.QWEN2_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
+    return tiktoken.Encoding(
+        "qwen", pat_str=tokenizer_zoo.QWEN2_PATTERN, mergeable_ranks=ranks, special_tokens=specials
+    )
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -164,8 +166,8 @@ def print_targets(results: dict, thread_counts: list[int]) -> None:
     seconds = lambda name, threads=many: median_seconds(results, name, threads)  # noqa: E731
     rss = lambda name: max(r["rss_mib"] for r in results[(name, many)])  # noqa: E731
     rows = [
-        ("numpy encode_batch vs transformers batched", seconds("transformers_batched") / seconds("fastmask_batch_numpy"),
-         ">= 10x"),
+        ("numpy encode_batch vs transformers batched",
+         seconds("transformers_batched") / seconds("fastmask_batch_numpy"), ">= 10x"),
         ("encode per conversation vs transformers per conversation",
          seconds("transformers_per_conversation") / seconds("fastmask_per_conversation"), ">= 8x"),
     ]
@@ -216,7 +218,8 @@ def main() -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{args.conversations} conversations, {tokens} tokens, template {args.template}, tokenizer {args.family}, "
           f"{args.repeat} repetitions, medians; load average at the end {load}")
-    print(f"{'measure':40} {'threads':>7} {'seconds':>9} {'conv/s':>9} {'Mtok/s':>8} {'vs transformers':>16} {'peak RSS MiB':>13}")
+    print(f"{'measure':40} {'threads':>7} {'seconds':>9} {'conv/s':>9} {'Mtok/s':>8} {'vs transformers':>16} "
+          f"{'peak RSS MiB':>13}")
     for (name, threads), runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
         base_key = ("transformers_batched", threads)

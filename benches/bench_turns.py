@@ -35,10 +35,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    import fastmask
     from _support import tokenizer_zoo
     from _support.trl_templates import template
     from test_turns import OPTIONS
+
+    import fastmask
 
     hf = tokenizer_zoo.load_hf(args.family)
     conversations = synth.corpus(args.conversations, seed=args.seed)
@@ -49,7 +50,8 @@ def main() -> None:
         "turns": (stock, {"mask_source": "turns", **OPTIONS[args.stock]}),
     }
     outputs = [chat.encode_batch(conversations, num_threads=args.threads, **kw) for chat, kw in modes.values()]
-    if outputs[0]["input_ids"] != outputs[1]["input_ids"] or outputs[0]["assistant_masks"] != outputs[1]["assistant_masks"]:
+    first, second = outputs
+    if first["input_ids"] != second["input_ids"] or first["assistant_masks"] != second["assistant_masks"]:
         sys.exit("turns and generation modes disagree on this corpus; nothing to compare")
     tokens = sum(len(ids) for ids in outputs[0]["input_ids"])
 

@@ -72,10 +72,13 @@ def conversation(rng: random.Random, *, tools: bool = True) -> list[dict]:
                 {
                     "role": "assistant",
                     "content": "",
-                    "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}}],
+                    "tool_calls": [
+                        {"type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}}
+                    ],
                 }
             )
-            messages.append({"role": "tool", "name": "get_weather", "content": json.dumps({"city": city, "celsius": rng.randint(-5, 35)})})
+            weather = json.dumps({"city": city, "celsius": rng.randint(-5, 35)})
+            messages.append({"role": "tool", "name": "get_weather", "content": weather})
         messages.append({"role": "assistant", "content": _text(rng, rng.randint(2, 10))})
     return messages
 

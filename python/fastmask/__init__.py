@@ -24,6 +24,6 @@ __all__ = [
     "TemplateError",
     "TemplateSyntaxError",
     "TokenizerError",
-    "apply_chat_template",
     "__version__",
+    "apply_chat_template",
 ]

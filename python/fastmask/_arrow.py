@@ -7,6 +7,7 @@ from typing import Any
 
 from fastmask._core import InputError
 
+
 def is_arrow(data: Any) -> bool:
     """pyarrow data, or any object of the Arrow PyCapsule interface (polars, nanoarrow, ...)."""
     return (type(data).__module__.split(".")[0] == "pyarrow" or hasattr(data, "__arrow_c_stream__")

@@ -8,18 +8,18 @@ import sys
 from typing import Any, Literal, final
 
 __all__ = [
-    "ChatTokenizer",
-    "MaskOptions",
-    "Int64Buffer",
-    "ArrowArray",
-    "FastmaskError",
-    "TemplateSyntaxError",
-    "TemplateError",
-    "InputError",
-    "TokenizerError",
-    "LimitError",
-    "NUM_THREADS_ENV",
     "LIMIT_FIELDS",
+    "NUM_THREADS_ENV",
+    "ArrowArray",
+    "ChatTokenizer",
+    "FastmaskError",
+    "InputError",
+    "Int64Buffer",
+    "LimitError",
+    "MaskOptions",
+    "TemplateError",
+    "TemplateSyntaxError",
+    "TokenizerError",
 ]
 
 NUM_THREADS_ENV: str

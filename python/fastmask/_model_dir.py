@@ -84,4 +84,6 @@ def choose_template(held: dict[str, str], chat_template: str | None) -> str:
         return next(iter(held.values()))
     if not held:
         raise InputError("this tokenizer has no chat template; pass chat_template=")
-    raise InputError(f"this tokenizer holds several chat templates ({', '.join(sorted(held))}); pass chat_template= with one name")
+    raise InputError(
+        f"this tokenizer holds several chat templates ({', '.join(sorted(held))}); pass chat_template= with one name"
+    )

@@ -112,7 +112,9 @@ class ChatTokenizer:
         return cls.from_parts(_read_text(Path(tokenizer_json)), chat_template, special_tokens=tokens, **options)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike[str], *, chat_template: str | None = None, **options: Any) -> ChatTokenizer:
+    def from_pretrained(
+        cls, path: str | os.PathLike[str], *, chat_template: str | None = None, **options: Any
+    ) -> ChatTokenizer:
         """A local model directory as transformers saves it. Does not import transformers."""
         directory = Path(path)
         if not (directory / "tokenizer.json").is_file():
@@ -398,7 +400,8 @@ class ChatTokenizer:
             max_length = self._model_max_length
             if max_length is None:
                 truncate = False if strategy != "max_length" else truncate
-        if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 0):
+        is_count = isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 0
+        if max_length is not None and not is_count:
             raise InputError(f"max_length must be a non-negative int, got {max_length!r}")
         return {
             "max_length": max_length,

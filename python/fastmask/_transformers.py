@@ -129,8 +129,9 @@ def apply_chat_template(
     `tokenizers.Encoding` objects, so `char_to_token` and `.encodings` are unavailable.
 
     Raises:
-        NotImplementedError: `sanitize_control_tokens=True` with `continue_final_message`, a `tokenizer_kwargs` key fastmask does
-            not support, a slow tokenizer, or a template variable named like an encoding option.
+        NotImplementedError: `sanitize_control_tokens=True` with `continue_final_message`, a
+            `tokenizer_kwargs` key fastmask does not support, a slow tokenizer, or a template
+            variable named like an encoding option.
     """
     if not tokenize:
         return_dict = False
@@ -249,7 +250,9 @@ def _check_sanitize(tokenize: bool, continue_final_message: bool | str) -> None:
             "`return_assistant_tokens_mask=True`."
         )
     if continue_final_message:
-        raise NotImplementedError("sanitize_control_tokens=True with continue_final_message is not supported by fastmask")
+        raise NotImplementedError(
+            "sanitize_control_tokens=True with continue_final_message is not supported by fastmask"
+        )
 
 
 def _check_template_kwargs(kwargs: dict[str, Any]) -> None:

@@ -23,9 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastmask import __version__
+from fastmask._core import InputError
 from fastmask._on_error import POLICIES, error_detail
 from fastmask._tokenizer import ChatTokenizer
-from fastmask._core import InputError
 
 OUTPUTS = ("input_ids", "attention_mask", "assistant_masks", "labels")
 
@@ -33,8 +33,9 @@ OUTPUTS = ("input_ids", "attention_mask", "assistant_masks", "labels")
 class EncodeMap:
     """`batch -> {input_ids, attention_mask, assistant_masks, labels}` for `Dataset.map(batched=True)`."""
 
-    def __init__(self, tokenizer: ChatTokenizer, *, messages_field: str = "messages", outputs: tuple[str, ...] = OUTPUTS,
-                 on_error: str = "raise", error_column: str = "error", **options: Any) -> None:
+    def __init__(self, tokenizer: ChatTokenizer, *, messages_field: str = "messages",
+                 outputs: tuple[str, ...] = OUTPUTS, on_error: str = "raise", error_column: str = "error",
+                 **options: Any) -> None:
         if on_error not in POLICIES:
             raise InputError(f"on_error must be 'raise', 'skip' or 'collect', got {on_error!r}")
         # Part of the pickled (so hashed) state: a new fastmask version does not reuse old cache files.
@@ -56,7 +57,9 @@ class EncodeMap:
         outputs: dict[str, Any] = {name: out[name] for name in self.outputs}
         if self.on_error == "collect":
             outputs = {name: _with_empty_rows(array, good, count) for name, array in outputs.items()}
-            outputs[self.error_column] = [_error_text(errors[index]) if index in errors else None for index in range(count)]
+            outputs[self.error_column] = [
+                _error_text(errors[index]) if index in errors else None for index in range(count)
+            ]
         elif errors:
             # Skipping: datasets takes a shorter batch only when no column keeps the old length.
             return _joined(_take_rows(batch, good), outputs, every_column=True)

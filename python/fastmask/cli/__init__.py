@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     for module in SUBCOMMANDS:
         if getattr(module, "PASS_THROUGH", False) and argv[:1] == [module.__name__.rsplit(".", 1)[-1]]:
             return module.main(argv[1:])
-    parser = argparse.ArgumentParser(prog="fastmask", description="Chat conversations to token ids and assistant masks.")
+    parser = argparse.ArgumentParser(
+        prog="fastmask", description="Chat conversations to token ids and assistant masks."
+    )
     parser.add_argument("--version", action="version", version=f"fastmask {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:

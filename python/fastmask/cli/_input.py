@@ -140,13 +140,18 @@ def _rows_chunk(first_row: int, rows: list[Any], messages_field: str, sharegpt: 
         except RowError as err:
             bad[index] = str(err)
             conversations.append(None)
-            others.append({key: value for key, value in row.items() if key != messages_field} if isinstance(row, dict) else {})
+            kept = {key: value for key, value in row.items() if key != messages_field} if isinstance(row, dict) else {}
+            others.append(kept)
     # Columns are the union of every row's keys (a row without one gets null there).
     names = list(dict.fromkeys(key for row in others for key in row))
     try:
-        columns = pa.table({name: [row.get(name) for row in others] for name in names}) if names else _no_columns(len(rows))
+        columns = (
+            pa.table({name: [row.get(name) for row in others] for name in names}) if names else _no_columns(len(rows))
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-        raise InputError(f"rows {first_row}-{first_row + len(rows) - 1}: the other columns do not form a table: {err}") from err
+        raise InputError(
+            f"rows {first_row}-{first_row + len(rows) - 1}: the other columns do not form a table: {err}"
+        ) from err
     return Chunk(first_row, conversations, columns, bad)
 
 
@@ -206,7 +211,9 @@ def sharegpt_messages(turns: Any) -> list[dict]:
             raise RowError(f"ShareGPT turn {index}: needs 'from' and 'value'")
         role = SHAREGPT_ROLES.get(turn["from"])
         if role is None:
-            raise RowError(f"ShareGPT turn {index}: unknown speaker {turn['from']!r} (known: {', '.join(SHAREGPT_ROLES)})")
+            raise RowError(
+                f"ShareGPT turn {index}: unknown speaker {turn['from']!r} (known: {', '.join(SHAREGPT_ROLES)})"
+            )
         rest = {key: value for key, value in turn.items() if key not in ("from", "value")}
         messages.append({"role": role, "content": turn["value"], **rest})
     return messages

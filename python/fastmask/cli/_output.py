@@ -23,7 +23,9 @@ def detect_format(path: Path, given: str | None) -> str:
         return "parquet"
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
-    raise InputError(f"cannot tell the output format of {path} from its name: use .parquet or .jsonl, or --output-format")
+    raise InputError(
+        f"cannot tell the output format of {path} from its name: use .parquet or .jsonl, or --output-format"
+    )
 
 
 class AtomicOutput:

@@ -14,9 +14,13 @@ from fastmask.cli import _defaults, _input, _tokenizer_args
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("bench", help="time fastmask against transformers on the same data", description=__doc__)
+    parser = commands.add_parser(
+        "bench", help="time fastmask against transformers on the same data", description=__doc__
+    )
     parser.add_argument("input", nargs="?", type=Path, help="JSONL, JSON or Parquet (default: the bundled sample)")
-    parser.add_argument("--rows", type=int, default=2000, help="conversations timed: the input repeated up to N (default 2000)")
+    parser.add_argument(
+        "--rows", type=int, default=2000, help="conversations timed: the input repeated up to N (default 2000)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each; the best is shown (default 3)")
     parser.add_argument("--messages-field", default="messages")
     _tokenizer_args.add_arguments(parser)
@@ -56,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
 def load_conversations(args: argparse.Namespace) -> list[Any]:
     source = args.input or _defaults.sample_conversations()
     fmt = _input.detect_format(source, None)
-    rows = [conversation for chunk in _input.read_chunks(source, fmt, chunk_size=4096, messages_field=args.messages_field,
-                                                          sharegpt=False)
+    chunks = _input.read_chunks(source, fmt, chunk_size=4096, messages_field=args.messages_field, sharegpt=False)
+    rows = [conversation for chunk in chunks
             for index, conversation in enumerate(chunk.conversations) if index not in chunk.bad]
     if not rows:
         raise InputError(f"{source} has no readable conversations")
@@ -70,7 +74,9 @@ def reference_tokenizer(args: argparse.Namespace) -> tuple[Any, str | None]:
 
     template = args.chat_template.read_text(encoding="utf-8") if args.chat_template is not None else None
     if args.tokenizer is None:
-        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(_defaults.tokenizer_json()), **_defaults.DEFAULT_SPECIAL_TOKENS)
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_file=str(_defaults.tokenizer_json()), **_defaults.DEFAULT_SPECIAL_TOKENS
+        )
         return tokenizer, template or _defaults.chat_template()
     path = args.tokenizer if args.tokenizer.is_dir() else args.tokenizer.parent
     if args.tokenizer.is_dir() or (path / "tokenizer_config.json").is_file():

@@ -16,9 +16,13 @@ OUTPUT_COLUMNS = ("input_ids", "assistant_masks", "labels")
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("encode", help="encode a JSONL/JSON/Parquet file of conversations", description=__doc__)
+    parser = commands.add_parser(
+        "encode", help="encode a JSONL/JSON/Parquet file of conversations", description=__doc__
+    )
     parser.add_argument("input", nargs="?", type=Path, help="JSONL, JSON or Parquet (default: the bundled sample)")
-    parser.add_argument("-o", "--output", type=Path, help="a .parquet or .jsonl file (default: INPUT_STEM.encoded.parquet here)")
+    parser.add_argument(
+        "-o", "--output", type=Path, help="a .parquet or .jsonl file (default: INPUT_STEM.encoded.parquet here)"
+    )
     parser.add_argument("--input-format", choices=_input.FORMATS, help="default: from the input's extension")
     parser.add_argument("--output-format", choices=_output.FORMATS, help="default: from the output's extension")
     parser.add_argument("--messages-field", help="the column holding each conversation (default: messages, "
@@ -31,7 +35,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="stop at the first bad row (default), or skip bad rows and write OUTPUT.errors.jsonl")
     parser.add_argument("--chunk-size", type=_positive, default=1024,
-                        help="rows per chunk (default 1024): memory is bounded by one chunk's conversations and outputs")
+                        help="rows per chunk (default 1024): memory is bounded by one chunk's conversations and "
+                             "outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     _tokenizer_args.add_arguments(parser)
     parser.set_defaults(run=run)
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     stats = Stats()
     chunks = _input.read_chunks(source, in_format, chunk_size=args.chunk_size, messages_field=messages_field,
                                 sharegpt=args.sharegpt)
-    with _output.AtomicOutput(output, out_format) as sink, progress_bar(_input.row_count(source, in_format), args.quiet) as bar:
+    rows = _input.row_count(source, in_format)
+    with _output.AtomicOutput(output, out_format) as sink, progress_bar(rows, args.quiet) as bar:
         for chunk in chunks:
             table = encode_chunk(tokenizer, chunk, options, stats, raise_on_error=args.on_error == "raise")
             sink.write(table)

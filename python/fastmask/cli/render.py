@@ -48,7 +48,8 @@ def selected_rows(source: Path, args: argparse.Namespace) -> list[tuple[int, Any
     fmt = _input.detect_format(source, args.input_format)
     field = args.messages_field or ("conversations" if args.sharegpt else "messages")
     rows = []
-    for chunk in _input.read_chunks(source, fmt, chunk_size=min(limit, 4096), messages_field=field, sharegpt=args.sharegpt):
+    chunks = _input.read_chunks(source, fmt, chunk_size=min(limit, 4096), messages_field=field, sharegpt=args.sharegpt)
+    for chunk in chunks:
         for index, conversation in enumerate(chunk.conversations):
             row = chunk.first_row + index
             if row >= limit:

@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m fastmask.conformance",
         description="Compare fastmask with transformers on every *.jinja chat template of a folder.",
     )
-    parser.add_argument("--templates", metavar="DIR", help="folder of *.jinja templates (default: TRL's chat_templates)")
+    parser.add_argument(
+        "--templates", metavar="DIR", help="folder of *.jinja templates (default: TRL's chat_templates)"
+    )
     parser.add_argument(
         "--tokenizer", metavar="PATH_OR_DIR",
         help="a model directory, a tokenizer.json or a hub name (default: a byte-level stand-in tokenizer)",

@@ -160,8 +160,14 @@ def parts(*texts: str) -> list[dict[str, str]]:
 # Strings that are several code points, or several bytes per code point.
 CJK = "你好，世界！今日は良い天気ですね。안녕하세요, 반갑습니다. 漢字かなカナ한글"
 EMOJI_ZWJ = "Family: 👨\u200d👩\u200d👧\u200d👦, flag: 🇫🇷, skin tone: 👍🏽, rainbow flag: 🏳️\u200d🌈, keycap: 1️⃣"
-COMBINING = "Cafe\u0301 (decomposed), café (composed), n\u0303, Z\u0335\u0321a\u0336\u0322l\u0337g\u0338o, देवनागरी, مرحبا بالعالم"
-CONTROL = "tab\there, CRLF\r\nline, vertical\x0btab, form\x0cfeed, line\u2028separator, nbsp\u00a0space, zero\u200bwidth"
+COMBINING = (
+    "Cafe\u0301 (decomposed), café (composed), n\u0303, Z\u0335\u0321a\u0336\u0322l\u0337g\u0338o, "
+    "देवनागरी, مرحبا بالعالم"
+)
+CONTROL = (
+    "tab\there, CRLF\r\nline, vertical\x0btab, form\x0cfeed, line\u2028separator, nbsp\u00a0space, "
+    "zero\u200bwidth"
+)
 JINJA_LIKE = "Literal {{ messages }} and {% if true %}tags{% endif %} and {# comment #} and {% generation %}."
 
 
@@ -224,12 +230,16 @@ def _cases() -> list[Case]:
             [
                 u("Show me Python code for fizzbuzz."),
                 a(
-                    "Here you go:\n\n```python\nfor i in range(1, 16):\n    if i % 15 == 0:\n        print('FizzBuzz')\n"
-                    "    elif i % 3 == 0:\n        print('Fizz')\n    else:\n        print(i)\n```\n\n- item one\n- item two\n"
+                    "Here you go:\n\n```python\nfor i in range(1, 16):\n    if i % 15 == 0:\n"
+                    "        print('FizzBuzz')\n    elif i % 3 == 0:\n        print('Fizz')\n    else:\n"
+                    "        print(i)\n```\n\n- item one\n- item two\n"
                 ),
             ],
         ),
-        Case("long_content", [u("Repeat a paragraph."), a(("The quick brown fox jumps over the lazy dog. " * 60).strip())]),
+        Case(
+            "long_content",
+            [u("Repeat a paragraph."), a(("The quick brown fox jumps over the lazy dog. " * 60).strip())],
+        ),
         # -- empty strings and whitespace at turn boundaries
         Case("empty_assistant", [u("Say nothing."), a("")]),
         Case("empty_user", [u(""), a("You said nothing.")]),
@@ -297,7 +307,11 @@ def _cases() -> list[Case]:
         Case(
             "parts_two_images_vision_ids",
             [
-                u([{"type": "image", "url": "a.png"}, {"type": "image", "url": "b.png"}, {"type": "text", "text": "Compare."}]),
+                u([
+                    {"type": "image", "url": "a.png"},
+                    {"type": "image", "url": "b.png"},
+                    {"type": "text", "text": "Compare."},
+                ]),
                 a(parts("The first is brighter.")),
             ],
             {"add_vision_id": True},
@@ -316,7 +330,11 @@ def _cases() -> list[Case]:
         Case("two_system_messages", [s("First system."), s("Second system."), u("Hi"), a("Hello.")]),
         # -- tools
         Case("tools_defined_plain_chat", [u("Hi"), a("Hello.")], {"tools": TOOLS}),
-        Case("tools_rich_schema", [s("Use tools when needed."), u("Hi"), a("Hello.")], {"tools": [SEARCH_TOOL, WEATHER_TOOL]}),
+        Case(
+            "tools_rich_schema",
+            [s("Use tools when needed."), u("Hi"), a("Hello.")],
+            {"tools": [SEARCH_TOOL, WEATHER_TOOL]},
+        ),
         Case(
             "tool_call_round_trip",
             [
@@ -558,7 +576,11 @@ def _cases() -> list[Case]:
                 a(
                     "",
                     tool_calls=[
-                        call("store", '{"text": "a \\"quoted\\" \\u00e9 \\n string", "n": 1e-05, "ok": true, "none": null}', "call_f")
+                        call(
+                            "store",
+                            '{"text": "a \\"quoted\\" \\u00e9 \\n string", "n": 1e-05, "ok": true, "none": null}',
+                            "call_f",
+                        )
                     ],
                 ),
                 tool_result("ok", "store", "call_f"),
@@ -576,7 +598,12 @@ def _cases() -> list[Case]:
             "parts_image_video_text",
             [
                 s(parts("Describe media.")),
-                u([{"type": "video"}, {"type": "text", "text": "and"}, {"type": "image", "image": "x.png"}, {"type": "text", "text": "What changed?"}]),
+                u([
+                    {"type": "video"},
+                    {"type": "text", "text": "and"},
+                    {"type": "image", "image": "x.png"},
+                    {"type": "text", "text": "What changed?"},
+                ]),
                 a(parts("The cat moved.")),
             ],
         ),
@@ -592,7 +619,11 @@ def _cases() -> list[Case]:
             {"add_generation_prompt": True, "enable_thinking": True},
         ),
         # -- continue_final_message: the last message is left open (apply_chat_template only)
-        Case("continue_final_message", [u("Write a limerick."), a("There once was a")], {"continue_final_message": True}),
+        Case(
+            "continue_final_message",
+            [u("Write a limerick."), a("There once was a")],
+            {"continue_final_message": True},
+        ),
         Case(
             "continue_final_message_parts",
             [u(parts("Count to three.")), a(parts("One, ", "two,"))],

@@ -50,7 +50,8 @@ class Difference:
     fastmask: str
 
     def describe(self) -> str:
-        where = f" at {'char' if self.what == 'text' else 'position'} {self.position}" if self.position is not None else ""
+        unit = "char" if self.what == "text" else "position"
+        where = f" at {unit} {self.position}" if self.position is not None else ""
         return (
             f"case {self.case!r}: {self.what} differs{where}\n"
             f"      transformers: {self.transformers}\n"
@@ -84,7 +85,9 @@ class TemplateReport:
 
 def _byte_symbols() -> list[str]:
     """The 256 printable stand-ins byte-level BPE uses for bytes (GPT-2's `bytes_to_unicode`)."""
-    visible = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    visible = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes = visible[:]
     extra = 0
     for byte in range(256):
@@ -194,7 +197,9 @@ def _plain(value: Any) -> list:
 def compare_case(tokenizer: Any, source: str, case: Case, *, masks: bool) -> Difference | str:
     """Compares one case: its first Difference, or IDENTICAL, or BOTH_RAISE."""
     conversation, kwargs = case.fresh()
-    expected, expected_error = _call(tokenizer.apply_chat_template, conversation, chat_template=source, tokenize=False, **kwargs)
+    expected, expected_error = _call(
+        tokenizer.apply_chat_template, conversation, chat_template=source, tokenize=False, **kwargs
+    )
     conversation, kwargs = case.fresh()
     actual, actual_error = _call(
         fastmask.apply_chat_template, tokenizer, conversation, chat_template=source, tokenize=False, **kwargs
@@ -298,7 +303,8 @@ def run_conformance(
     sources = dict(templates) if isinstance(templates, Mapping) else read_templates(templates)
     if not sources:
         raise fastmask.InputError(f"no *.jinja templates in {templates}")
-    hf = tokenizer if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)) else load_tokenizer(tokenizer)
+    is_object = tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike))
+    hf = tokenizer if is_object else load_tokenizer(tokenizer)
     chosen = list(CASES if cases is None else cases)
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity_error()
