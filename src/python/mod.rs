@@ -8,9 +8,8 @@ mod chat_tokenizer;
 mod conversations;
 mod errors;
 mod id_objects;
-mod layout;
+mod options;
 mod outputs;
-mod skip;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
@@ -20,7 +19,8 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     allocator::configure();
     m.add_class::<chat_tokenizer::PyChatTokenizer>()?;
-    m.add_class::<conversations::PyMaskOptions>()?;
+    m.add_class::<options::PyMaskOptions>()?;
+    m.add_function(wrap_pyfunction!(options::call_options, m)?)?;
     m.add_class::<outputs::Int64Buffer>()?;
     m.add_class::<arrow_out::ArrowArray>()?;
     #[cfg(feature = "test-hooks")]
