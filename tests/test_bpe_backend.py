@@ -1,6 +1,6 @@
 """The fast byte-level BPE backend (src/bpe) against the `tokenizers` crate, on real vocabularies.
 
-The proof is the Rust test `bpe::differential::bpe_differential`: ids and byte offsets equal to
+The proof is the Rust test `bpe_differential` (tokenizer/bpe/tests): ids and byte offsets equal to
 `tokenizers::Tokenizer::encode(text, false)` on a deterministic corpus of 20,000 strings per
 vocabulary (natural text in many scripts, code, whitespace runs, digits, emoji, random unicode,
 concatenated vocabulary tokens, long runs, added tokens in chat-like text), for every zoo family
@@ -85,7 +85,7 @@ def test_fast_bpe_equals_tokenizers_on_real_vocabularies(tmp_path: Path) -> None
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-8000:]}"
     assert "SKIPPED" not in output, output[-4000:]
     for test in ("bpe_differential", "bpe_differential_unicode_tables"):
-        assert re.search(rf"^test bpe::differential::{test} \.\.\. ok$", output, re.MULTILINE), output[-4000:]
+        assert re.search(rf"^test tokenizer::bpe::tests::differential::{test} \.\.\. ok$", output, re.MULTILINE), output[-4000:]
     assert re.search(r"^bpe_differential_unicode_tables: \d+ classes equal onig's", output, re.MULTILINE), output[-4000:]
     reports = {m[1]: m for m in REPORT.finditer(output)}
     assert set(reports) == set(CHECKED), output[-4000:]
