@@ -11,7 +11,8 @@ use pyo3::types::{PyDict, PyList};
 
 use super::conversations::{limits_from_py, limits_to_pairs, py_to_value, template_kwargs_from_py};
 use super::id_objects::IdObjects;
-use super::options::{parse, MaxLength, PyMaskOptions, ReturnTensors};
+use super::mask_options::PyMaskOptions;
+use super::options::{parse, MaxLength, ReturnTensors};
 use super::{arrow_in, conversations, outputs};
 use crate::error::catch_panic;
 use crate::mask::{ChatEncoder, ErrorPolicy, RenderInputs, TokenizerDefaults};

@@ -8,6 +8,7 @@ mod chat_tokenizer;
 mod conversations;
 mod errors;
 mod id_objects;
+mod mask_options;
 mod options;
 mod outputs;
 #[cfg(feature = "test-hooks")]
@@ -19,8 +20,8 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     allocator::configure();
     m.add_class::<chat_tokenizer::PyChatTokenizer>()?;
-    m.add_class::<options::PyMaskOptions>()?;
-    m.add_function(wrap_pyfunction!(options::call_options, m)?)?;
+    m.add_class::<mask_options::PyMaskOptions>()?;
+    m.add_function(wrap_pyfunction!(mask_options::call_options, m)?)?;
     m.add_class::<outputs::Int64Buffer>()?;
     m.add_class::<arrow_out::ArrowArray>()?;
     #[cfg(feature = "test-hooks")]
