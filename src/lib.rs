@@ -19,5 +19,8 @@ mod python;
 pub use error::{Error, ErrorKind, Result};
 pub use jinja::{ChatTemplate, Clock, Rendered, Span};
 pub use limits::Limits;
-pub use mask::{Conversation, EncodeOptions, Encoded, MaskPlan, MaskSource, PaddingStrategy, RenderInputs, TurnStart};
+pub use mask::{
+    CallOptions, ChatEncoder, Conversation, EncodeOptions, Encoded, EncodedBatch, ErrorPolicy, Layout, MaskPlan,
+    MaskSource, PaddingStrategy, RenderInputs, TokenOptions, TokenizerDefaults, TurnStart,
+};
 pub use tokenizer::{Backend, Side, TokenOffsets, Tokenizer, Truncation};

@@ -7,8 +7,10 @@
 //! OPTIONS TEMPLATE [0xFF KIND CONTENT]...
 //! ```
 //!
-//! OPTIONS bits: 0 add_generation_prompt, 1-2 mask source (generation, turns, auto, auto),
-//! 3 sanitize_control_tokens, 4 truncate to 16 tokens, 5 truncate on the left, 6 pass `tools`.
+//! OPTIONS bits: 0 add_generation_prompt, 1-2 mask source (generation, turns, auto, auto; generation
+//! on a template without tags renders as transformers does, without spans, which the core only
+//! gives as turns of no trained role), 3 sanitize_control_tokens, 4 truncate to 16 tokens,
+//! 5 truncate on the left, 6 pass `tools`.
 //! KIND picks the role (`KIND % 5`) and the message's shape (`KIND / 5 % 6`, see `message`).
 //! `fuzz/run.sh` writes seeds in this format from real templates.
 //!
@@ -20,14 +22,14 @@
 
 #![no_main]
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use fastmask::mask::align::assistant_mask;
 use fastmask::mask::encode::encode_rendered;
-use fastmask::mask::encoder::render_batch;
+use fastmask::mask::turns::TurnOptions;
 use fastmask::{
-    Backend, ChatTemplate, Clock, Conversation, EncodeOptions, Error, ErrorKind, Limits, MaskPlan, MaskSource,
-    RenderInputs, Rendered, Side, Tokenizer,
+    Backend, CallOptions, ChatEncoder, ChatTemplate, Clock, Conversation, EncodeOptions, Error, ErrorKind, Limits,
+    MaskPlan, MaskSource, RenderInputs, Rendered, Side, Tokenizer, TokenizerDefaults,
 };
 use libfuzzer_sys::fuzz_target;
 use minijinja::value::Value;
@@ -58,7 +60,7 @@ fn limits() -> Limits {
 const OUTPUT_BYTES: usize = 64 * 1024;
 
 struct Tokenizers {
-    fast: Tokenizer,
+    fast: Arc<Tokenizer>,
     reference: Tokenizer,
 }
 
@@ -76,15 +78,22 @@ fuzz_target!(|data: &[u8]| {
         tools: if options & 64 != 0 { tools() } else { Value::from(()) },
         ..RenderInputs::default()
     };
-    let plan = MaskPlan {
-        source: [MaskSource::Generation, MaskSource::Turns, MaskSource::Auto, MaskSource::Auto]
-            [usize::from(options >> 1 & 3)],
-        ..MaskPlan::default()
+    let source =
+        [MaskSource::Generation, MaskSource::Turns, MaskSource::Auto, MaskSource::Auto][usize::from(options >> 1 & 3)];
+    let masks = if source == MaskSource::Generation && !template.has_generation() {
+        let untrained = TurnOptions { roles: Vec::new(), train_key: None, ..TurnOptions::default() };
+        MaskPlan { source: MaskSource::Turns, turns: untrained }
+    } else {
+        MaskPlan { source, ..MaskPlan::default() }
     };
     let special_tokens =
-        [("bos_token".to_string(), Value::from("<s>")), ("eos_token".to_string(), Value::from("<|im_end|>"))];
+        vec![("bos_token".to_string(), Value::from("<s>")), ("eos_token".to_string(), Value::from("<|im_end|>"))];
+    let encoder =
+        ChatEncoder::new(template, Arc::clone(&tokenizers().fast), special_tokens, None, TokenizerDefaults::default())
+            .expect("no pad token to look up");
+    let call = CallOptions { masks, threads: Some(1), ..CallOptions::default() };
     let conversations = [Conversation { messages }];
-    let rendered = match render_batch(&template, &conversations, &inputs, &special_tokens, &plan, Some(1)) {
+    let rendered = match encoder.render_batch(&conversations, &inputs, &call) {
         Ok(mut rendered) => rendered.remove(0),
         Err(err) => return check_error(&err),
     };
@@ -228,7 +237,8 @@ fn tokenizers() -> &'static Tokenizers {
     static TOKENIZERS: OnceLock<Tokenizers> = OnceLock::new();
     TOKENIZERS.get_or_init(|| {
         let json = tokenizer_json();
-        let fast = Tokenizer::from_json(&json, Backend::Fast).expect("the fuzz tokenizer loads on the fast backend");
+        let fast =
+            Arc::new(Tokenizer::from_json(&json, Backend::Fast).expect("the fuzz tokenizer loads on the fast backend"));
         let reference = Tokenizer::from_json(&json, Backend::Tokenizers).expect("the fuzz tokenizer loads");
         Tokenizers { fast, reference }
     })

@@ -1,10 +1,12 @@
-"""The compiled core. Private: use `fastmask.ChatTokenizer`, which wraps `ChatTokenizer` here.
+"""The compiled core. Private: use `fastmask.ChatTokenizer`, which wraps `ChatTokenizer` here,
+and `fastmask.MaskOptions`, which is `MaskOptions` here.
 
 Checked against the built module by `mypy.stubtest` (`make lint`). The private test functions of a
 `test-hooks` build (src/python/test_hooks.rs) are not API and not described here.
 """
 
 import sys
+from collections.abc import Iterable
 from typing import Any, Literal, final
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "TemplateError",
     "TemplateSyntaxError",
     "TokenizerError",
+    "call_options",
 ]
 
 NUM_THREADS_ENV: str
@@ -29,7 +32,6 @@ LIMIT_FIELDS: tuple[tuple[str, int, str], ...]
 """`(name, default, doc)` per safety limit, in declaration order: the one declaration
 `fastmask.Limits` is built from (src/limits.rs)."""
 
-_Side = Literal["left", "right"]
 
 class FastmaskError(ValueError):
     """Base class of every error fastmask raises.
@@ -82,39 +84,137 @@ class ArrowArray:
 
 @final
 class MaskOptions:
-    """Which tokens `encode_batch` masks and `render_batch` reports as spans.
+    """Every per-call option of `ChatTokenizer.render`, `encode`, their batch forms and `encode_texts`.
 
-    Args:
-        mask_source: `"generation"`: the template's `{% generation %}` blocks; `"turns"`: turns
-            inferred by rendering conversation prefixes; `"auto"`: blocks when the template has
-            them, else turns.
-        train_roles: for inferred turns, the roles whose messages are trained (default
-            `["assistant"]`).
-        train_key: a message's boolean under this key overrides its role (default `"train"`;
-            None: roles only).
-        last_turn_only: keep only the last trained turn.
-        mask_end_of_turn: include the end-of-turn marker after a trained turn.
-        mask_separator: include the whitespace after that marker.
-        turn_start: where an assistant turn starts: `"content"` (after the generation prompt),
-            `"prefill"` (after the prompt's first line) or `"header"` (at the role header).
-        mask_header_whitespace: also train the whitespace just before that start.
+    Build it once, `MaskOptions(mask_source="turns", padding=True, max_length=2048)`, and pass it
+    as `options=`; keywords given in the call as well replace its fields for that call. A call
+    uses the fields that apply to it and ignores the others. Invalid values raise `InputError`
+    here, with the message the keyword would give. Immutable, hashable and picklable: equal
+    options compare, hash and pickle equal. Fields read back normalized (`padding=True` reads
+    `"longest"`, `train_roles` a tuple).
+
+    Masks (`render`, `encode`):
+        mask_source: `"generation"` (the template's `{% generation %}` blocks; a template without
+            them is an error), `"turns"` (turns inferred by rendering conversation prefixes), or
+            `"auto"` (the default: blocks when the template has them, else turns).
+        train_roles: the roles whose inferred turns are trained; default `("assistant",)`.
+        train_key: a message key whose boolean value overrides `train_roles` for that message
+            (default `"train"`); None: no key.
+        last_turn_only: train only the last trained turn of each conversation.
+        mask_end_of_turn: keep the end-of-turn marker (such as `<|im_end|>`) in the span (default True).
+        mask_separator: keep the whitespace after the end-of-turn marker (default True).
+        turn_start: where an assistant turn starts: `"content"` (after the generation prompt, the
+            default), `"prefill"` (after the prompt's first line, so a prefilled `<think>` is
+            trained), or `"header"` (at the role header).
+        mask_header_whitespace: also train the whitespace just before that start (as TRL's
+            Qwen2.5 training template does).
+
+    Tokenization (`encode`, `encode_texts`):
+        max_length: what truncation cuts to and `padding="max_length"` pads to; None: no limit,
+            or the tokenizer's `model_max_length` where one is needed.
+        truncation: True, `"longest_first"` or `"only_first"` cut to `max_length`.
+        truncation_side, padding_side: `"left"` or `"right"`; None: the tokenizer's.
+        padding: False or `"do_not_pad"`, True or `"longest"`, `"max_length"`, or transformers'
+            `PaddingStrategy`.
+        ignore_index (`encode`): the label of tokens outside the mask and of padding (default -100).
+        sanitize_control_tokens (`encode`): encode the control tokens found in the caller's
+            strings as plain text (transformers' option of that name, here with masks).
+        control_tokens (`encode`): exactly these control tokens (plus the special ones) instead
+            of the special added tokens and the added tokens the template contains; needs
+            `sanitize_control_tokens=True`.
+
+    Outputs (`encode`, `encode_texts`; `num_threads` for every call):
+        return_tensors: None (lists), `"np"` or `"pt"` (int64 arrays, which need equal lengths),
+            or `"arrow"` (pyarrow list arrays; `encode` only).
+        on_error (`encode`): `"raise"`, `"skip"` or `"collect"` (see `fastmask._on_error`).
+        num_threads: worker threads for the call; None: `FASTMASK_NUM_THREADS`, else all cores.
 
     Raises:
-        InputError: `mask_source` or `turn_start` is not one of the names above.
+        InputError: a value an option does not take, or options no call can run together
+            (`control_tokens` without `sanitize_control_tokens`, `on_error="collect"` with
+            `return_tensors="np"` or `"pt"`, `num_threads=0`).
+        TypeError: an unknown keyword.
     """
 
     def __new__(
         cls,
         *,
-        mask_source: Literal["generation", "turns", "auto"] = "generation",
-        train_roles: list[str] | None = None,
-        train_key: str | None = ...,
+        mask_source: Literal["generation", "turns", "auto"] = "auto",
+        train_roles: Iterable[str] = ("assistant",),
+        train_key: str | None = "train",
         last_turn_only: bool = False,
         mask_end_of_turn: bool = True,
         mask_separator: bool = True,
         turn_start: Literal["content", "prefill", "header"] = "content",
         mask_header_whitespace: bool = False,
+        max_length: int | None = None,
+        truncation: bool | str = False,
+        truncation_side: Literal["left", "right"] | None = None,
+        padding: bool | str | None = False,
+        padding_side: Literal["left", "right"] | None = None,
+        ignore_index: int = -100,
+        sanitize_control_tokens: bool = False,
+        control_tokens: Iterable[str] | None = None,
+        return_tensors: Literal["np", "pt", "arrow"] | None = None,
+        num_threads: int | None = None,
+        on_error: Literal["raise", "skip", "collect"] = "raise",
     ) -> MaskOptions: ...
+    @property
+    def mask_source(self) -> str: ...
+    @property
+    def train_roles(self) -> tuple[str, ...]: ...
+    @property
+    def train_key(self) -> str | None: ...
+    @property
+    def last_turn_only(self) -> bool: ...
+    @property
+    def mask_end_of_turn(self) -> bool: ...
+    @property
+    def mask_separator(self) -> bool: ...
+    @property
+    def turn_start(self) -> str: ...
+    @property
+    def mask_header_whitespace(self) -> bool: ...
+    @property
+    def max_length(self) -> int | None: ...
+    @property
+    def truncation(self) -> bool: ...
+    @property
+    def truncation_side(self) -> str | None: ...
+    @property
+    def padding(self) -> str:
+        """`"do_not_pad"`, `"longest"` or `"max_length"`."""
+    @property
+    def padding_side(self) -> str | None: ...
+    @property
+    def ignore_index(self) -> int: ...
+    @property
+    def sanitize_control_tokens(self) -> bool: ...
+    @property
+    def control_tokens(self) -> tuple[str, ...] | None: ...
+    @property
+    def return_tensors(self) -> str | None: ...
+    @property
+    def num_threads(self) -> int | None: ...
+    @property
+    def on_error(self) -> str: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
+        """The keywords that build these options: the fields that differ from the defaults."""
+
+def call_options(
+    call: Literal["render_batch", "encode_batch", "encode_texts"],
+    options: MaskOptions | None,
+    keywords: dict[str, Any],
+) -> tuple[MaskOptions, dict[str, Any]]:
+    """The options of one call: `options` (or the defaults) with the keywords that are options of
+    `call` in place of its fields, and the other keywords (the call's template variables).
+
+    Raises:
+        InputError: `options` is not a MaskOptions, or a keyword's value is invalid.
+        TypeError: a keyword of `encode_texts` that is not one of its options.
+    """
 
 @final
 class ChatTokenizer:
@@ -130,14 +230,18 @@ class ChatTokenizer:
             reproduces exactly, else the `tokenizers` crate), "tokenizers", or "fast" (as auto,
             but an unsupported shape is an error). Both give identical ids and offsets.
         limits: limit names to values (`LIMIT_FIELDS` names); missing ones keep the default.
+        padding_side, truncation_side: what calls that do not give a side use.
+        model_max_length: the length truncation and `padding="max_length"` fall back to when a
+            call gives no `max_length`; None, or 10**20 and above: no limit.
 
     Raises:
         TemplateSyntaxError: the template does not parse.
         LimitError: the template is longer than `limits["template_bytes"]`.
         TokenizerError: the JSON is not a tokenizer, `pad_token` is not in its vocabulary, or
             backend="fast" and the shape is unsupported.
-        InputError: `backend` is not one of the names above, or a limit is unknown, negative
-            or out of range.
+        InputError: `backend` is not one of the names above, a side is not "left" or "right",
+            `model_max_length` is not a non-negative int, or a limit is unknown, negative or out
+            of range.
     """
 
     def __new__(
@@ -150,9 +254,13 @@ class ChatTokenizer:
         now: str | None = None,
         backend: Literal["auto", "tokenizers", "fast"] = "auto",
         limits: dict[str, int] | None = None,
+        padding_side: Literal["left", "right"] = "right",
+        truncation_side: Literal["left", "right"] = "right",
+        model_max_length: int | None = None,
     ) -> ChatTokenizer: ...
     def with_chat_template(self, chat_template: str, *, now: str | None = None) -> ChatTokenizer:
-        """The same tokenizer (shared, not reloaded), special tokens and pad token with another template.
+        """The same tokenizer (shared, not reloaded), special tokens, pad token, sides and
+        `model_max_length` with another template.
 
         Raises:
             TemplateSyntaxError: the template does not parse, or uses a construct fastmask refuses.
@@ -180,23 +288,22 @@ class ChatTokenizer:
         tools: Any = None,
         documents: Any = None,
         template_kwargs: dict[str, Any] | None = None,
-        num_threads: int | None = None,
-        masks: MaskOptions | None = None,
+        options: MaskOptions | None = None,
     ) -> list[tuple[str, list[tuple[int, int]]]]:
-        """Renders each conversation.
+        """Renders each conversation, with the assistant spans `options` asks for.
 
         Args:
             conversations: a list of conversations, or an Arrow column of them (any object with
                 `__arrow_c_array__` or `__arrow_c_stream__`), read in Rust; a column of a type
                 the core does not read goes through its `to_pylist()`.
-            masks: where the spans come from (default: `MaskOptions()`, generation blocks).
+            options: the mask options and `num_threads` (the others are ignored); None: the defaults.
 
         Returns:
-            (text, spans) per conversation; spans are generation blocks, or inferred turns, as
-            character offsets.
+            (text, spans) per conversation; spans are assistant spans as character offsets.
 
         Raises:
-            InputError, TemplateError, LimitError: with the first failing conversation's index.
+            InputError, TemplateError, LimitError: naming the first failing conversation; InputError also
+                for `mask_source="generation"` with a template without `{% generation %}` blocks.
         """
     def encode_batch(
         self,
@@ -206,52 +313,33 @@ class ChatTokenizer:
         tools: Any = None,
         documents: Any = None,
         template_kwargs: dict[str, Any] | None = None,
-        max_length: int | None = None,
-        truncation: bool = False,
-        truncation_side: _Side = "right",
-        padding: Literal["do_not_pad", "longest", "max_length"] = "do_not_pad",
-        padding_side: _Side = "right",
-        ignore_index: int = ...,
-        as_arrays: bool = False,
-        num_threads: int | None = None,
-        masks: MaskOptions | None = None,
-        on_error: Literal["raise", "skip"] = "raise",
-        as_arrow: bool = False,
-        sanitize_control_tokens: bool = False,
+        options: MaskOptions | None = None,
     ) -> dict[str, Any]:
         """Renders, tokenizes, truncates, masks and pads each conversation.
 
         Args:
             conversations: as for `render_batch`.
-            ignore_index: the label of untrained tokens and padding (default -100).
-            masks: which tokens are masked (default: `MaskOptions()`).
-            on_error: `"raise"`, or `"skip"`: failing conversations are left out and reported
-                under `errors` as `(index, exception)` pairs; padding covers the others.
-            as_arrow: return `ArrowArray`s instead of lists.
-            sanitize_control_tokens: the inputs carry control tokens marked as text (see
-                `fastmask._sanitize`), which are encoded as plain text.
+            options: every option of the call; None: the defaults. Its `on_error`: `"raise"`, or
+                `"skip"` / `"collect"`: failing conversations are left out and reported under
+                `errors` as `(index, exception)` pairs; padding covers the others (the caller
+                puts `"collect"`'s rows back). Its `control_tokens` are the caller's to mark.
 
         Returns:
             `input_ids`, `attention_mask`, `assistant_masks`, `labels`: lists of lists, or with
-            `as_arrays` an `(Int64Buffer, (rows, columns))` per name (native-endian int64 values
-            behind the buffer protocol, for `numpy.frombuffer` without a copy), or with
-            `as_arrow` an `ArrowArray` per name (`list<int32>` ids, `list<int8>` masks,
-            `list<int64>` labels) plus `truncated_tokens` (`int64`).
+            `return_tensors="np"` / `"pt"` an `(Int64Buffer, (rows, columns))` per name
+            (native-endian int64 values behind the buffer protocol, for `numpy.frombuffer`
+            without a copy), or with `return_tensors="arrow"` an `ArrowArray` per name
+            (`list<int32>` ids, `list<int8>` masks, `list<int64>` labels) plus
+            `truncated_tokens` (`int64`).
 
         Raises:
-            InputError, TemplateError, TokenizerError, LimitError: with the first failing
-                conversation's index.
+            InputError, TemplateError, TokenizerError, LimitError: naming the first failing conversation;
+                InputError also for options this tokenizer cannot run (padding without a pad
+                token, `padding="max_length"` without a length, `mask_source="generation"`
+                with a template without `{% generation %}` blocks).
         """
-    def encode_texts(
-        self,
-        texts: list[str],
-        *,
-        max_length: int | None = None,
-        truncation: bool = False,
-        truncation_side: _Side = "right",
-        padding: Literal["do_not_pad", "longest", "max_length"] = "do_not_pad",
-        padding_side: _Side = "right",
-        as_arrays: bool = False,
-        num_threads: int | None = None,
-    ) -> dict[str, Any]:
-        """Tokenizes already-rendered texts; the same outputs as `encode_batch`, masks all zero."""
+    def encode_texts(self, texts: list[str], *, options: MaskOptions | None = None) -> dict[str, Any]:
+        """Tokenizes already-rendered texts; the same outputs as `encode_batch`, masks all zero.
+
+        Uses `options`' tokenization, `return_tensors` (not `"arrow"`) and `num_threads`.
+        """

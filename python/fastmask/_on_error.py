@@ -7,28 +7,14 @@
 
 With `"skip"` and `"collect"` the result also has `errors`: `(index, exception)` pairs in index
 order, each exception of the class `"raise"` would have raised, with the same attributes
-(`conversation`, the index again, and `message`, the message's index or None).
+(`conversation`, the index again, and `message`, the message's index or None). The core runs
+`"collect"` as `"skip"` (and refuses it with array outputs, which cannot hold a None row); the
+rows are put back here.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from fastmask._core import InputError
-
-POLICIES = ("raise", "skip", "collect")
-
-
-def core_policy(on_error: Any, return_tensors: Any) -> str:
-    """The policy the core runs: it only raises or skips; `collect` re-inserts rows afterwards."""
-    if on_error not in POLICIES:
-        raise InputError(f"on_error must be 'raise', 'skip' or 'collect', got {on_error!r}")
-    if on_error == "collect" and return_tensors in ("np", "pt"):
-        raise InputError(
-            "on_error='collect' keeps a None row where a conversation failed, which an array cannot hold: "
-            "use on_error='skip', or return_tensors=None or 'arrow'"
-        )
-    return "raise" if on_error == "raise" else "skip"
 
 
 def error_detail(error: BaseException) -> str:

@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from fastmask import _arrow, _core, _model_dir, _on_error, _sanitize
-from fastmask._core import InputError
+from fastmask._core import InputError, MaskOptions
 from fastmask._limits import Limits
 
 OUTPUT_NAMES = ("input_ids", "attention_mask", "assistant_masks", "labels")
-
-# transformers' VERY_LARGE_INTEGER: a model_max_length at or above it means "no limit".
-_NO_LIMIT = int(1e20)
 
 
 class ChatTokenizer:
@@ -25,7 +22,7 @@ class ChatTokenizer:
     Build one with `from_pretrained`, `from_file`, `from_transformers` or `from_parts`.
     """
 
-    __slots__ = ("_core", "_padding_side", "_truncation_side", "_model_max_length", "_parts", "_chat_template")
+    __slots__ = ("_core", "_parts", "_chat_template")
 
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
         raise TypeError("use ChatTokenizer.from_pretrained / from_file / from_transformers / from_parts")
@@ -60,6 +57,8 @@ class ChatTokenizer:
         `tokenizers` crate otherwise; `"tokenizers"` forces the latter; `"fast"` refuses an
         unsupported shape. `limits`
         (a `fastmask.Limits`) replaces the default safety limits for templates and inputs.
+        `padding_side`, `truncation_side` and `model_max_length` (10**20 and above: no limit) are
+        what calls that do not say use, as transformers' tokenizer attributes of those names.
         """
         if not isinstance(chat_template, str):
             raise InputError(f"chat_template must be a string, got {type(chat_template).__name__}")
@@ -74,13 +73,12 @@ class ChatTokenizer:
             now=_pinned_clock(now),
             backend=backend,
             limits=_limits_dict(limits),
+            padding_side=padding_side,
+            truncation_side=truncation_side,
+            model_max_length=model_max_length,
         )
         self = object.__new__(cls)
         object.__setattr__(self, "_core", core)
-        object.__setattr__(self, "_padding_side", _side(padding_side, "padding_side"))
-        object.__setattr__(self, "_truncation_side", _side(truncation_side, "truncation_side"))
-        limit = model_max_length if model_max_length is not None and model_max_length < _NO_LIMIT else None
-        object.__setattr__(self, "_model_max_length", limit)
         # What pickling rebuilds the tokenizer from (for multiprocessing, datasets' cache, Ray).
         object.__setattr__(self, "_parts", {
             "tokenizer_json": tokenizer_json, "chat_template": chat_template, "special_tokens": special,
@@ -157,8 +155,6 @@ class ChatTokenizer:
             raise InputError(f"chat_template must be a string, got {type(chat_template).__name__}")
         other = object.__new__(type(self))
         object.__setattr__(other, "_core", self._core.with_chat_template(chat_template, now=_pinned_clock(now)))
-        for name in ("_padding_side", "_truncation_side", "_model_max_length"):
-            object.__setattr__(other, name, getattr(self, name))
         object.__setattr__(other, "_parts", {**self._parts, "chat_template": chat_template, "now": now})
         object.__setattr__(other, "_chat_template", chat_template)
         return other
@@ -195,16 +191,20 @@ class ChatTokenizer:
         tools: Sequence[Any] | None = None,
         documents: Sequence[Any] | None = None,
         template_kwargs: Mapping[str, Any] | None = None,
+        options: MaskOptions | None = None,
         **kwargs: Any,
     ) -> tuple[str, list[tuple[int, int]]]:
-        """The rendered text and its generation blocks as (start, end) character offsets.
+        """The rendered text and its assistant spans as (start, end) character offsets.
 
-        Template variables come as keyword arguments, or in `template_kwargs` for names that
-        clash with an option of these methods.
+        Spans come from the template's `{% generation %}` blocks, or from turns inferred from the
+        template (see `fastmask.MaskOptions`: `mask_source`, `train_roles`, ...). The mask options
+        and `num_threads` are given as keywords, or as `options=MaskOptions(...)`, whose fields
+        the keywords given as well replace. Other keywords are template variables; a variable
+        whose name is an option (or `options`) goes in `template_kwargs`.
         """
         return self.render_batch(
             [_single(conversation)], add_generation_prompt=add_generation_prompt, tools=tools, documents=documents,
-            template_kwargs=template_kwargs, **kwargs,
+            template_kwargs=template_kwargs, options=options, **kwargs,
         )[0]
 
     def render_batch(
@@ -215,23 +215,14 @@ class ChatTokenizer:
         tools: Sequence[Any] | None = None,
         documents: Sequence[Any] | None = None,
         template_kwargs: Mapping[str, Any] | None = None,
-        num_threads: int | None = None,
-        mask_source: str = "auto",
-        train_roles: Sequence[str] = ("assistant",),
-        train_key: str | None = "train",
-        last_turn_only: bool = False,
-        mask_end_of_turn: bool = True,
-        mask_separator: bool = True,
-        turn_start: str = "content",
-        mask_header_whitespace: bool = False,
+        options: MaskOptions | None = None,
         **kwargs: Any,
     ) -> list[tuple[str, list[tuple[int, int]]]]:
         """`render` for many conversations, in parallel."""
+        options, variables = _core.call_options("render_batch", options, kwargs)
         return self._core.render_batch(
             _batch(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
-            documents=documents, template_kwargs=_merged(template_kwargs, kwargs), num_threads=num_threads,
-            masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
-                              turn_start, mask_header_whitespace),
+            documents=documents, template_kwargs=_merged(template_kwargs, variables), options=options,
         )
 
     # -- encoding -----------------------------------------------------------------------------
@@ -248,29 +239,18 @@ class ChatTokenizer:
         add_generation_prompt: bool = False,
         tools: Sequence[Any] | None = None,
         documents: Sequence[Any] | None = None,
-        max_length: int | None = None,
-        truncation: bool | str = False,
-        truncation_side: str | None = None,
-        padding: bool | str = False,
-        padding_side: str | None = None,
-        return_tensors: str | None = None,
-        ignore_index: int = -100,
         template_kwargs: Mapping[str, Any] | None = None,
-        num_threads: int | None = None,
-        mask_source: str = "auto",
-        train_roles: Sequence[str] = ("assistant",),
-        train_key: str | None = "train",
-        last_turn_only: bool = False,
-        mask_end_of_turn: bool = True,
-        mask_separator: bool = True,
-        turn_start: str = "content",
-        mask_header_whitespace: bool = False,
-        on_error: str = "raise",
-        sanitize_control_tokens: bool = False,
-        control_tokens: Sequence[str] | None = None,
+        options: MaskOptions | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Renders, tokenizes and masks every conversation in parallel.
+
+        The options are the fields of `fastmask.MaskOptions` (masks, `max_length`, `truncation`,
+        `padding`, their sides, `ignore_index`, `return_tensors`, `on_error`, `num_threads`,
+        `sanitize_control_tokens`, `control_tokens`), given as keywords, or as
+        `options=MaskOptions(...)`, whose fields the keywords given as well replace. Other
+        keywords are template variables; a variable whose name is an option (or `options`) goes
+        in `template_kwargs`.
 
         Returns `input_ids`, `attention_mask`, `assistant_masks` and `labels` (the ids where the
         mask is 1, `ignore_index` elsewhere and on padding), as lists, or as arrays with
@@ -286,13 +266,8 @@ class ChatTokenizer:
 
         Masks come from the template's `{% generation %}` blocks (`mask_source="generation"`), from
         turns inferred by rendering conversation prefixes (`"turns"`), or from blocks when the
-        template has them and turns otherwise (`"auto"`). For inferred turns: `train_roles` are
-        trained, a message's `train_key` boolean overrides that, `last_turn_only` keeps only the
-        last trained turn, `mask_end_of_turn` / `mask_separator` keep the end-of-turn marker and
-        the whitespace after it, `turn_start` says where an assistant turn starts (`"content"`: after
-        the generation prompt; `"prefill"`: after the prompt's first line, so a prefilled `<think>`
-        is trained; `"header"`: at the role header), `mask_header_whitespace` also trains the
-        whitespace just before that start (as TRL's Qwen2.5 training template does).
+        template has them and turns otherwise (`"auto"`); `fastmask.MaskOptions` describes the
+        options of inferred turns.
 
         `sanitize_control_tokens=True` encodes the control tokens found in the caller's strings
         (messages, tools, documents, template variables; not dict keys) as plain text, so only
@@ -301,115 +276,51 @@ class ChatTokenizer:
         added tokens the template contains, or exactly `control_tokens` when given (plus the
         special ones, as transformers' `chat_control_tokens`).
         """
-        options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
-        arrow = return_tensors == "arrow"
-        policy = _on_error.core_policy(on_error, return_tensors)
+        options, variables = _core.call_options("encode_batch", options, kwargs)
         batch = _batch(conversations)
-        template_kwargs = _merged(template_kwargs, kwargs)
-        if sanitize_control_tokens:
+        template_kwargs = _merged(template_kwargs, variables)
+        if options.sanitize_control_tokens:
             if not isinstance(batch, list):
                 batch = _arrow.conversations_from_arrow(batch)
-            pattern = _sanitize.control_tokens_pattern(self._control_tokens(control_tokens))
+            pattern = _sanitize.control_tokens_pattern(self._control_tokens(options.control_tokens))
             depth = self.limits.input_depth + 1
             batch = [_sanitize.mark(conversation, pattern, depth) for conversation in batch]
             tools = _sanitize.mark(tools, pattern, depth)
             documents = _sanitize.mark(documents, pattern, depth)
             template_kwargs = _sanitize.mark(template_kwargs, pattern, depth)
-        elif control_tokens is not None:
-            raise InputError("control_tokens is only used with sanitize_control_tokens=True")
         out = self._core.encode_batch(
-            batch, add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
-            documents=documents, template_kwargs=template_kwargs, ignore_index=int(ignore_index),
-            as_arrays=_wants_arrays(None if arrow else return_tensors), as_arrow=arrow, num_threads=num_threads,
-            sanitize_control_tokens=bool(sanitize_control_tokens),
-            masks=self._masks(mask_source, train_roles, train_key, last_turn_only, mask_end_of_turn, mask_separator,
-                              turn_start, mask_header_whitespace),
-            on_error=policy, **options,
+            batch, add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools), documents=documents,
+            template_kwargs=template_kwargs, options=options,
         )
         errors = out.pop("errors", None)
-        out = _arrow.list_arrays(out) if arrow else _finish(out, return_tensors)
+        arrow = options.return_tensors == "arrow"
+        out = _arrow.list_arrays(out) if arrow else _finish(out, options.return_tensors)
         if errors is None:
             return out
-        if on_error == "collect":
+        if options.on_error == "collect":
             failed = [index for index, _ in errors]
             collect = _arrow.collected if arrow else _on_error.collected_lists
             out = collect(out, failed, len(batch))
         return {**out, "errors": errors}
 
-    def encode_texts(
-        self,
-        texts: Sequence[str],
-        *,
-        max_length: int | None = None,
-        truncation: bool | str = False,
-        truncation_side: str | None = None,
-        padding: bool | str = False,
-        padding_side: str | None = None,
-        return_tensors: str | None = None,
-        num_threads: int | None = None,
-    ) -> dict[str, Any]:
-        """Tokenizes already-rendered texts (no masks): `input_ids` and `attention_mask`."""
-        options = self._tokenization_options(max_length, truncation, truncation_side, padding, padding_side)
-        out = self._core.encode_texts(
-            list(texts), as_arrays=_wants_arrays(return_tensors), num_threads=num_threads, **options
-        )
+    def encode_texts(self, texts: Sequence[str], *, options: MaskOptions | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Tokenizes already-rendered texts (no masks): `input_ids` and `attention_mask`.
+
+        Takes the options `max_length`, `truncation`, `truncation_side`, `padding`,
+        `padding_side`, `return_tensors` (not `"arrow"`) and `num_threads`, as keywords or from
+        `options=MaskOptions(...)` as in `encode_batch`.
+        """
+        options, _ = _core.call_options("encode_texts", options, kwargs)
+        out = self._core.encode_texts(list(texts), options=options)
         del out["assistant_masks"], out["labels"]
-        return _finish(out, return_tensors)
+        return _finish(out, options.return_tensors)
 
     def _control_tokens(self, control_tokens: Sequence[str] | None) -> tuple[str, ...]:
         added = self._core.added_tokens
         if control_tokens is None:
             return _sanitize.default_control_tokens(added, self._chat_template)
-        if isinstance(control_tokens, str):
-            raise InputError("control_tokens must be a list of tokens, not a string")
         chosen = set(control_tokens)
         return tuple(content for content, special in added if special or content in chosen)
-
-    def _masks(
-        self,
-        mask_source: str,
-        train_roles: Sequence[str],
-        train_key: str | None,
-        last_turn_only: bool,
-        mask_end_of_turn: bool,
-        mask_separator: bool,
-        turn_start: str,
-        mask_header_whitespace: bool,
-    ) -> Any:
-        if mask_source == "generation" and not self.has_generation:
-            raise InputError(
-                "mask_source='generation' but the template has no {% generation %} blocks; "
-                "use mask_source='turns' (or 'auto') to infer assistant turns"
-            )
-        if isinstance(train_roles, str):
-            raise InputError("train_roles must be a list of roles, not a string")
-        return _core.MaskOptions(
-            mask_source=mask_source, train_roles=list(train_roles), train_key=train_key,
-            last_turn_only=bool(last_turn_only), mask_end_of_turn=bool(mask_end_of_turn),
-            mask_separator=bool(mask_separator), turn_start=turn_start,
-            mask_header_whitespace=bool(mask_header_whitespace),
-        )
-
-    def _tokenization_options(
-        self, max_length: Any, truncation: Any, truncation_side: Any, padding: Any, padding_side: Any
-    ) -> dict[str, Any]:
-        truncate = _truncation_flag(truncation)
-        strategy = _padding_strategy(padding)
-        if max_length is None and (truncate or strategy == "max_length"):
-            # transformers falls back to the model's maximum length.
-            max_length = self._model_max_length
-            if max_length is None:
-                truncate = False if strategy != "max_length" else truncate
-        is_count = isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 0
-        if max_length is not None and not is_count:
-            raise InputError(f"max_length must be a non-negative int, got {max_length!r}")
-        return {
-            "max_length": max_length,
-            "truncation": truncate,
-            "truncation_side": _side(truncation_side or self._truncation_side, "truncation_side"),
-            "padding": strategy,
-            "padding_side": _side(padding_side or self._padding_side, "padding_side"),
-        }
 
     def __repr__(self) -> str:
         return (f"ChatTokenizer(has_generation={self.has_generation}, pad_token_id={self.pad_token_id}, "
@@ -425,31 +336,6 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as err:
         raise InputError(f"cannot read {path}: {err}") from err
-
-
-def _side(value: Any, option: str) -> str:
-    if value not in ("left", "right"):
-        raise InputError(f"{option} must be 'left' or 'right', got {value!r}")
-    return value
-
-
-def _truncation_flag(truncation: Any) -> bool:
-    if isinstance(truncation, str):
-        if truncation not in ("longest_first", "only_first", "do_not_truncate"):
-            raise InputError(f"truncation must be a bool or 'longest_first', got {truncation!r}")
-        return truncation != "do_not_truncate"
-    return bool(truncation)
-
-
-def _padding_strategy(padding: Any) -> str:
-    if padding is True:
-        return "longest"
-    if padding is False or padding is None:
-        return "do_not_pad"
-    value = getattr(padding, "value", padding)  # transformers' PaddingStrategy enum
-    if value in ("longest", "max_length", "do_not_pad"):
-        return value
-    raise InputError(f"padding must be False, True, 'longest' or 'max_length', got {padding!r}")
 
 
 # Pins `strftime_now` for every ChatTokenizer built without `now=` (reproducible preprocessing,
@@ -531,12 +417,6 @@ def _json_schema(function: Any, index: int) -> dict[str, Any]:
             "(pip install transformers, or pass the JSON schema dict instead)"
         ) from err
     return get_json_schema(function)
-
-
-def _wants_arrays(return_tensors: str | None) -> bool:
-    if return_tensors not in (None, "np", "pt"):
-        raise InputError(f"return_tensors must be None, 'np', 'pt' or 'arrow' (encode_batch), got {return_tensors!r}")
-    return return_tensors is not None
 
 
 def _finish(out: dict[str, Any], return_tensors: str | None) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastmask import __version__
-from fastmask._core import InputError
-from fastmask._on_error import POLICIES, error_detail
+from fastmask._core import InputError, MaskOptions
+from fastmask._on_error import error_detail
 from fastmask._tokenizer import ChatTokenizer
 
 OUTPUTS = ("input_ids", "attention_mask", "assistant_masks", "labels")
@@ -33,11 +33,9 @@ OUTPUTS = ("input_ids", "attention_mask", "assistant_masks", "labels")
 class EncodeMap:
     """`batch -> {input_ids, attention_mask, assistant_masks, labels}` for `Dataset.map(batched=True)`."""
 
-    def __init__(self, tokenizer: ChatTokenizer, *, messages_field: str = "messages",
-                 outputs: tuple[str, ...] = OUTPUTS, on_error: str = "raise", error_column: str = "error",
-                 **options: Any) -> None:
-        if on_error not in POLICIES:
-            raise InputError(f"on_error must be 'raise', 'skip' or 'collect', got {on_error!r}")
+    def __init__(self, tokenizer: ChatTokenizer, *, messages_field: str = "messages", outputs: tuple[str, ...] = OUTPUTS,
+                 on_error: str = "raise", error_column: str = "error", **options: Any) -> None:
+        MaskOptions(on_error=on_error)  # checks the policy's name
         # Part of the pickled (so hashed) state: a new fastmask version does not reuse old cache files.
         self.version = __version__
         self.tokenizer = tokenizer

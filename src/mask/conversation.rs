@@ -16,12 +16,20 @@ pub struct Conversation {
 /// What a batch takes for each conversation: template values already, or data that becomes them
 /// inside the conversation's own task (so that conversion runs in parallel, not before).
 pub trait ToConversation: Sync {
-    fn to_conversation(&self) -> Cow<'_, Conversation>;
+    fn to_conversation(&self) -> Result<Cow<'_, Conversation>>;
 }
 
 impl ToConversation for Conversation {
-    fn to_conversation(&self) -> Cow<'_, Conversation> {
-        Cow::Borrowed(self)
+    fn to_conversation(&self) -> Result<Cow<'_, Conversation>> {
+        Ok(Cow::Borrowed(self))
+    }
+}
+
+/// A conversation that could not be read: its error is that conversation's result, so a batch
+/// that keeps going past failures reports it at its index like any other.
+impl<C: ToConversation> ToConversation for Result<C> {
+    fn to_conversation(&self) -> Result<Cow<'_, Conversation>> {
+        self.as_ref().map_err(Clone::clone)?.to_conversation()
     }
 }
 

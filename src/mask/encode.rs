@@ -6,7 +6,7 @@ use crate::mask::align::assistant_mask;
 use crate::tokenizer::ByteRange;
 use crate::tokenizer::{Side, Tokenizer, Truncation};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum PaddingStrategy {
     #[default]
     DoNotPad,

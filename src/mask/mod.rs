@@ -1,7 +1,7 @@
 //! The mask pipeline: a conversation becomes the template's context (`conversation`), is
 //! rendered with its assistant spans (from generation blocks, or inferred turns: `turns`),
 //! tokenized, truncated, aligned (`align`), labelled and padded (`encode`), for whole batches
-//! in parallel (`encoder`).
+//! in parallel by a `ChatEncoder` with one `CallOptions` value per call (`encoder`).
 
 pub mod align;
 pub mod conversation;
@@ -12,4 +12,5 @@ pub mod turns;
 
 pub use conversation::{Conversation, RenderInputs, ToConversation};
 pub use encode::{EncodeOptions, Encoded, PaddingStrategy};
+pub use encoder::{CallOptions, ChatEncoder, EncodedBatch, ErrorPolicy, Layout, TokenOptions, TokenizerDefaults};
 pub use turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};

@@ -11,18 +11,19 @@ use crate::jinja::{ChatTemplate, Rendered, Span};
 use crate::mask::conversation::{build_context, Conversation, RenderInputs};
 
 /// Where assistant spans come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum MaskSource {
     /// The template's `{% generation %}` blocks; an error when it has none.
     Generation,
     /// Spans inferred from the template's rendering of conversation prefixes.
     Turns,
     /// Generation blocks when the template has them, else turns.
+    #[default]
     Auto,
 }
 
 /// Which turns are trained, and which parts of a turn.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TurnOptions {
     /// Roles whose turns are trained.
     pub roles: Vec<String>,
@@ -45,7 +46,7 @@ pub struct TurnOptions {
 /// writes before the reply, e.g. `<|im_start|>assistant\n`), maybe a prefill the generation prompt
 /// adds on the header's line after it (`<think>\n`), then the reply. Turns of other trained roles
 /// always start at their header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TurnStart {
     /// After the whole generation prompt: what the model writes when it is prompted.
     Content,
@@ -70,21 +71,27 @@ impl Default for TurnOptions {
 }
 
 /// Where spans come from and, for inferred turns, which are trained.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct MaskPlan {
     pub source: MaskSource,
     pub turns: TurnOptions,
 }
 
-impl Default for MaskPlan {
-    fn default() -> Self {
-        MaskPlan { source: MaskSource::Generation, turns: TurnOptions::default() }
-    }
-}
-
 impl MaskPlan {
+    /// Refuses `Generation` for a template without `{% generation %}` blocks, which would give
+    /// every conversation an all-zero mask.
+    pub fn check(&self, template: &ChatTemplate) -> Result<()> {
+        if self.source == MaskSource::Generation && !template.has_generation() {
+            return Err(Error::input(
+                "mask_source='generation' but the template has no {% generation %} blocks; \
+                 use mask_source='turns' (or 'auto') to infer assistant turns",
+            ));
+        }
+        Ok(())
+    }
+
     /// Renders one conversation with the spans this plan asks for. `Generation` on a template
-    /// without tags gives no spans, as transformers does; callers that want an error check first.
+    /// without tags gives no spans, as transformers does ([`MaskPlan::check`] refuses it first).
     pub fn render(
         &self,
         template: &ChatTemplate,

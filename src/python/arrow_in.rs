@@ -14,7 +14,7 @@ use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyList, PyTuple};
 
-use super::conversations::{conversations_from_py, conversations_from_py_each, InputConversation};
+use super::conversations::{conversations_from_py, InputConversation};
 use crate::arrow::input::ArrowConversations;
 use crate::error::catch_panic;
 use crate::runtime::Threads;
@@ -37,26 +37,6 @@ pub fn conversations(
         Source::Objects(objects) => {
             conversations_from_py(&objects, limits)?.into_iter().map(InputConversation::Plain).collect()
         }
-    })
-}
-
-/// `conversations` with one result per conversation, each error naming its row.
-pub fn conversations_each(
-    py: Python<'_>,
-    batch: &Bound<'_, PyAny>,
-    limits: &Limits,
-    threads: Threads,
-) -> PyResult<Vec<Result<InputConversation, Error>>> {
-    Ok(match source(batch)? {
-        Source::Arrow(column) => py
-            .detach(|| catch_panic(|| column.read_each(limits, threads)))?
-            .into_iter()
-            .map(|item| item.map(InputConversation::Values))
-            .collect(),
-        Source::Objects(objects) => conversations_from_py_each(&objects, limits)?
-            .into_iter()
-            .map(|item| item.map(InputConversation::Plain))
-            .collect(),
     })
 }
 

@@ -1,149 +1,114 @@
-//! `fastmask._core.ChatTokenizer`: the compiled template and tokenizer. Its methods convert
-//! their arguments while attached, run the core with the interpreter detached, and convert the
-//! results back.
+//! `fastmask._core.ChatTokenizer`: the core's `ChatEncoder` and the vocabulary's int objects. Its
+//! methods convert their arguments while attached, run the encoder with the interpreter
+//! detached, and convert the results back.
 
 use std::sync::Arc;
 
 use minijinja::value::Value;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::conversations::{encode_options, py_to_value, template_kwargs_from_py, PyMaskOptions};
-use super::layout::Layout;
+use super::conversations::{py_to_value, template_kwargs_from_py};
 use super::limits::{limits_dict, limits_from_py};
-use super::{arrow_in, conversations, id_objects, skip};
+use super::id_objects::IdObjects;
+use super::mask_options::PyMaskOptions;
+use super::options::{parse, MaxLength, ReturnTensors};
+use super::{arrow_in, conversations, outputs};
 use crate::error::catch_panic;
-use crate::mask::conversation::RenderInputs;
-use crate::mask::encoder;
+use crate::mask::{ChatEncoder, ErrorPolicy, RenderInputs, TokenizerDefaults};
 use crate::runtime::pool;
-use crate::{Backend, ChatTemplate, Clock, Error, Tokenizer};
+use crate::{Backend, ChatTemplate, Clock, Error, Limits, Tokenizer};
 
-/// Everything a ChatTokenizer holds; immutable, shared by every thread that encodes with it.
-pub struct Core {
-    pub template: ChatTemplate,
-    /// Shared by the ChatTokenizers `with_chat_template` derives: loading a vocabulary is the slow part.
-    pub tokenizer: Arc<Tokenizer>,
-    pub special_tokens: Vec<(String, Value)>,
-    pub pad_id: Option<u32>,
-    /// The vocabulary's int objects for list outputs; shared like the tokenizer.
-    pub ids: Arc<id_objects::IdObjects>,
-}
-
-/// The compiled template and tokenizer behind `fastmask.ChatTokenizer`.
+/// The compiled template and tokenizer behind `fastmask.ChatTokenizer`; immutable, shared by
+/// every thread that encodes with it.
 #[pyclass(frozen, module = "fastmask._core", name = "ChatTokenizer")]
 pub struct PyChatTokenizer {
-    core: Arc<Core>,
+    encoder: Arc<ChatEncoder>,
+    /// The vocabulary's int objects for list outputs; shared like the tokenizer.
+    ids: Arc<IdObjects>,
 }
 
 #[pymethods]
 impl PyChatTokenizer {
     #[new]
-    #[pyo3(signature = (tokenizer_json, chat_template, *, special_tokens=None, pad_token=None, now=None, backend="auto", limits=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (tokenizer_json, chat_template, **settings))]
     fn new(
         py: Python<'_>,
         tokenizer_json: &str,
         chat_template: &str,
-        special_tokens: Option<&Bound<'_, PyDict>>,
-        pad_token: Option<&str>,
-        now: Option<&str>,
-        backend: &str,
-        limits: Option<&Bound<'_, PyDict>>,
+        settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let backend: Backend = backend.parse()?;
-        let limits = limits_from_py(limits)?;
-        let special_tokens = match special_tokens {
-            Some(dict) => template_kwargs_from_py(dict, &limits)?,
-            None => Vec::new(),
-        };
-        let clock = clock(now)?;
-        let core = py.detach(|| -> crate::Result<Core> {
+        let settings = Settings::from_py(settings)?;
+        let Settings { special_tokens, pad_token, clock, backend, limits, defaults } = settings;
+        let encoder = py.detach(|| -> crate::Result<ChatEncoder> {
             // On a worker-sized stack: a hostile template must not depend on the caller's stack size.
             let template = pool::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits))?;
-            let tokenizer = Tokenizer::from_json(tokenizer_json, backend)?;
-            let pad_id = pad_token
-                .map(|token| {
-                    tokenizer
-                        .token_to_id(token)
-                        .ok_or_else(|| Error::tokenizer(format!("pad token {token:?} is not in the vocabulary")))
-                })
-                .transpose()?;
-            let ids = Arc::new(id_objects::IdObjects::new(tokenizer.id_end()));
-            Ok(Core { template, tokenizer: Arc::new(tokenizer), special_tokens, pad_id, ids })
+            let tokenizer = Arc::new(Tokenizer::from_json(tokenizer_json, backend)?);
+            ChatEncoder::new(template, tokenizer, special_tokens, pad_token.as_deref(), defaults)
         })?;
-        Ok(PyChatTokenizer { core: Arc::new(core) })
+        let ids = Arc::new(IdObjects::new(encoder.tokenizer.id_end()));
+        Ok(PyChatTokenizer { encoder: Arc::new(encoder), ids })
     }
 
-    /// The same tokenizer, special tokens and pad token with another template.
+    /// The same tokenizer, special tokens, pad token and defaults with another template.
     #[pyo3(signature = (chat_template, *, now=None))]
     fn with_chat_template(&self, py: Python<'_>, chat_template: &str, now: Option<&str>) -> PyResult<Self> {
         let clock = clock(now)?;
-        let limits = *self.core.template.limits();
+        let limits = *self.encoder.template.limits();
         let template =
             py.detach(|| pool::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits)))?;
-        let core = Core {
-            template,
-            tokenizer: Arc::clone(&self.core.tokenizer),
-            special_tokens: self.core.special_tokens.clone(),
-            pad_id: self.core.pad_id,
-            ids: Arc::clone(&self.core.ids),
-        };
-        Ok(PyChatTokenizer { core: Arc::new(core) })
+        let encoder = Arc::new(self.encoder.with_template(template));
+        Ok(PyChatTokenizer { encoder, ids: Arc::clone(&self.ids) })
     }
 
     /// Whether the template marks assistant text with `{% generation %}`.
     #[getter]
     fn has_generation(&self) -> bool {
-        self.core.template.has_generation()
+        self.encoder.template.has_generation()
     }
 
     /// The backend that encodes: "fast" (the byte-level BPE of src/tokenizer/bpe) or "tokenizers".
     #[getter]
     fn backend(&self) -> &'static str {
-        self.core.tokenizer.backend_name()
+        self.encoder.tokenizer.backend_name()
     }
 
     /// The limits templates and inputs are held to, as a dict (see `fastmask.Limits`).
     #[getter]
     fn limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        limits_dict(py, self.core.template.limits())
+        limits_dict(py, self.encoder.template.limits())
     }
 
     /// The tokenizer's added tokens as (content, special), in id order.
     #[getter]
     fn added_tokens(&self) -> Vec<(String, bool)> {
-        self.core.tokenizer.added_tokens()
+        self.encoder.tokenizer.added_tokens()
     }
 
     /// The id padding uses, or None.
     #[getter]
     fn pad_token_id(&self) -> Option<u32> {
-        self.core.pad_id
+        self.encoder.pad_id
     }
 
-    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None, num_threads=None, masks=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None, options=None))]
     fn render_batch<'py>(
         &self,
-        py: Python<'py>,
         conversations: &Bound<'py, PyAny>,
         add_generation_prompt: bool,
         tools: Option<&Bound<'py, PyAny>>,
         documents: Option<&Bound<'py, PyAny>>,
         template_kwargs: Option<&Bound<'py, PyDict>>,
-        num_threads: Option<usize>,
-        masks: Option<PyMaskOptions>,
+        options: Option<&Bound<'py, PyMaskOptions>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let conversations = arrow_in::conversations(py, conversations, self.core.template.limits(), num_threads)?;
-        let inputs =
-            render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
-        let plan = masks.map(|m| m.plan).unwrap_or_default();
-        let core = &self.core;
-        let rendered = py.detach(|| {
-            catch_panic(|| {
-                encoder::render_batch(&core.template, &conversations, &inputs, &core.special_tokens, &plan, num_threads)
-            })
-        })?;
+        let py = conversations.py();
+        let options = PyMaskOptions::given(options);
+        let limits = self.encoder.template.limits();
+        let conversations = arrow_in::conversations(py, conversations, limits, options.call.threads)?;
+        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, limits)?;
+        let encoder = &self.encoder;
+        let rendered = py.detach(|| catch_panic(|| encoder.render_batch(&conversations, &inputs, &options.call)))?;
         let items = rendered.into_iter().map(|r| {
             let spans: Vec<(usize, usize)> = r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
             (r.text, spans)
@@ -151,120 +116,122 @@ impl PyChatTokenizer {
         PyList::new(py, items)
     }
 
-    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None,
-        template_kwargs=None, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
-        padding_side="right", ignore_index=-100, as_arrays=false, num_threads=None, masks=None, on_error="raise",
-        as_arrow=false, sanitize_control_tokens=false))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None, options=None))]
     fn encode_batch<'py>(
         &self,
-        py: Python<'py>,
         conversations: &Bound<'py, PyAny>,
         add_generation_prompt: bool,
         tools: Option<&Bound<'py, PyAny>>,
         documents: Option<&Bound<'py, PyAny>>,
         template_kwargs: Option<&Bound<'py, PyDict>>,
-        max_length: Option<usize>,
-        truncation: bool,
-        truncation_side: &str,
-        padding: &str,
-        padding_side: &str,
-        ignore_index: i64,
-        as_arrays: bool,
-        num_threads: Option<usize>,
-        masks: Option<PyMaskOptions>,
-        on_error: &str,
-        as_arrow: bool,
-        sanitize_control_tokens: bool,
+        options: Option<&Bound<'py, PyMaskOptions>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let layout = Layout::new(as_arrays, as_arrow);
-        let policy = skip::ErrorPolicy::parse(on_error)?;
-        let plan = masks.map(|m| m.plan).unwrap_or_default();
-        let inputs =
-            render_inputs(add_generation_prompt, tools, documents, template_kwargs, self.core.template.limits())?;
-        let mut options = encode_options(
-            max_length,
-            truncation,
-            truncation_side,
-            padding,
-            padding_side,
-            ignore_index,
-            self.core.pad_id,
-        )?;
-        options.sanitize_control_tokens = sanitize_control_tokens;
-        if policy == skip::ErrorPolicy::Skip {
-            let converted = arrow_in::conversations_each(py, conversations, self.core.template.limits(), num_threads)?;
-            return skip::encode_skipping(py, &self.core, converted, &inputs, &options, &plan, num_threads, layout);
-        }
-        let core_options = layout.core_options(&options)?;
-        let core = &self.core;
-        let context = encoder::EncodeContext {
-            template: &core.template,
-            tokenizer: &core.tokenizer,
-            inputs: &inputs,
-            special_tokens: &core.special_tokens,
-            options: &core_options,
-        };
-        let limits = core.template.limits();
-        let encoded = match arrow_in::source(conversations)? {
+        let py = conversations.py();
+        let options = &PyMaskOptions::given(options).call;
+        let limits = self.encoder.template.limits();
+        let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, limits)?;
+        let (encoder, threads) = (&self.encoder, options.threads);
+        let keep_going = options.on_error != ErrorPolicy::Raise;
+        let batch = match arrow_in::source(conversations)? {
             arrow_in::Source::Objects(objects) => {
                 let items = conversations::batch_items(&objects)?;
-                py.detach(|| {
-                    catch_panic(|| {
-                        encoder::encode_produced(&context, &plan, num_threads, items.len(), |send| {
-                            Python::attach(|py| {
-                                for (index, item) in items.iter().enumerate() {
-                                    send(conversations::conversation_at(item.bind(py), index, limits)?);
-                                }
-                                Ok(())
-                            })
-                        })
+                let produce = |send: &mut dyn FnMut(crate::Result<conversations::PlainConversation>)| {
+                    Python::attach(|py| {
+                        for (index, item) in items.iter().enumerate() {
+                            match conversations::conversation_at(item.bind(py), index, limits) {
+                                Err(err) if !keep_going => return Err(err),
+                                converted => send(converted),
+                            }
+                        }
+                        Ok(())
                     })
-                })?
+                };
+                py.detach(|| catch_panic(|| encoder.encode_produced(items.len(), produce, &inputs, options)))?
             }
             arrow_in::Source::Arrow(column) => py.detach(|| {
                 catch_panic(|| {
-                    let conversations = column.read_all(limits, num_threads)?;
-                    encoder::encode_batch(
-                        &core.template,
-                        &core.tokenizer,
-                        &conversations,
-                        &inputs,
-                        &core.special_tokens,
-                        &core_options,
-                        &plan,
-                        num_threads,
-                    )
+                    if keep_going {
+                        encoder.encode_batch(&column.read_each(limits, threads)?, &inputs, options)
+                    } else {
+                        encoder.encode_batch(&column.read_all(limits, threads)?, &inputs, options)
+                    }
                 })
             })?,
         };
-        layout.outputs_to_py(py, &encoded, &options, num_threads, &core.ids)
+        let out = outputs::to_py(py, &batch.rows, &self.encoder, options, &self.ids)?;
+        if keep_going {
+            out.set_item("errors", outputs::errors_to_py(py, batch.errors)?)?;
+        }
+        Ok(out)
     }
 
-    #[pyo3(signature = (texts, *, max_length=None, truncation=false, truncation_side="right", padding="do_not_pad",
-        padding_side="right", as_arrays=false, num_threads=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (texts, *, options=None))]
     fn encode_texts<'py>(
         &self,
         py: Python<'py>,
         texts: Vec<String>,
-        max_length: Option<usize>,
-        truncation: bool,
-        truncation_side: &str,
-        padding: &str,
-        padding_side: &str,
-        as_arrays: bool,
-        num_threads: Option<usize>,
+        options: Option<&Bound<'py, PyMaskOptions>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let options =
-            encode_options(max_length, truncation, truncation_side, padding, padding_side, -100, self.core.pad_id)?;
-        let layout = Layout::new(as_arrays, false);
-        let core_options = layout.core_options(&options)?;
-        let core = &self.core;
-        let encoded =
-            py.detach(|| catch_panic(|| encoder::encode_texts(&core.tokenizer, &texts, &core_options, num_threads)))?;
-        layout.outputs_to_py(py, &encoded, &options, num_threads, &core.ids)
+        let options = PyMaskOptions::given(options);
+        if options.return_tensors == ReturnTensors::Arrow {
+            return Err(
+                Error::input("return_tensors must be None, 'np', 'pt' or 'arrow' (encode_batch), got 'arrow'").into()
+            );
+        }
+        let (encoder, options) = (&self.encoder, &options.call);
+        let encoded = py.detach(|| catch_panic(|| encoder.encode_texts(&texts, options)))?;
+        outputs::to_py(py, &encoded, &self.encoder, options, &self.ids)
     }
+}
+
+/// The keywords `_core.ChatTokenizer(tokenizer_json, chat_template, **settings)` takes.
+struct Settings {
+    special_tokens: Vec<(String, Value)>,
+    pad_token: Option<String>,
+    clock: Clock,
+    backend: Backend,
+    limits: Limits,
+    defaults: TokenizerDefaults,
+}
+
+impl Settings {
+    fn from_py(settings: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let (mut special_tokens, mut limits, mut now) = (None, None, None);
+        let (mut pad_token, mut backend, mut defaults) = (None, Backend::default(), TokenizerDefaults::default());
+        for (key, value) in settings.iter().flat_map(|dict| dict.iter()) {
+            match key.extract::<String>().as_deref() {
+                Ok("special_tokens") => special_tokens = value.extract::<Option<Bound<'_, PyDict>>>()?,
+                Ok("pad_token") => pad_token = value.extract()?,
+                Ok("now") => now = value.extract::<Option<String>>()?,
+                Ok("backend") => backend = value.extract()?,
+                Ok("limits") => limits = value.extract::<Option<Bound<'_, PyDict>>>()?,
+                Ok(name @ "padding_side") => defaults.padding_side = parse(&value, name)?,
+                Ok(name @ "truncation_side") => defaults.truncation_side = parse(&value, name)?,
+                Ok("model_max_length") => defaults.model_max_length = model_max_length(&value)?,
+                _ => {
+                    let name = key.repr()?;
+                    return Err(PyTypeError::new_err(format!(
+                        "ChatTokenizer() got an unexpected keyword argument {name}"
+                    )));
+                }
+            }
+        }
+        let limits = limits_from_py(limits.as_ref())?;
+        let special_tokens = match special_tokens {
+            Some(dict) => template_kwargs_from_py(&dict, &limits)?,
+            None => Vec::new(),
+        };
+        Ok(Settings { special_tokens, pad_token, clock: clock(now.as_deref())?, backend, limits, defaults })
+    }
+}
+
+/// transformers' `model_max_length`: an int, where 10**20 and above (its `VERY_LARGE_INTEGER`)
+/// mean no limit.
+fn model_max_length(value: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    if value.is_none() || value.ge(1e20)? {
+        return Ok(None);
+    }
+    Ok(parse::<MaxLength>(value, "model_max_length")?.0)
 }
 
 /// `now` as an ISO date-time pins `strftime_now`; None reads the local clock.
@@ -282,7 +249,7 @@ fn render_inputs(
     tools: Option<&Bound<'_, PyAny>>,
     documents: Option<&Bound<'_, PyAny>>,
     template_kwargs: Option<&Bound<'_, PyDict>>,
-    limits: &crate::Limits,
+    limits: &Limits,
 ) -> PyResult<RenderInputs> {
     let convert =
         |value: Option<&Bound<'_, PyAny>>, name: &str| -> PyResult<Value> {

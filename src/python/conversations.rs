@@ -15,9 +15,6 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use crate::error::{Error, ErrorKind};
 use crate::limits::Limits;
 use crate::mask::conversation::{Conversation, ToConversation};
-use crate::mask::encode::{EncodeOptions, PaddingStrategy};
-use crate::mask::turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
-use crate::tokenizer::Side;
 
 /// A batch: a list of conversations, each a list of messages.
 pub fn conversations_from_py(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Vec<PlainConversation>> {
@@ -26,18 +23,6 @@ pub fn conversations_from_py(batch: &Bound<'_, PyAny>, limits: &Limits) -> PyRes
         .enumerate()
         .map(|(index, conversation)| Ok(conversation_at(conversation, index, limits)?))
         .collect()
-}
-
-/// A batch converted item by item: a malformed conversation is its own error, not the batch's.
-pub fn conversations_from_py_each(
-    batch: &Bound<'_, PyAny>,
-    limits: &Limits,
-) -> PyResult<Vec<Result<PlainConversation, Error>>> {
-    Ok(conversation_items(batch)?
-        .iter()
-        .enumerate()
-        .map(|(index, conversation)| conversation_at(conversation, index, limits))
-        .collect())
 }
 
 /// The conversations of a batch of Python objects, unbound: converted one by one, attached, while
@@ -83,8 +68,8 @@ pub struct PlainConversation {
 }
 
 impl ToConversation for PlainConversation {
-    fn to_conversation(&self) -> Cow<'_, Conversation> {
-        Cow::Owned(Conversation { messages: self.messages.iter().map(|m| m.to_value(&self.text)).collect() })
+    fn to_conversation(&self) -> Result<Cow<'_, Conversation>, Error> {
+        Ok(Cow::Owned(Conversation { messages: self.messages.iter().map(|m| m.to_value(&self.text)).collect() }))
     }
 }
 
@@ -96,9 +81,9 @@ pub enum InputConversation {
 }
 
 impl ToConversation for InputConversation {
-    fn to_conversation(&self) -> Cow<'_, Conversation> {
+    fn to_conversation(&self) -> Result<Cow<'_, Conversation>, Error> {
         match self {
-            InputConversation::Values(conversation) => Cow::Borrowed(conversation),
+            InputConversation::Values(conversation) => Ok(Cow::Borrowed(conversation)),
             InputConversation::Plain(plain) => plain.to_conversation(),
         }
     }
@@ -326,100 +311,5 @@ fn key_label(key: &Bound<'_, PyAny>) -> String {
     match key.cast::<PyString>().ok().and_then(|s| s.to_str().ok().map(str::to_string)) {
         Some(text) => format!("{text:?}"),
         None => type_name(key),
-    }
-}
-
-fn side(value: &str, option: &str) -> Result<Side, Error> {
-    match value {
-        "left" => Ok(Side::Left),
-        "right" => Ok(Side::Right),
-        other => Err(Error::input(format!("{option} must be 'left' or 'right', got {other:?}"))),
-    }
-}
-
-fn padding_strategy(value: &str) -> Result<PaddingStrategy, Error> {
-    match value {
-        "do_not_pad" => Ok(PaddingStrategy::DoNotPad),
-        "longest" => Ok(PaddingStrategy::Longest),
-        "max_length" => Ok(PaddingStrategy::MaxLength),
-        other => Err(Error::input(format!("padding must be False, True, 'longest' or 'max_length', got {other:?}"))),
-    }
-}
-
-pub fn encode_options(
-    max_length: Option<usize>,
-    truncation: bool,
-    truncation_side: &str,
-    padding: &str,
-    padding_side: &str,
-    ignore_index: i64,
-    pad_id: Option<u32>,
-) -> Result<EncodeOptions, Error> {
-    Ok(EncodeOptions {
-        max_length,
-        truncation,
-        truncation_side: side(truncation_side, "truncation_side")?,
-        padding: padding_strategy(padding)?,
-        padding_side: side(padding_side, "padding_side")?,
-        pad_id,
-        ignore_index,
-        sanitize_control_tokens: false,
-    })
-}
-
-/// The mask options of `encode_batch` / `render_batch`.
-#[pyclass(frozen, module = "fastmask._core", name = "MaskOptions", from_py_object)]
-#[derive(Clone)]
-pub struct PyMaskOptions {
-    pub plan: MaskPlan,
-}
-
-#[pymethods]
-impl PyMaskOptions {
-    #[new]
-    #[pyo3(signature = (*, mask_source="generation", train_roles=None, train_key=Some("train".to_string()),
-        last_turn_only=false, mask_end_of_turn=true, mask_separator=true, turn_start="content", mask_header_whitespace=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        mask_source: &str,
-        train_roles: Option<Vec<String>>,
-        train_key: Option<String>,
-        last_turn_only: bool,
-        mask_end_of_turn: bool,
-        mask_separator: bool,
-        turn_start: &str,
-        mask_header_whitespace: bool,
-    ) -> PyResult<Self> {
-        let source = match mask_source {
-            "generation" => MaskSource::Generation,
-            "turns" => MaskSource::Turns,
-            "auto" => MaskSource::Auto,
-            other => {
-                return Err(
-                    Error::input(format!("mask_source must be 'generation', 'turns' or 'auto', got {other:?}")).into()
-                )
-            }
-        };
-        let turn_start = match turn_start {
-            "content" => TurnStart::Content,
-            "prefill" => TurnStart::Prefill,
-            "header" => TurnStart::Header,
-            other => {
-                return Err(
-                    Error::input(format!("turn_start must be 'content', 'prefill' or 'header', got {other:?}")).into()
-                )
-            }
-        };
-        let defaults = TurnOptions::default();
-        let turns = TurnOptions {
-            roles: train_roles.unwrap_or(defaults.roles),
-            train_key,
-            last_turn_only,
-            mask_end_of_turn,
-            mask_separator,
-            turn_start,
-            mask_header_whitespace,
-        };
-        Ok(PyMaskOptions { plan: MaskPlan { source, turns } })
     }
 }

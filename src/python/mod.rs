@@ -8,10 +8,10 @@ mod chat_tokenizer;
 mod conversations;
 mod errors;
 mod id_objects;
-mod layout;
 mod limits;
+mod mask_options;
+mod options;
 mod outputs;
-mod skip;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
@@ -21,7 +21,8 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     allocator::configure();
     m.add_class::<chat_tokenizer::PyChatTokenizer>()?;
-    m.add_class::<conversations::PyMaskOptions>()?;
+    m.add_class::<mask_options::PyMaskOptions>()?;
+    m.add_function(wrap_pyfunction!(mask_options::call_options, m)?)?;
     m.add_class::<outputs::Int64Buffer>()?;
     m.add_class::<arrow_out::ArrowArray>()?;
     #[cfg(feature = "test-hooks")]

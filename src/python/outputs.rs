@@ -1,7 +1,8 @@
-//! The outputs of `encode_batch` / `encode_texts`: lists of lists, or int64 matrices handed to
-//! numpy without a copy and without a Python object per element (filled with the interpreter
-//! detached, wrapped by `numpy.frombuffer` through the buffer protocol, the buffer object kept
-//! alive as the array's base).
+//! The outputs of `encode_batch` / `encode_texts` in the layout a call asks for: lists of lists,
+//! Arrow arrays (`arrow_out`), or int64 matrices handed to numpy without a copy and without a
+//! Python object per element (filled with the interpreter detached, wrapped by
+//! `numpy.frombuffer` through the buffer protocol, the buffer object kept alive as the array's
+//! base); and the errors of the conversations a batch left out.
 
 use std::ffi::c_int;
 use std::ptr::NonNull;
@@ -11,17 +12,43 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::arrow::matrix;
-use crate::error::catch_panic;
-use crate::mask::encode::{EncodeOptions, Encoded};
+use crate::error::{catch_panic, Error};
+use crate::mask::{CallOptions, ChatEncoder, EncodeOptions, Encoded, Layout};
 use crate::runtime::Threads;
 
 use super::id_objects::IdObjects;
 
 const NAMES: [&str; 4] = ["input_ids", "attention_mask", "assistant_masks", "labels"];
 
+/// `{name: rows}` in the layout `options` asks for, of rows `encoder` encoded with `options`
+/// (unpadded for arrays, which are padded as they are filled).
+pub fn to_py<'py>(
+    py: Python<'py>,
+    rows: &[Encoded],
+    encoder: &ChatEncoder,
+    options: &CallOptions,
+    ids: &IdObjects,
+) -> PyResult<Bound<'py, PyDict>> {
+    match options.layout {
+        Layout::Lists => lists_to_py(py, rows, ids),
+        Layout::Arrays => arrays_to_py(py, rows, &encoder.encode_options(&options.tokens)?, options.threads),
+        Layout::Arrow => super::arrow_out::outputs_to_py(py, rows),
+    }
+}
+
+/// `[(index, exception), ...]`: each error as the exception `on_error="raise"` would raise.
+pub fn errors_to_py(py: Python<'_>, errors: Vec<Error>) -> PyResult<Bound<'_, PyList>> {
+    let items = errors.into_iter().map(|err| {
+        let index = err.conversation.unwrap_or(0);
+        let exception = PyErr::from(err).into_value(py);
+        PyTuple::new(py, [index.into_pyobject(py)?.into_any(), exception.into_bound(py).into_any()])
+    });
+    PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)
+}
+
 /// `{name: (Int64Buffer, (rows, columns))}`: the matrices are filled, and padded as `options`
 /// asks, with the interpreter detached.
-pub fn arrays_to_py<'py>(
+fn arrays_to_py<'py>(
     py: Python<'py>,
     batch: &[Encoded],
     options: &EncodeOptions,
@@ -39,7 +66,7 @@ pub fn arrays_to_py<'py>(
 }
 
 /// `{name: list of rows}` of rows padded already, made of the vocabulary's shared int objects.
-pub fn lists_to_py<'py>(py: Python<'py>, batch: &[Encoded], ids: &IdObjects) -> PyResult<Bound<'py, PyDict>> {
+fn lists_to_py<'py>(py: Python<'py>, batch: &[Encoded], ids: &IdObjects) -> PyResult<Bound<'py, PyDict>> {
     let table = ids.table(py)?;
     let out = PyDict::new(py);
     out.set_item(NAMES[0], rows(py, batch, |e| table.list(py, &e.input_ids))?)?;

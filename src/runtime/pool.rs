@@ -134,10 +134,17 @@ const MAX_THREADS: usize = 1024;
 /// The thread count a call asked for, or `FASTMASK_NUM_THREADS`, else all cores.
 fn thread_count(threads: Threads) -> Result<usize> {
     match threads.or_else(threads_from_env) {
-        Some(0) => Err(Error::input("num_threads must be at least 1")),
-        Some(n) if n > MAX_THREADS => Err(Error::input(format!("num_threads must be at most {MAX_THREADS}"))),
-        Some(n) => Ok(n),
+        Some(n) => check_thread_count(n),
         None => Ok(cores()),
+    }
+}
+
+/// `threads` when a pool can have that many workers.
+pub fn check_thread_count(threads: usize) -> Result<usize> {
+    match threads {
+        0 => Err(Error::input("num_threads must be at least 1")),
+        n if n > MAX_THREADS => Err(Error::input(format!("num_threads must be at most {MAX_THREADS}"))),
+        n => Ok(n),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 pub type ByteRange = (usize, usize);
 
 /// Which end of a sequence truncation cuts or padding fills.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Side {
     Left,
     #[default]

@@ -295,7 +295,7 @@ def test_invalid_utf8_from_a_producer_is_an_input_error(chat_tokenizer):
 
 
 def test_arrow_output_goes_through_the_c_data_interface(chat_tokenizer):
-    out = chat_tokenizer._core.encode_batch(CONVERSATIONS[:4], as_arrow=True)
+    out = chat_tokenizer._core.encode_batch(CONVERSATIONS[:4], options=fastmask.MaskOptions(return_tensors="arrow"))
     ids = out["input_ids"]
     assert hasattr(ids, "__arrow_c_array__") and len(ids) == 4
     first = pa.Array._import_from_c_capsule(*ids.__arrow_c_array__())

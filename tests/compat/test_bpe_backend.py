@@ -1,6 +1,6 @@
 """The fast byte-level BPE backend (src/bpe) against the `tokenizers` crate, on real vocabularies.
 
-The proof is the Rust test `bpe::differential::bpe_differential`: ids and byte offsets equal to
+The proof is the Rust test `bpe_differential` (tokenizer/bpe/tests): ids and byte offsets equal to
 `tokenizers::Tokenizer::encode(text, false)` on a deterministic corpus of 20,000 strings per
 vocabulary (natural text in many scripts, code, whitespace runs, digits, emoji, random unicode,
 concatenated vocabulary tokens, long runs, added tokens in chat-like text), for every zoo family
