@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::conversations::{py_to_value, template_kwargs_from_py};
-use super::limits::{limits_dict, limits_from_py};
 use super::id_objects::IdObjects;
+use super::limits::{limits_dict, limits_from_py};
 use super::mask_options::PyMaskOptions;
 use super::options::{parse, MaxLength, ReturnTensors};
 use super::{arrow_in, conversations, outputs};
