@@ -50,8 +50,7 @@ lint: dev ## formatting, clippy, the stub against the module, ruff, and no modul
 	cargo clippy --all-targets --features test-hooks -- -D warnings
 	$(PY) -m mypy.stubtest fastmask._core
 	$(PY) -m ruff check
-# ruff format: enable once the one-time formatting commit has landed.
-#	$(PY) -m ruff format --check
+	$(PY) -m ruff format --check
 	$(PY) tests/lint/module_cycles.py
 
 bench: dev ## throughput against transformers (see BENCHMARKS.md)

@@ -108,8 +108,13 @@ def reference_worker(source: str, output: str, rows: int) -> None:
 
     def encode(batch: dict) -> dict:
         own_peak_reset(peaks)
-        out = hf.apply_chat_template(batch["messages"], chat_template=template, tokenize=True, return_dict=True,
-                                     return_assistant_tokens_mask=True)
+        out = hf.apply_chat_template(
+            batch["messages"],
+            chat_template=template,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
         labels = [
             [i if m else -100 for i, m in zip(ids, mask)] for ids, mask in zip(out["input_ids"], out["assistant_masks"])
         ]
@@ -129,8 +134,9 @@ def reference_worker(source: str, output: str, rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="25000,100000", help="conversation counts, comma-separated")
-    parser.add_argument("--reference-rows", type=int, default=100_000,
-                        help="rows given to datasets+transformers (0: skip it)")
+    parser.add_argument(
+        "--reference-rows", type=int, default=100_000, help="rows given to datasets+transformers (0: skip it)"
+    )
     parser.add_argument("--chunk-size", type=int, default=1024)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -151,25 +157,42 @@ def main() -> None:
             source = Path(folder) / f"synth_{size}.jsonl"
             in_worker("corpus", str(source), str(size))
             output = Path(folder) / f"cli_{size}.parquet"
-            command = [sys.executable, "-m", "fastmask.cli", "encode", str(source), "-o", str(output), "--quiet",
-                       "--chunk-size", str(args.chunk_size)]
+            command = [
+                sys.executable,
+                "-m",
+                "fastmask.cli",
+                "encode",
+                str(source),
+                "-o",
+                str(output),
+                "--quiet",
+                "--chunk-size",
+                str(args.chunk_size),
+            ]
             seconds, rss, _ = run_measured(command)
             tokens = int(in_worker("tokens", str(output)))
-            print(f"{'fastmask encode (CLI)':28} {size:>8} {seconds:>8.1f} {size / seconds:>8.0f} "
-                  f"{tokens / seconds:>10.0f} {rss:>13.0f}")
+            print(
+                f"{'fastmask encode (CLI)':28} {size:>8} {seconds:>8.1f} {size / seconds:>8.0f} "
+                f"{tokens / seconds:>10.0f} {rss:>13.0f}"
+            )
             if args.reference_rows > 0 and size == max(int(s) for s in args.sizes.split(",")):
                 rows = min(args.reference_rows, size)
                 reference = Path(folder) / f"hf_{size}.parquet"
                 seconds, main_rss, stdout = run_measured(
-                    [sys.executable, __file__, "--worker", "reference", str(source), str(reference), str(rows)])
+                    [sys.executable, __file__, "--worker", "reference", str(source), str(reference), str(rows)]
+                )
                 workers = json.loads(stdout.strip().splitlines()[-1])["workers_rss_mib"]
                 if not workers:
                     raise SystemExit("the reference ran no worker process: its per-worker peak RSS is missing")
                 tokens = int(in_worker("tokens", str(reference)))
-                print(f"{'datasets.map + transformers':28} {rows:>8} {seconds:>8.1f} {rows / seconds:>8.0f} "
-                      f"{tokens / seconds:>10.0f} {max(main_rss, *workers.values()):>13.0f}")
-                print(f"  (peak RSS per process, MiB: main {main_rss:.0f}, "
-                      f"workers {', '.join(f'{peak:.0f}' for peak in sorted(workers.values()))})")
+                print(
+                    f"{'datasets.map + transformers':28} {rows:>8} {seconds:>8.1f} {rows / seconds:>8.0f} "
+                    f"{tokens / seconds:>10.0f} {max(main_rss, *workers.values()):>13.0f}"
+                )
+                print(
+                    f"  (peak RSS per process, MiB: main {main_rss:.0f}, "
+                    f"workers {', '.join(f'{peak:.0f}' for peak in sorted(workers.values()))})"
+                )
     print(f"load average {os.getloadavg()[0]:.1f} at end")
 
 

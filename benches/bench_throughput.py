@@ -78,8 +78,9 @@ def build_runner(name: str, args: argparse.Namespace, threads: int):
     import fastmask
 
     backend = "tokenizers" if name.endswith("_tokenizers_backend") else "auto"
-    tok = fastmask.ChatTokenizer.from_pretrained(tokenizer_zoo.model_dir(args.family), chat_template=template,
-                                                 backend=backend)
+    tok = fastmask.ChatTokenizer.from_pretrained(
+        tokenizer_zoo.model_dir(args.family), chat_template=template, backend=backend
+    )
     if name == "fastmask_batch_lists":
         return lambda: tok.encode_batch(conversations)
     if name.startswith("fastmask_batch_numpy"):
@@ -110,6 +111,7 @@ def worker(args: argparse.Namespace) -> None:
     # numpy up front, fastmask only when its first call returns arrays, so that spin used to
     # fall into fastmask's timed call (12% of its samples there, at 2 threads) and no other.
     import numpy  # noqa: F401
+
     run = build_runner(args.worker, args, threads)
     run()  # warm-up: caches, pools, lazy imports
     start = time.perf_counter()
@@ -136,8 +138,9 @@ def check_equal(args: argparse.Namespace) -> tuple[int, list[str]]:
     conversations = synth.corpus(args.conversations, seed=args.seed)
     reference = transformers_call(tokenizer_zoo.load_hf(args.family), template, conversations)
     for backend in ("auto", "tokenizers"):
-        tok = fastmask.ChatTokenizer.from_pretrained(tokenizer_zoo.model_dir(args.family), chat_template=template,
-                                                     backend=backend)
+        tok = fastmask.ChatTokenizer.from_pretrained(
+            tokenizer_zoo.model_dir(args.family), chat_template=template, backend=backend
+        )
         ours = tok.encode_batch(conversations)
         if ours["input_ids"] != reference["input_ids"] or ours["assistant_masks"] != reference["assistant_masks"]:
             raise SystemExit(f"fastmask ({tok.backend} backend) differs from transformers on the benchmark corpus")
@@ -146,10 +149,28 @@ def check_equal(args: argparse.Namespace) -> tuple[int, list[str]]:
 
 
 def run_worker(name: str, threads: int, args: argparse.Namespace, texts_path: str) -> dict:
-    env = dict(os.environ, FASTMASK_NUM_THREADS=str(threads), RAYON_NUM_THREADS=str(threads),
-               TOKENIZERS_PARALLELISM="true" if threads > 1 else "false")
-    command = [sys.executable, __file__, "--worker", name, "--conversations", str(args.conversations),
-               "--family", args.family, "--template", args.template, "--seed", str(args.seed), "--texts", texts_path]
+    env = dict(
+        os.environ,
+        FASTMASK_NUM_THREADS=str(threads),
+        RAYON_NUM_THREADS=str(threads),
+        TOKENIZERS_PARALLELISM="true" if threads > 1 else "false",
+    )
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        name,
+        "--conversations",
+        str(args.conversations),
+        "--family",
+        args.family,
+        "--template",
+        args.template,
+        "--seed",
+        str(args.seed),
+        "--texts",
+        texts_path,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"worker {name} failed:\n{done.stderr[-2000:]}")
@@ -166,23 +187,49 @@ def print_targets(results: dict, thread_counts: list[int]) -> None:
     seconds = lambda name, threads=many: median_seconds(results, name, threads)  # noqa: E731
     rss = lambda name: max(r["rss_mib"] for r in results[(name, many)])  # noqa: E731
     rows = [
-        ("numpy encode_batch vs transformers batched",
-         seconds("transformers_batched") / seconds("fastmask_batch_numpy"), ">= 10x"),
-        ("encode per conversation vs transformers per conversation",
-         seconds("transformers_per_conversation") / seconds("fastmask_per_conversation"), ">= 8x"),
+        (
+            "numpy encode_batch vs transformers batched",
+            seconds("transformers_batched") / seconds("fastmask_batch_numpy"),
+            ">= 10x",
+        ),
+        (
+            "encode per conversation vs transformers per conversation",
+            seconds("transformers_per_conversation") / seconds("fastmask_per_conversation"),
+            ">= 8x",
+        ),
     ]
     for threads in thread_counts:
-        rows.append((f"whole pipeline (numpy) / tiktoken pre-rendered, {threads} thread(s)",
-                     seconds("fastmask_batch_numpy", threads) / seconds("tiktoken_prerendered", threads), "<= 1.2x"))
+        rows.append(
+            (
+                f"whole pipeline (numpy) / tiktoken pre-rendered, {threads} thread(s)",
+                seconds("fastmask_batch_numpy", threads) / seconds("tiktoken_prerendered", threads),
+                "<= 1.2x",
+            )
+        )
     for threads in thread_counts:
-        rows.append((f"tokenizers backend (numpy) / tokenizers encode_batch, {threads} thread(s)",
-                     seconds("fastmask_batch_numpy_tokenizers_backend", threads)
-                     / seconds("tokenizers_encode_batch_prerendered", threads), "<= 1.1x"))
+        rows.append(
+            (
+                f"tokenizers backend (numpy) / tokenizers encode_batch, {threads} thread(s)",
+                seconds("fastmask_batch_numpy_tokenizers_backend", threads)
+                / seconds("tokenizers_encode_batch_prerendered", threads),
+                "<= 1.1x",
+            )
+        )
     if many > one:
-        rows.append((f"numpy encode_batch scaling {one} -> {many} threads",
-                     seconds("fastmask_batch_numpy", one) / seconds("fastmask_batch_numpy", many), ">= 1.7x"))
-    rows.append(("peak RSS numpy encode_batch / transformers batched",
-                 rss("fastmask_batch_numpy") / rss("transformers_batched"), "<= 1.0x"))
+        rows.append(
+            (
+                f"numpy encode_batch scaling {one} -> {many} threads",
+                seconds("fastmask_batch_numpy", one) / seconds("fastmask_batch_numpy", many),
+                ">= 1.7x",
+            )
+        )
+    rows.append(
+        (
+            "peak RSS numpy encode_batch / transformers batched",
+            rss("fastmask_batch_numpy") / rss("transformers_batched"),
+            "<= 1.0x",
+        )
+    )
     print(f"\n{'target':72} {'measured':>9} {'wanted':>8}")
     for label, value, wanted in rows:
         print(f"{label:72} {value:>8.2f}x {wanted:>8}")
@@ -216,17 +263,23 @@ def main() -> None:
                 results[key].append(run_worker(*key, args, texts_path))
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"{args.conversations} conversations, {tokens} tokens, template {args.template}, tokenizer {args.family}, "
-          f"{args.repeat} repetitions, medians; load average at the end {load}")
-    print(f"{'measure':40} {'threads':>7} {'seconds':>9} {'conv/s':>9} {'Mtok/s':>8} {'vs transformers':>16} "
-          f"{'peak RSS MiB':>13}")
+    print(
+        f"{args.conversations} conversations, {tokens} tokens, template {args.template}, tokenizer {args.family}, "
+        f"{args.repeat} repetitions, medians; load average at the end {load}"
+    )
+    print(
+        f"{'measure':40} {'threads':>7} {'seconds':>9} {'conv/s':>9} {'Mtok/s':>8} {'vs transformers':>16} "
+        f"{'peak RSS MiB':>13}"
+    )
     for (name, threads), runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
         base_key = ("transformers_batched", threads)
         base = f"{median_seconds(results, *base_key) / seconds:>15.1f}x" if base_key in results else f"{'':>16}"
         rss = max(r["rss_mib"] for r in runs)
-        print(f"{name:40} {threads:>7} {seconds:>9.3f} {args.conversations / seconds:>9.0f} "
-              f"{tokens / seconds / 1e6:>8.2f} {base} {rss:>13.0f}")
+        print(
+            f"{name:40} {threads:>7} {seconds:>9.3f} {args.conversations / seconds:>9.0f} "
+            f"{tokens / seconds / 1e6:>8.2f} {base} {rss:>13.0f}"
+        )
     if set(MEASURES) <= {name for name, _ in plan}:
         print_targets(results, thread_counts)
 

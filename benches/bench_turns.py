@@ -63,8 +63,10 @@ def main() -> None:
                 getattr(chat, call)(conversations, num_threads=args.threads, **kw)
                 timings.setdefault((call, mode), []).append(time.perf_counter() - started)
 
-    print(f"{len(conversations)} conversations, {tokens} tokens, template {args.stock}, tokenizer {args.family}, "
-          f"backend {getattr(stock, 'backend', 'tokenizers')}, {args.threads} thread(s), median of {args.repeat}")
+    print(
+        f"{len(conversations)} conversations, {tokens} tokens, template {args.stock}, tokenizer {args.family}, "
+        f"backend {getattr(stock, 'backend', 'tokenizers')}, {args.threads} thread(s), median of {args.repeat}"
+    )
     print(f"{'call':<14}{'mode':<12}{'seconds':>9}{'conv/s':>9}{'turns/generation':>18}")
     for call in ("encode_batch", "render_batch"):
         base = statistics.median(timings[(call, "generation")])

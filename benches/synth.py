@@ -21,7 +21,7 @@ CODE = [
     "def add(a, b):\n    return a + b\n",
     "for (let i = 0; i < n; i++) {\n  total += xs[i];\n}\n",
     "SELECT id, name FROM users WHERE active = 1;\n",
-    "fn main() {\n    println!(\"{}\", 1 + 1);\n}\n",
+    'fn main() {\n    println!("{}", 1 + 1);\n}\n',
 ]
 TOOLS = [
     {

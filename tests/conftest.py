@@ -6,7 +6,6 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-
 from _support import deepseek
 
 
@@ -27,5 +26,7 @@ def chat_tokenizer(deepseek_json, chatml_template):
     import fastmask
 
     return fastmask.ChatTokenizer.from_file(
-        deepseek_json, chat_template=chatml_template, special_tokens={"eos_token": deepseek.EOS, "pad_token": deepseek.EOS}
+        deepseek_json,
+        chat_template=chatml_template,
+        special_tokens={"eos_token": deepseek.EOS, "pad_token": deepseek.EOS},
     )

@@ -10,8 +10,11 @@ from fastmask._core import InputError
 
 def is_arrow(data: Any) -> bool:
     """pyarrow data, or any object of the Arrow PyCapsule interface (polars, nanoarrow, ...)."""
-    return (type(data).__module__.split(".")[0] == "pyarrow" or hasattr(data, "__arrow_c_stream__")
-            or hasattr(data, "__arrow_c_array__"))
+    return (
+        type(data).__module__.split(".")[0] == "pyarrow"
+        or hasattr(data, "__arrow_c_stream__")
+        or hasattr(data, "__arrow_c_array__")
+    )
 
 
 def conversations_column(data: Any, messages_field: str = "messages") -> Any:

@@ -32,7 +32,6 @@ LIMIT_FIELDS: tuple[tuple[str, int, str], ...]
 """`(name, default, doc)` per safety limit, in declaration order: the one declaration
 `fastmask.Limits` is built from (src/limits.rs)."""
 
-
 class FastmaskError(ValueError):
     """Base class of every error fastmask raises.
 

@@ -33,9 +33,7 @@ def default_control_tokens(added_tokens: Iterable[tuple[str, bool]], chat_templa
     or spelled with escapes. Pass `control_tokens=` to be exact.
     """
     return tuple(
-        content
-        for content, special in added_tokens
-        if special or (content in chat_template and not content.isspace())
+        content for content, special in added_tokens if special or (content in chat_template and not content.isspace())
     )
 
 

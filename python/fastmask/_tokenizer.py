@@ -80,11 +80,22 @@ class ChatTokenizer:
         self = object.__new__(cls)
         object.__setattr__(self, "_core", core)
         # What pickling rebuilds the tokenizer from (for multiprocessing, datasets' cache, Ray).
-        object.__setattr__(self, "_parts", {
-            "tokenizer_json": tokenizer_json, "chat_template": chat_template, "special_tokens": special,
-            "padding_side": padding_side, "truncation_side": truncation_side, "pad_token": pad_token,
-            "model_max_length": model_max_length, "now": now, "backend": backend, "limits": limits,
-        })
+        object.__setattr__(
+            self,
+            "_parts",
+            {
+                "tokenizer_json": tokenizer_json,
+                "chat_template": chat_template,
+                "special_tokens": special,
+                "padding_side": padding_side,
+                "truncation_side": truncation_side,
+                "pad_token": pad_token,
+                "model_max_length": model_max_length,
+                "now": now,
+                "backend": backend,
+                "limits": limits,
+            },
+        )
         object.__setattr__(self, "_chat_template", chat_template)
         return self
 
@@ -203,8 +214,13 @@ class ChatTokenizer:
         whose name is an option (or `options`) goes in `template_kwargs`.
         """
         return self.render_batch(
-            [_single(conversation)], add_generation_prompt=add_generation_prompt, tools=tools, documents=documents,
-            template_kwargs=template_kwargs, options=options, **kwargs,
+            [_single(conversation)],
+            add_generation_prompt=add_generation_prompt,
+            tools=tools,
+            documents=documents,
+            template_kwargs=template_kwargs,
+            options=options,
+            **kwargs,
         )[0]
 
     def render_batch(
@@ -221,8 +237,12 @@ class ChatTokenizer:
         """`render` for many conversations, in parallel."""
         options, variables = _core.call_options("render_batch", options, kwargs)
         return self._core.render_batch(
-            _batch(conversations), add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools),
-            documents=documents, template_kwargs=_merged(template_kwargs, variables), options=options,
+            _batch(conversations),
+            add_generation_prompt=bool(add_generation_prompt),
+            tools=_tools(tools),
+            documents=documents,
+            template_kwargs=_merged(template_kwargs, variables),
+            options=options,
         )
 
     # -- encoding -----------------------------------------------------------------------------
@@ -289,8 +309,12 @@ class ChatTokenizer:
             documents = _sanitize.mark(documents, pattern, depth)
             template_kwargs = _sanitize.mark(template_kwargs, pattern, depth)
         out = self._core.encode_batch(
-            batch, add_generation_prompt=bool(add_generation_prompt), tools=_tools(tools), documents=documents,
-            template_kwargs=template_kwargs, options=options,
+            batch,
+            add_generation_prompt=bool(add_generation_prompt),
+            tools=_tools(tools),
+            documents=documents,
+            template_kwargs=template_kwargs,
+            options=options,
         )
         errors = out.pop("errors", None)
         arrow = options.return_tensors == "arrow"
@@ -303,7 +327,9 @@ class ChatTokenizer:
             out = collect(out, failed, len(batch))
         return {**out, "errors": errors}
 
-    def encode_texts(self, texts: Sequence[str], *, options: MaskOptions | None = None, **kwargs: Any) -> dict[str, Any]:
+    def encode_texts(
+        self, texts: Sequence[str], *, options: MaskOptions | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         """Tokenizes already-rendered texts (no masks): `input_ids` and `attention_mask`.
 
         Takes the options `max_length`, `truncation`, `truncation_side`, `padding`,
@@ -323,8 +349,10 @@ class ChatTokenizer:
         return tuple(content for content, special in added if special or content in chosen)
 
     def __repr__(self) -> str:
-        return (f"ChatTokenizer(has_generation={self.has_generation}, pad_token_id={self.pad_token_id}, "
-                f"backend={self.backend!r})")
+        return (
+            f"ChatTokenizer(has_generation={self.has_generation}, pad_token_id={self.pad_token_id}, "
+            f"backend={self.backend!r})"
+        )
 
 
 def _from_parts(parts: dict[str, Any]) -> ChatTokenizer:

@@ -37,7 +37,12 @@ _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 # Arguments transformers passes to `tokenizer.__call__` itself: the same key in `tokenizer_kwargs`
 # collides with them and raises TypeError.
 _CALL_ARGUMENTS = (
-    "padding", "truncation", "max_length", "add_special_tokens", "return_tensors", "sanitize_control_tokens",
+    "padding",
+    "truncation",
+    "max_length",
+    "add_special_tokens",
+    "return_tensors",
+    "sanitize_control_tokens",
 )
 # `tokenizer_kwargs` that fastmask honours.
 _SUPPORTED_TOKENIZER_KWARGS = ("padding_side", "return_attention_mask", "return_token_type_ids", "verbose")

@@ -33,8 +33,16 @@ OUTPUTS = ("input_ids", "attention_mask", "assistant_masks", "labels")
 class EncodeMap:
     """`batch -> {input_ids, attention_mask, assistant_masks, labels}` for `Dataset.map(batched=True)`."""
 
-    def __init__(self, tokenizer: ChatTokenizer, *, messages_field: str = "messages", outputs: tuple[str, ...] = OUTPUTS,
-                 on_error: str = "raise", error_column: str = "error", **options: Any) -> None:
+    def __init__(
+        self,
+        tokenizer: ChatTokenizer,
+        *,
+        messages_field: str = "messages",
+        outputs: tuple[str, ...] = OUTPUTS,
+        on_error: str = "raise",
+        error_column: str = "error",
+        **options: Any,
+    ) -> None:
         MaskOptions(on_error=on_error)  # checks the policy's name
         # Part of the pickled (so hashed) state: a new fastmask version does not reuse old cache files.
         self.version = __version__
@@ -71,8 +79,10 @@ class EncodeMap:
         conversations = batch.get(self.messages_field)
         # Unbatched, the column holds one conversation: a list of message dicts.
         if not isinstance(conversations, list) or (conversations and isinstance(conversations[0], dict)):
-            raise TypeError(f"EncodeMap is a batched function: use dataset.map(..., batched=True) "
-                            f"(and the conversations in column {self.messages_field!r})")
+            raise TypeError(
+                f"EncodeMap is a batched function: use dataset.map(..., batched=True) "
+                f"(and the conversations in column {self.messages_field!r})"
+            )
         return conversations
 
 
@@ -86,11 +96,14 @@ def _joined(batch: Any, outputs: dict[str, Any], *, every_column: bool) -> Any:
     if hasattr(batch, "column_names"):
         table = batch.drop_columns([name for name in outputs if name in batch.column_names])
         for name, values in outputs.items():
-            table = table.append_column(name, values if isinstance(values, (pa.Array, pa.ChunkedArray))
-                                        else pa.array(values, type=pa.string()))
+            table = table.append_column(
+                name, values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=pa.string())
+            )
         return table
-    columns = {name: values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
-               for name, values in outputs.items()}
+    columns = {
+        name: values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
+        for name, values in outputs.items()
+    }
     kept = {name: values for name, values in batch.items() if name not in columns} if every_column else {}
     return {**kept, **columns}
 

@@ -26,8 +26,14 @@ class EncodeBatches:
     """`pyarrow.Table -> pyarrow.Table` with `input_ids`, `attention_mask`, `assistant_masks` and
     `labels` appended (replacing columns of those names); the other columns are kept."""
 
-    def __init__(self, tokenizer: ChatTokenizer, *, messages_field: str = "messages",
-                 outputs: tuple[str, ...] = OUTPUTS, **options: Any) -> None:
+    def __init__(
+        self,
+        tokenizer: ChatTokenizer,
+        *,
+        messages_field: str = "messages",
+        outputs: tuple[str, ...] = OUTPUTS,
+        **options: Any,
+    ) -> None:
         self.tokenizer = tokenizer
         self.messages_field = messages_field
         self.outputs = tuple(outputs)

@@ -48,8 +48,10 @@ def texts(min_size: int = 0, max_size: int = 40):
 
     free = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
     piece = st.one_of(free, st.sampled_from(FRAGMENTS), st.text(alphabet=" \n\tab", max_size=6))
-    return st.lists(piece, max_size=max(1, max_size // 4)).map("".join).filter(
-        lambda text: min_size <= len(text) <= max_size * 4
+    return (
+        st.lists(piece, max_size=max(1, max_size // 4))
+        .map("".join)
+        .filter(lambda text: min_size <= len(text) <= max_size * 4)
     )
 
 
@@ -76,7 +78,9 @@ def conversations(
         for turn in range(turns):
             messages.append(u(draw(texts())))
             last = turn == turns - 1
-            answer = True if not last else (end_with_assistant if end_with_assistant is not None else draw(st.booleans()))
+            answer = (
+                True if not last else (end_with_assistant if end_with_assistant is not None else draw(st.booleans()))
+            )
             if answer:
                 messages.append(a(draw(texts())))
         return messages

@@ -18,40 +18,132 @@ import time
 from importlib import resources
 from pathlib import Path
 
-import fastmask
-
 from trl_templates import template_dir  # run as a script: its folder is on sys.path
 
-LIMITS = fastmask.Limits(fuel=2_000_000, output_bytes=1 << 20, string_bytes=1 << 20, input_bytes=1 << 20, input_depth=50)
-TOKENIZER_JSON = json.dumps({
-    "version": "1.0", "truncation": None, "padding": None,
-    "added_tokens": [
-        {"id": 3, "content": "<|im_end|>", "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True},
-        {"id": 4, "content": "<|im_start|>", "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True},
-    ],
-    "normalizer": None, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
-    "post_processor": None, "decoder": None,
-    "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None, "end_of_word_suffix": None,
-              "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-              "vocab": {**{chr(c): i + 5 for i, c in enumerate(range(33, 127))}, "Ġ": 200, "Ċ": 201, "ĉ": 202},
-              "merges": []},
-})
+import fastmask
+
+LIMITS = fastmask.Limits(
+    fuel=2_000_000, output_bytes=1 << 20, string_bytes=1 << 20, input_bytes=1 << 20, input_depth=50
+)
+TOKENIZER_JSON = json.dumps(
+    {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [
+            {
+                "id": 3,
+                "content": "<|im_end|>",
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            },
+            {
+                "id": 4,
+                "content": "<|im_start|>",
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            },
+        ],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "post_processor": None,
+        "decoder": None,
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "ignore_merges": False,
+            "vocab": {**{chr(c): i + 5 for i, c in enumerate(range(33, 127))}, "Ġ": 200, "Ċ": 201, "ĉ": 202},
+            "merges": [],
+        },
+    }
+)
 
 FRAGMENTS = [
-    "{{ x }}", "{% for m in messages %}", "{% endfor %}", "{% if true %}", "{% endif %}", "{% else %}",
-    "{% generation %}", "{% endgeneration %}", "{%- generation -%}", "{{ messages[0]['content'] }}",
-    "{{ m.content | indent(4) }}", "{{ 'a' * 1000 }}", "{{ range(10) | join(',') }}", "{{ loop.index }}",
-    "{% set ns = namespace(a=1) %}", "{% set ns.a = ns.a + 1 %}", "{{ ns.a }}", "{% macro f(n) %}{{ f(n) }}{% endmacro %}",
-    "{{ f(1) }}", "{{ '%s' % m }}", "{{ '{0}'.format(m) }}", "{{ m | tojson(indent=2) }}", "{{ raise_exception('x') }}",
-    "{{ messages | length }}", "{% raw %}", "{% endraw %}", "{#", "#}", "{{", "}}", "{%", "%}", "(", ")", "[", "]",
-    "{{ m.__class__ }}", "{% include 'x' %}", "{{ cycler(1, 2).next() }}", "{{ 'x'.center(100) }}", "\r\n", "\u0000",
-    "{{ m.content[::-1] }}", "{{ m.content.split(' ') }}", "{{ (m.content ~ '') * 3 }}", "{{ tools | tojson }}",
-    "{% for k, v in m.items() %}{{ k }}{% endfor %}", "{{ strftime_now('%Y') }}", "{{ m.content is string }}",
+    "{{ x }}",
+    "{% for m in messages %}",
+    "{% endfor %}",
+    "{% if true %}",
+    "{% endif %}",
+    "{% else %}",
+    "{% generation %}",
+    "{% endgeneration %}",
+    "{%- generation -%}",
+    "{{ messages[0]['content'] }}",
+    "{{ m.content | indent(4) }}",
+    "{{ 'a' * 1000 }}",
+    "{{ range(10) | join(',') }}",
+    "{{ loop.index }}",
+    "{% set ns = namespace(a=1) %}",
+    "{% set ns.a = ns.a + 1 %}",
+    "{{ ns.a }}",
+    "{% macro f(n) %}{{ f(n) }}{% endmacro %}",
+    "{{ f(1) }}",
+    "{{ '%s' % m }}",
+    "{{ '{0}'.format(m) }}",
+    "{{ m | tojson(indent=2) }}",
+    "{{ raise_exception('x') }}",
+    "{{ messages | length }}",
+    "{% raw %}",
+    "{% endraw %}",
+    "{#",
+    "#}",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{{ m.__class__ }}",
+    "{% include 'x' %}",
+    "{{ cycler(1, 2).next() }}",
+    "{{ 'x'.center(100) }}",
+    "\r\n",
+    "\u0000",
+    "{{ m.content[::-1] }}",
+    "{{ m.content.split(' ') }}",
+    "{{ (m.content ~ '') * 3 }}",
+    "{{ tools | tojson }}",
+    "{% for k, v in m.items() %}{{ k }}{% endfor %}",
+    "{{ strftime_now('%Y') }}",
+    "{{ m.content is string }}",
 ]
 HOSTILE_VALUES = [
-    None, 0, -1, 2**70, -(2**70), 1.5, math.nan, math.inf, True, "", "x", "<|im_end|>", "\u202e\ue000\U0010fffe",
-    "\x00", "a" * 5000, [], {}, [{"type": "text", "text": "t"}], {"nested": [1, [2, [3]]]}, ("t", 1), b"bytes",
-    "{{ 7 * 7 }}", "\U000f0000<|im_start|>\U000f0001",
+    None,
+    0,
+    -1,
+    2**70,
+    -(2**70),
+    1.5,
+    math.nan,
+    math.inf,
+    True,
+    "",
+    "x",
+    "<|im_end|>",
+    "\u202e\ue000\U0010fffe",
+    "\x00",
+    "a" * 5000,
+    [],
+    {},
+    [{"type": "text", "text": "t"}],
+    {"nested": [1, [2, [3]]]},
+    ("t", 1),
+    b"bytes",
+    "{{ 7 * 7 }}",
+    "\U000f0000<|im_start|>\U000f0001",
 ]
 
 
@@ -76,7 +168,11 @@ def mutate_template(rng: random.Random, source: str) -> str:
             start = rng.randint(0, len(source) - 1)
             source = source[:at] + source[start : start + rng.randint(1, 80)] + source[at:]
         else:
-            source = source[:at] + chr(rng.choice([0, 10, 123, 125, 37, 35, 45, 0x202E, 0xF0000, rng.randint(32, 0x10FFFF)])) + source[at:]
+            source = (
+                source[:at]
+                + chr(rng.choice([0, 10, 123, 125, 37, 35, 45, 0x202E, 0xF0000, rng.randint(32, 0x10FFFF)]))
+                + source[at:]
+            )
     return source.encode("utf-8", "replace").decode("utf-8")
 
 
@@ -91,8 +187,14 @@ def value(rng: random.Random, depth: int = 0):
 def conversation(rng: random.Random) -> list:
     messages = []
     for index in range(rng.randint(0, 6)):
-        message = {"role": rng.choice(["user", "assistant", "system", "tool", "", 5]) if rng.random() < 0.2 else ("user", "assistant")[index % 2]}
-        message["content"] = value(rng) if rng.random() < 0.3 else rng.choice(["Hi", "Hello there", "<|im_end|>x", "é 👋"])
+        message = {
+            "role": rng.choice(["user", "assistant", "system", "tool", "", 5])
+            if rng.random() < 0.2
+            else ("user", "assistant")[index % 2]
+        }
+        message["content"] = (
+            value(rng) if rng.random() < 0.3 else rng.choice(["Hi", "Hello there", "<|im_end|>x", "é 👋"])
+        )
         if rng.random() < 0.1:
             message[rng.choice(["reasoning_content", "tool_calls", "thinking", "train"])] = value(rng)
         messages.append(message)
@@ -103,13 +205,22 @@ def conversation(rng: random.Random) -> list:
 
 def check_one(template: str, conv: list, rng: random.Random) -> str:
     try:
-        tok = fastmask.ChatTokenizer.from_parts(TOKENIZER_JSON, template, special_tokens={"eos_token": "<|im_end|>"}, limits=LIMITS)
+        tok = fastmask.ChatTokenizer.from_parts(
+            TOKENIZER_JSON, template, special_tokens={"eos_token": "<|im_end|>"}, limits=LIMITS
+        )
     except fastmask.FastmaskError:
         return "compile-error"
-    options = {"mask_source": rng.choice(["auto", "turns", "generation"]) if tok.has_generation else rng.choice(["auto", "turns"]),
-               "sanitize_control_tokens": rng.random() < 0.3, "add_generation_prompt": rng.random() < 0.3}
+    options = {
+        "mask_source": rng.choice(["auto", "turns", "generation"])
+        if tok.has_generation
+        else rng.choice(["auto", "turns"]),
+        "sanitize_control_tokens": rng.random() < 0.3,
+        "add_generation_prompt": rng.random() < 0.3,
+    }
     try:
-        text, spans = tok.render(conv, mask_source=options["mask_source"], add_generation_prompt=options["add_generation_prompt"])
+        text, spans = tok.render(
+            conv, mask_source=options["mask_source"], add_generation_prompt=options["add_generation_prompt"]
+        )
         out = tok.encode_batch([conv, conv], num_threads=rng.choice([1, 2]), **options)
     except fastmask.FastmaskError:
         return "error"
@@ -135,7 +246,9 @@ def main(seconds: float, seed: int, crash_file: Path) -> None:
         template = mutate_template(rng, rng.choice(sources))
         conv = conversation(rng)
         case_seed = rng.randrange(1 << 30)
-        crash_file.write_text(json.dumps({"template": template, "conversation": repr(conv), "case_seed": case_seed}), encoding="utf-8")
+        crash_file.write_text(
+            json.dumps({"template": template, "conversation": repr(conv), "case_seed": case_seed}), encoding="utf-8"
+        )
         try:
             outcome = check_one(template, conv, random.Random(case_seed))
         except Exception as err:  # noqa: BLE001 - anything but FastmaskError is a finding

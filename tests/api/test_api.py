@@ -43,7 +43,9 @@ def test_unclosed_generation_block_is_a_syntax_error(deepseek_json):
 
 
 def test_raise_exception_message_and_index(deepseek_json):
-    tok = tagged(deepseek_json, "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}ok")
+    tok = tagged(
+        deepseek_json, "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}ok"
+    )
     batch = [CONV, CONV, [{"role": "system", "content": "x"}], CONV]
     with pytest.raises(fastmask.TemplateError, match=r"^conversation 2: first must be user$"):
         tok.encode_batch(batch)
@@ -54,9 +56,13 @@ def test_an_input_error_wins_over_template_errors_before_it(deepseek_json, num_t
     # Conversion overlaps the parallel work (batch::encode_produced), but the call reports what it
     # did when every conversation was converted first: the malformed conversation, not the
     # template error of an earlier one.
-    tok = tagged(deepseek_json, "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}ok")
+    tok = tagged(
+        deepseek_json, "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}ok"
+    )
     lone_surrogate = json.loads('"\\udfff"')
-    batch = [CONV, [{"role": "system", "content": "x"}]] + [CONV] * 200 + [[{"role": "user", "content": lone_surrogate}]]
+    batch = (
+        [CONV, [{"role": "system", "content": "x"}]] + [CONV] * 200 + [[{"role": "user", "content": lone_surrogate}]]
+    )
     batch += [CONV] * 50
     with pytest.raises(fastmask.InputError, match=r"^conversation 202: .*lone surrogate"):
         tok.encode_batch(batch, num_threads=num_threads)
@@ -126,7 +132,9 @@ def test_bad_tokenizer_json():
 
 def test_unknown_pad_token(deepseek_json):
     with pytest.raises(fastmask.TokenizerError, match="pad token"):
-        fastmask.ChatTokenizer.from_file(deepseek_json, chat_template="x", special_tokens={"pad_token": "<nope-not-a-token>"})
+        fastmask.ChatTokenizer.from_file(
+            deepseek_json, chat_template="x", special_tokens={"pad_token": "<nope-not-a-token>"}
+        )
 
 
 def test_padding_without_pad_token(deepseek_json, chatml_template):
@@ -173,7 +181,9 @@ def test_masked_tokens_decode_to_the_assistant_text(chat_tokenizer, deepseek_jso
     from tokenizers import Tokenizer
 
     out = chat_tokenizer.encode(CONV)
-    decoded = Tokenizer.from_file(str(deepseek_json)).decode([t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+    decoded = Tokenizer.from_file(str(deepseek_json)).decode(
+        [t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m]
+    )
     # "<|im_end|>" is plain text for this vocabulary, so its ">" merges with the newline after the
     # span into one token that overlaps the span: that newline is masked too, as in transformers.
     assert decoded == "Hello! How can I help?<|im_end|>\nWhy did the chicken cross the road?<|im_end|>\n"
@@ -188,7 +198,7 @@ def test_padding_and_truncation_sides(chat_tokenizer):
     width = len(full["input_ids"][0])
     assert [len(r) for r in right["input_ids"]] == [width, width]
     assert right["input_ids"][1][:n_short] == full["input_ids"][1]
-    assert left["input_ids"][1][width - n_short:] == full["input_ids"][1]
+    assert left["input_ids"][1][width - n_short :] == full["input_ids"][1]
     assert left["attention_mask"][1] == [0] * (width - n_short) + [1] * n_short
     assert left["labels"][1][: width - n_short] == [-100] * (width - n_short)
     cut = chat_tokenizer.encode_batch([CONV], max_length=10, truncation=True, truncation_side="left")
@@ -236,7 +246,9 @@ def test_list_outputs_share_one_int_object_per_token_id(chat_tokenizer):
 @pytest.mark.parametrize("return_tensors", [None, "np"])
 def test_padding_beyond_memory_raises_instead_of_exhausting_it(chat_tokenizer, return_tensors):
     with pytest.raises(fastmask.LimitError, match="more than this machine's"):
-        chat_tokenizer.encode_batch([CONV, CONV], padding="max_length", max_length=10**12, return_tensors=return_tensors)
+        chat_tokenizer.encode_batch(
+            [CONV, CONV], padding="max_length", max_length=10**12, return_tensors=return_tensors
+        )
 
 
 def test_torch_output(chat_tokenizer):
@@ -335,7 +347,9 @@ def test_function_tools_without_transformers_fail_clearly(chat_tokenizer, monkey
 
     monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` raises ImportError
     monkeypatch.setitem(sys.modules, "transformers.utils", None)
-    with pytest.raises(fastmask.InputError, match=r"tools\[0\] is the function 'lookup'.*transformers is not installed"):
+    with pytest.raises(
+        fastmask.InputError, match=r"tools\[0\] is the function 'lookup'.*transformers is not installed"
+    ):
         chat_tokenizer.render(CONV, tools=[lookup])
 
 
@@ -351,7 +365,9 @@ def test_from_pretrained_reads_a_model_directory(tmp_path, deepseek_json):
         "padding_side": "left",
     }
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
-    (tmp_path / "special_tokens_map.json").write_text(json.dumps({"pad_token": "<｜end▁of▁sentence｜>"}), encoding="utf-8")
+    (tmp_path / "special_tokens_map.json").write_text(
+        json.dumps({"pad_token": "<｜end▁of▁sentence｜>"}), encoding="utf-8"
+    )
     tok = fastmask.ChatTokenizer.from_pretrained(tmp_path)
     assert tok.render(CONV, train_roles=())[0] == "D<｜begin▁of▁sentence｜><｜end▁of▁sentence｜>"
     assert tok.pad_token_id is not None
@@ -367,7 +383,12 @@ def test_template_kwargs_and_reserved_names(chat_tokenizer, deepseek_json):
     with pytest.raises(fastmask.InputError, match="reserved"):
         tok.render(CONV, messages=[])
     # A template variable named like an option goes through template_kwargs.
-    assert tagged(deepseek_json, "{{ padding_side }}").render(CONV, template_kwargs={"padding_side": "v"}, train_roles=())[0] == "v"
+    assert (
+        tagged(deepseek_json, "{{ padding_side }}").render(CONV, template_kwargs={"padding_side": "v"}, train_roles=())[
+            0
+        ]
+        == "v"
+    )
 
 
 def test_num_threads(chat_tokenizer):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+import synth
 
 import fastmask
-
-import synth
 
 CONVERSATIONS = synth.corpus(40, seed=3, tools=False)
 
@@ -36,8 +35,11 @@ def test_arrow_input_with_optional_fields(chat_tokenizer):
     # Messages with and without a field: Arrow fills the gap with null, which is dropped as
     # transformers drops None-valued keys.
     conversations = [
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi", "name": "ann"},
-         {"role": "assistant", "content": "Hello"}],
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi", "name": "ann"},
+            {"role": "assistant", "content": "Hello"},
+        ],
         [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Bye!"}],
     ]
     assert chat_tokenizer.encode_batch(pa.array(conversations)) == chat_tokenizer.encode_batch(conversations)
@@ -69,12 +71,24 @@ DUMP_TEMPLATE = (
 FUNCTION = pa.struct([("name", pa.string()), ("arguments", pa.string())])
 TOOL_CALL = pa.struct([("id", pa.string()), ("type", pa.string()), ("function", FUNCTION)])
 META = pa.struct([("n", pa.int8()), ("xs", pa.list_(pa.int64())), ("ok", pa.bool_())])
-MESSAGE = pa.struct([
-    ("role", pa.string()), ("content", pa.string()), ("tool_calls", pa.list_(TOOL_CALL)), ("name", pa.large_string()),
-    ("weight", pa.float32()), ("score", pa.float64()), ("turn", pa.int16()), ("big", pa.uint64()),
-    ("train", pa.bool_()), ("tags", pa.large_list(pa.string())), ("blob", pa.binary()), ("nothing", pa.null()),
-    ("meta", META), ("label", pa.dictionary(pa.int32(), pa.string())),
-])
+MESSAGE = pa.struct(
+    [
+        ("role", pa.string()),
+        ("content", pa.string()),
+        ("tool_calls", pa.list_(TOOL_CALL)),
+        ("name", pa.large_string()),
+        ("weight", pa.float32()),
+        ("score", pa.float64()),
+        ("turn", pa.int16()),
+        ("big", pa.uint64()),
+        ("train", pa.bool_()),
+        ("tags", pa.large_list(pa.string())),
+        ("blob", pa.binary()),
+        ("nothing", pa.null()),
+        ("meta", META),
+        ("label", pa.dictionary(pa.int32(), pa.string())),
+    ]
+)
 PART = pa.struct([("type", pa.string()), ("text", pa.string()), ("image", pa.string())])
 MULTIMODAL = pa.struct([("role", pa.string()), ("content", pa.list_(PART))])
 
@@ -83,26 +97,55 @@ def rich_rows(count: int) -> list:
     """Conversations that use every field, with nulls at every level, varied per row."""
     rows = []
     for i in range(count):
-        call = {"id": f"call_{i}", "type": "function",
-                "function": {"name": "lookup", "arguments": '{"q": "caf\u00e9 \u00fc"}' if i % 3 else None}}
-        rows.append([
-            {"role": "system", "content": "Be brief." if i % 4 else None, "meta": {"n": -i % 128, "xs": [i, 2**40], "ok": None}},
-            {"role": "user", "content": f"question {i} \u4f60\u597d", "name": "ann" if i % 2 else None, "weight": 0.1,
-             "score": 1e-05 * i, "turn": i, "big": 2**64 - 1 - i, "tags": ["a", None, "c"] if i % 2 else [],
-             "blob": b"\x00\xff", "label": "x" if i % 2 else None},
-            {"role": "assistant", "content": None if i % 5 == 0 else f"answer {i}", "tool_calls": [call] if i % 2 else None,
-             "train": bool(i % 2), "meta": None},
-            {"role": "tool", "content": "42", "name": "lookup"},
-            {"role": "assistant", "content": "done", "score": float(i)},
-        ])
+        call = {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {"name": "lookup", "arguments": '{"q": "caf\u00e9 \u00fc"}' if i % 3 else None},
+        }
+        rows.append(
+            [
+                {
+                    "role": "system",
+                    "content": "Be brief." if i % 4 else None,
+                    "meta": {"n": -i % 128, "xs": [i, 2**40], "ok": None},
+                },
+                {
+                    "role": "user",
+                    "content": f"question {i} \u4f60\u597d",
+                    "name": "ann" if i % 2 else None,
+                    "weight": 0.1,
+                    "score": 1e-05 * i,
+                    "turn": i,
+                    "big": 2**64 - 1 - i,
+                    "tags": ["a", None, "c"] if i % 2 else [],
+                    "blob": b"\x00\xff",
+                    "label": "x" if i % 2 else None,
+                },
+                {
+                    "role": "assistant",
+                    "content": None if i % 5 == 0 else f"answer {i}",
+                    "tool_calls": [call] if i % 2 else None,
+                    "train": bool(i % 2),
+                    "meta": None,
+                },
+                {"role": "tool", "content": "42", "name": "lookup"},
+                {"role": "assistant", "content": "done", "score": float(i)},
+            ]
+        )
     return rows
 
 
 def multimodal_rows(count: int) -> list:
-    return [[
-        {"role": "user", "content": [{"type": "image", "image": f"img{i}.png"}, {"type": "text", "text": f"what is {i}?"}]},
-        {"role": "assistant", "content": [{"type": "text", "text": f"a picture {i}"}] if i % 3 else None},
-    ] for i in range(count)]
+    return [
+        [
+            {
+                "role": "user",
+                "content": [{"type": "image", "image": f"img{i}.png"}, {"type": "text", "text": f"what is {i}?"}],
+            },
+            {"role": "assistant", "content": [{"type": "text", "text": f"a picture {i}"}] if i % 3 else None},
+        ]
+        for i in range(count)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -199,8 +242,10 @@ def test_chunks_and_slices_keep_their_offsets(dump_tokenizer, chat_tokenizer):
         assert_same_as_pylist(dump_tokenizer, column)
     plain = pa.array(CONVERSATIONS)
     sliced = pa.chunked_array([plain[25:], plain[3:20]])
-    assert chat_tokenizer.encode_batch(sliced, return_tensors="arrow")["input_ids"].to_pylist() == \
-        chat_tokenizer.encode_batch(CONVERSATIONS[25:] + CONVERSATIONS[3:20])["input_ids"]
+    assert (
+        chat_tokenizer.encode_batch(sliced, return_tensors="arrow")["input_ids"].to_pylist()
+        == chat_tokenizer.encode_batch(CONVERSATIONS[25:] + CONVERSATIONS[3:20])["input_ids"]
+    )
 
 
 def test_parquet_round_trip(dump_tokenizer, tmp_path):
@@ -228,12 +273,15 @@ def test_arrow_is_read_without_python_objects(chat_tokenizer):
         assert counter.calls == 0
 
 
-@pytest.mark.parametrize("field_type, value", [
-    (pa.date32(), __import__("datetime").date(2024, 5, 1)),
-    (pa.decimal128(5, 2), __import__("decimal").Decimal("1.25")),
-    (pa.map_(pa.string(), pa.int32()), [("k", 1)]),
-    (pa.timestamp("s"), __import__("datetime").datetime(2024, 5, 1, 12)),
-])
+@pytest.mark.parametrize(
+    "field_type, value",
+    [
+        (pa.date32(), __import__("datetime").date(2024, 5, 1)),
+        (pa.decimal128(5, 2), __import__("decimal").Decimal("1.25")),
+        (pa.map_(pa.string(), pa.int32()), [("k", 1)]),
+        (pa.timestamp("s"), __import__("datetime").datetime(2024, 5, 1, 12)),
+    ],
+)
 def test_other_types_fall_back_to_python_objects(dump_tokenizer, field_type, value):
     message = pa.struct([("role", pa.string()), ("content", pa.string()), ("extra", field_type)])
     rows = [[{"role": "user", "content": "hi", "extra": value}, {"role": "assistant", "content": "yo", "extra": None}]]
@@ -248,7 +296,9 @@ def test_errors_name_the_row_across_chunks(chat_tokenizer):
     good = pa.array(CONVERSATIONS[:3], type=pa.list_(message))
     bad = pa.array([CONVERSATIONS[3], None, CONVERSATIONS[4]], type=pa.list_(message))
     column = pa.chunked_array([good, bad])
-    with pytest.raises(fastmask.InputError, match="conversation 4: a conversation must be a list of messages, got NoneType"):
+    with pytest.raises(
+        fastmask.InputError, match="conversation 4: a conversation must be a list of messages, got NoneType"
+    ):
         chat_tokenizer.encode_batch(column)
     with pytest.raises(fastmask.InputError, match="conversation 4: .*NoneType"):
         chat_tokenizer.encode_batch(column.to_pylist())
@@ -271,8 +321,9 @@ def test_a_null_message_is_not_a_dict(chat_tokenizer):
 
 
 def test_input_limits_apply_to_arrow(deepseek_json, chatml_template):
-    tokenizer = fastmask.ChatTokenizer.from_file(deepseek_json, chat_template=chatml_template,
-                                                 limits=fastmask.Limits(input_bytes=100))
+    tokenizer = fastmask.ChatTokenizer.from_file(
+        deepseek_json, chat_template=chatml_template, limits=fastmask.Limits(input_bytes=100)
+    )
     rows = [[{"role": "user", "content": "x" * 20}], [{"role": "user", "content": "x" * 200}]]
     column = pa.array(rows)
     with pytest.raises(fastmask.LimitError) as arrow_error:
@@ -285,8 +336,9 @@ def test_input_limits_apply_to_arrow(deepseek_json, chatml_template):
 
 def test_invalid_utf8_from_a_producer_is_an_input_error(chat_tokenizer):
     # A producer that skips validation: the core checks offsets and UTF-8 before reading.
-    content = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(b"\x00\x00\x00\x00\x02\x00\x00\x00"),
-                                                     pa.py_buffer(b"\xff\xfe")])
+    content = pa.Array.from_buffers(
+        pa.string(), 1, [None, pa.py_buffer(b"\x00\x00\x00\x00\x02\x00\x00\x00"), pa.py_buffer(b"\xff\xfe")]
+    )
     role = pa.array(["user"])
     messages = pa.StructArray.from_arrays([role, content], names=["role", "content"])
     column = pa.ListArray.from_arrays(pa.array([0, 1], pa.int32()), messages)

@@ -13,11 +13,11 @@ import pickle
 from typing import Any
 
 import pytest
-
-import fastmask
 from _support.corpus import CASES
 from _support.tokenizer_zoo import FAMILIES, model_dir
 from _support.trl_templates import training_templates
+
+import fastmask
 
 # Byte-level BPE families take the fast backend; SentencePiece (byte fallback) and WordPiece do not.
 FAST_FAMILIES = ("qwen2", "qwen3", "deepseek", "tekken")
@@ -64,7 +64,9 @@ def test_auto_and_forced_tokenizers_backends_are_identical(family: str) -> None:
             assert got == want, f"{family} {case.name} {options}"
     texts = [text for case in CASES for text in outcome_texts(forced, case)]
     for options in OPTIONS:
-        assert outcome(lambda: auto.encode_texts(texts, **options)) == outcome(lambda: forced.encode_texts(texts, **options))
+        assert outcome(lambda: auto.encode_texts(texts, **options)) == outcome(
+            lambda: forced.encode_texts(texts, **options)
+        )
 
 
 def outcome_texts(tok: fastmask.ChatTokenizer, case: Any) -> list[str]:
@@ -79,7 +81,10 @@ def test_forcing_fast_on_an_unsupported_shape_is_an_error() -> None:
     template = dict(training_templates())[TEMPLATE]
     with pytest.raises(fastmask.TokenizerError, match="backend='fast'"):
         fastmask.ChatTokenizer.from_pretrained(model_dir("bert"), chat_template=template, backend="fast")
-    assert fastmask.ChatTokenizer.from_pretrained(model_dir("qwen2"), chat_template=template, backend="fast").backend == "fast"
+    assert (
+        fastmask.ChatTokenizer.from_pretrained(model_dir("qwen2"), chat_template=template, backend="fast").backend
+        == "fast"
+    )
     forced = fastmask.ChatTokenizer.from_pretrained(model_dir("qwen2"), chat_template=template, backend="tokenizers")
     assert pickle.loads(pickle.dumps(forced)).backend == "tokenizers"
     with pytest.raises(fastmask.InputError, match="backend must be"):

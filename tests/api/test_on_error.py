@@ -13,9 +13,9 @@ GOOD = [
     [{"role": "user", "content": "Name a colour"}, {"role": "assistant", "content": "Blue"}],
 ]
 BAD = {
-    1: "not a conversation",                                  # converting fails
-    3: [{"role": "user", "content": "\ud800"}],              # lone surrogate
-    4: [{"role": "user", "content": "x"}, 42],                # a message that is not a dict
+    1: "not a conversation",  # converting fails
+    3: [{"role": "user", "content": "\ud800"}],  # lone surrogate
+    4: [{"role": "user", "content": "x"}, 42],  # a message that is not a dict
 }
 
 
@@ -60,7 +60,8 @@ def test_raise_names_the_first_failing_index(chat_tokenizer):
 
 def test_skip_with_numpy_and_template_errors(deepseek_json):
     tok = fastmask.ChatTokenizer.from_file(
-        deepseek_json, chat_template="{% for m in messages %}{% if m.content == 'no' %}{{ raise_exception('refused') }}"
+        deepseek_json,
+        chat_template="{% for m in messages %}{% if m.content == 'no' %}{{ raise_exception('refused') }}"
         "{% endif %}{% generation %}{{ m.content }}{% endgeneration %}{% endfor %}",
         special_tokens={"pad_token": "<｜end▁of▁sentence｜>"},
     )

@@ -19,8 +19,10 @@ CONV = [
     {"role": "assistant", "content": "Why did the chicken cross the road?"},
 ]
 BATCH = [CONV, CONV[:2], CONV[:1] + [{"role": "assistant", "content": "Short."}]]
-UNTAGGED = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+UNTAGGED = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 # Option sets a user builds once; each must encode exactly as the same keywords do.
 VARIANTS = {
@@ -29,8 +31,13 @@ VARIANTS = {
     "truncated": {"max_length": 12, "truncation": True, "truncation_side": "left"},
     "max_length_numpy": {"padding": "max_length", "max_length": 24, "truncation": True, "return_tensors": "np"},
     "arrow": {"return_tensors": "arrow", "padding": True},
-    "turns": {"mask_source": "turns", "last_turn_only": True, "mask_separator": False, "turn_start": "header",
-              "num_threads": 1},
+    "turns": {
+        "mask_source": "turns",
+        "last_turn_only": True,
+        "mask_separator": False,
+        "turn_start": "header",
+        "num_threads": 1,
+    },
     "sanitized": {"sanitize_control_tokens": True, "control_tokens": ["<|im_end|>"]},
 }
 
@@ -58,8 +65,11 @@ INVALID = [
 
 def same(left: dict, right: dict) -> bool:
     """Equal outputs, whatever their type (lists, numpy arrays, pyarrow arrays)."""
+
     def plain(value):
-        return value.tolist() if hasattr(value, "tolist") else value.to_pylist() if hasattr(value, "to_pylist") else value
+        return (
+            value.tolist() if hasattr(value, "tolist") else value.to_pylist() if hasattr(value, "to_pylist") else value
+        )
 
     return left.keys() == right.keys() and all(plain(left[name]) == plain(right[name]) for name in left)
 
@@ -97,7 +107,9 @@ def test_equal_options_fingerprint_equal_in_datasets(chat_tokenizer):
     two = encode_map(chat_tokenizer, options=fastmask.MaskOptions(truncation="longest_first", max_length=8))
     assert hasher.hash(one) == hasher.hash(two)
     batch = {"messages": BATCH}
-    mapped = [encoded(batch)["input_ids"] for encoded in (one, encode_map(chat_tokenizer, max_length=8, truncation=True))]
+    mapped = [
+        encoded(batch)["input_ids"] for encoded in (one, encode_map(chat_tokenizer, max_length=8, truncation=True))
+    ]
     assert [[row.tolist() for row in rows] for rows in mapped] == [[row.tolist() for row in mapped[1]]] * 2
 
 
@@ -125,8 +137,15 @@ def test_options_object_encodes_as_the_keywords(chat_tokenizer, name):
 
 def test_one_object_serves_every_call(chat_tokenizer):
     # Fields a call does not take are ignored by it: one object for rendering, encoding and texts.
-    options = fastmask.MaskOptions(padding=True, max_length=16, truncation=True, return_tensors="np",
-                                   ignore_index=-1, mask_end_of_turn=False, num_threads=2)
+    options = fastmask.MaskOptions(
+        padding=True,
+        max_length=16,
+        truncation=True,
+        return_tensors="np",
+        ignore_index=-1,
+        mask_end_of_turn=False,
+        num_threads=2,
+    )
     assert chat_tokenizer.render(CONV, options=options) == chat_tokenizer.render(CONV, mask_end_of_turn=False)
     texts = [text for text, _ in chat_tokenizer.render_batch(BATCH)]
     expected = chat_tokenizer.encode_texts(texts, padding=True, max_length=16, truncation=True, return_tensors="np")
@@ -178,8 +197,12 @@ def test_python_leaves_the_checks_to_the_core(chat_tokenizer, deepseek_json, cha
 
 def test_the_tokenizer_s_defaults_apply_where_a_call_gives_none(deepseek_json, chatml_template):
     tok = fastmask.ChatTokenizer.from_file(
-        deepseek_json, chat_template=chatml_template, special_tokens={"pad_token": "<｜end▁of▁sentence｜>"},
-        padding_side="left", truncation_side="left", model_max_length=6,
+        deepseek_json,
+        chat_template=chatml_template,
+        special_tokens={"pad_token": "<｜end▁of▁sentence｜>"},
+        padding_side="left",
+        truncation_side="left",
+        model_max_length=6,
     )
     out = tok.encode_batch(BATCH, options=fastmask.MaskOptions(padding=True, truncation=True))
     assert {len(row) for row in out["input_ids"]} == {6}
@@ -207,5 +230,6 @@ def test_collect_and_skip_from_an_options_object(chat_tokenizer):
     collected = chat_tokenizer.encode_batch(batch, options=fastmask.MaskOptions(on_error="collect"))
     assert collected["input_ids"][1] is None and [index for index, _ in collected["errors"]] == [1]
     skipped = chat_tokenizer.encode_batch(batch, options=fastmask.MaskOptions(on_error="skip", padding=True))
-    assert same({k: v for k, v in skipped.items() if k != "errors"},
-                chat_tokenizer.encode_batch([CONV, CONV[:2]], padding=True))
+    assert same(
+        {k: v for k, v in skipped.items() if k != "errors"}, chat_tokenizer.encode_batch([CONV, CONV[:2]], padding=True)
+    )

@@ -20,16 +20,20 @@ import re
 from collections.abc import Callable
 
 import pytest
-
-import fastmask
 from _support.corpus import CASES
 from _support.trl_templates import all_templates
+
+import fastmask
 
 TEMPLATES = dict(all_templates())
 if not TEMPLATES:
     pytest.fail("trl's templates are not installed: pip install --no-deps trl==1.16.0")
 
-PAIRS = sorted(name[: -len("_training")] for name in TEMPLATES if name.endswith("_training") and name[: -len("_training")] in TEMPLATES)
+PAIRS = sorted(
+    name[: -len("_training")]
+    for name in TEMPLATES
+    if name.endswith("_training") and name[: -len("_training")] in TEMPLATES
+)
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>"}
 
 HEADER = {"turn_start": "header"}
@@ -76,7 +80,9 @@ Messages = list[dict]
 
 
 def has_reasoning(message: dict) -> bool:
-    return any(isinstance(message.get(key), str) and message[key] for key in ("reasoning_content", "thinking", "reasoning"))
+    return any(
+        isinstance(message.get(key), str) and message[key] for key in ("reasoning_content", "thinking", "reasoning")
+    )
 
 
 def assistant_indices(conv: Messages) -> list[int]:
@@ -91,7 +97,9 @@ def system_after_a_turn(conv: Messages) -> bool:
 
 def reasoning_before_a_query(conv: Messages) -> bool:
     """The template drops an assistant turn's reasoning once a user message follows."""
-    return any(has_reasoning(conv[i]) and any(m.get("role") == "user" for m in conv[i + 1 :]) for i in assistant_indices(conv))
+    return any(
+        has_reasoning(conv[i]) and any(m.get("role") == "user" for m in conv[i + 1 :]) for i in assistant_indices(conv)
+    )
 
 
 def consecutive_assistants(conv: Messages) -> bool:
@@ -106,7 +114,9 @@ def gptoss_rewrites(conv: Messages) -> bool:
     """GPT-OSS ends the final assistant turn with <|return|> and earlier ones with <|end|>, renders
     each parallel call as its own message, and drops reasoning before a later assistant turn."""
     ends_before_another = any(i + 1 < len(conv) and conv[i + 1].get("role") != "tool" for i in assistant_indices(conv))
-    reasoning_then_turn = any(has_reasoning(conv[i]) and i != assistant_indices(conv)[-1] for i in assistant_indices(conv))
+    reasoning_then_turn = any(
+        has_reasoning(conv[i]) and i != assistant_indices(conv)[-1] for i in assistant_indices(conv)
+    )
     return ends_before_another or reasoning_then_turn or parallel_tool_calls(conv)
 
 
@@ -142,7 +152,9 @@ def without_final_user_marker(text: str) -> str:
 
 
 def string_tool_arguments(conv: Messages) -> bool:
-    return any(isinstance(call.get("function", {}).get("arguments"), str) for m in conv for call in m.get("tool_calls") or ())
+    return any(
+        isinstance(call.get("function", {}).get("arguments"), str) for m in conv for call in m.get("tool_calls") or ()
+    )
 
 
 def think_tags_in_content(conv: Messages) -> bool:
@@ -203,7 +215,10 @@ def twin_skips_tool_responses(text: str, ours: list[tuple[int, int]], twin: list
 
 def twin_trains_next_role_marker(text: str, ours: list[tuple[int, int]], twin: list[tuple[int, int]]) -> bool:
     """GLM-4's twin ends a turn with the next message's role marker (GLM has no end-of-turn token)."""
-    extended = [(s, e + len(m.group())) if (m := re.match(r"<\|(user|observation|system)\|>", text[e:])) else (s, e) for s, e in ours]
+    extended = [
+        (s, e + len(m.group())) if (m := re.match(r"<\|(user|observation|system)\|>", text[e:])) else (s, e)
+        for s, e in ours
+    ]
     return extended == twin
 
 

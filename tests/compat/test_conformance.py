@@ -16,10 +16,11 @@ import pytest
 
 pytest.importorskip("transformers")
 
-import fastmask  # noqa: E402
-from fastmask.conformance import DIFFERS, IDENTICAL, UNSUPPORTED, main, run_conformance  # noqa: E402
-from fastmask.conformance.corpus import BY_NAME  # noqa: E402
-from _support.trl_templates import template  # noqa: E402
+from _support.trl_templates import template
+
+import fastmask
+from fastmask.conformance import DIFFERS, IDENTICAL, UNSUPPORTED, main, run_conformance
+from fastmask.conformance.corpus import BY_NAME
 
 # Quick subset: plain chat, tools rendered through tojson, parts, and a case gemma rejects.
 CASES = "single_turn,tool_call_round_trip,content_parts_tuple,system_single_turn"
@@ -42,7 +43,9 @@ def test_command_reports_each_template_and_exits_1_on_a_difference(template_dir,
     status = main(["--templates", str(template_dir), "--cases", CASES])
     out = capsys.readouterr().out.splitlines()
     assert status == 1
-    by_name = {line.split()[1].rstrip(":"): line for line in out if line.split()[0] in (IDENTICAL, DIFFERS, UNSUPPORTED)}
+    by_name = {
+        line.split()[1].rstrip(":"): line for line in out if line.split()[0] in (IDENTICAL, DIFFERS, UNSUPPORTED)
+    }
     assert sorted(by_name) == ["gemma", "method_repr", "qwen3_training", "random_filter"]
     assert by_name["qwen3_training"].startswith(f"{IDENTICAL}  ")
     assert "4 cases, 0 raise in both engines" in by_name["qwen3_training"]
@@ -92,7 +95,9 @@ def test_ids_and_masks_are_compared(monkeypatch):
 def test_module_entry_point_and_usage_errors(template_dir):
     run = subprocess.run(
         [sys.executable, "-m", "fastmask.conformance", "--templates", str(template_dir), "--cases", "no_such_case"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 2 and "unknown cases ['no_such_case']" in run.stderr
     assert main(["--templates", str(template_dir / "missing"), "--cases", "single_turn"]) == 2

@@ -39,12 +39,13 @@ import pytest
 transformers = pytest.importorskip("transformers")
 jinja2 = pytest.importorskip("jinja2")
 
-import fastmask  # noqa: E402
 from _support.corpus import chat_cases  # noqa: E402
-from fastmask.conformance.corpus import BY_NAME, CASES, PINNED_NOW, TOOLS, Case  # noqa: E402
+from _support.trl_templates import training_templates  # noqa: E402
 from transformers.utils import chat_template_utils  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
-from _support.trl_templates import training_templates  # noqa: E402
+
+import fastmask  # noqa: E402
+from fastmask.conformance.corpus import BY_NAME, CASES, PINNED_NOW, TOOLS, Case  # noqa: E402
 
 transformers_logging.set_verbosity_error()
 
@@ -65,6 +66,7 @@ def pinned_clock() -> Iterator[None]:
         patch.setattr(chat_template_utils, "datetime", _PinnedDatetime)
         patch.setenv("FASTMASK_NOW", PINNED_NOW.isoformat())
         yield
+
 
 IGNORE_INDEX = -100
 
@@ -180,13 +182,17 @@ def hf_tokenizer(family: str) -> Any:
 @functools.lru_cache(maxsize=2)  # tests are grouped by pair; a large vocabulary is ~100 MB
 def _chat_tokenizer_outcome(template: str, family: str) -> Outcome:
     hf = hf_tokenizer(family)
-    return outcome(lambda: fastmask.ChatTokenizer.from_transformers(hf, chat_template=TEMPLATES[template], now=PINNED_NOW))
+    return outcome(
+        lambda: fastmask.ChatTokenizer.from_transformers(hf, chat_template=TEMPLATES[template], now=PINNED_NOW)
+    )
 
 
 def chat_tokenizer(template: str, family: str) -> fastmask.ChatTokenizer:
     built = _chat_tokenizer_outcome(template, family)
     if built.error is not None:
-        pytest.fail(f"ChatTokenizer.from_transformers failed for {template}: {type(built.error).__name__}: {built.error}")
+        pytest.fail(
+            f"ChatTokenizer.from_transformers failed for {template}: {type(built.error).__name__}: {built.error}"
+        )
     return built.value
 
 
@@ -272,7 +278,9 @@ def first_text_difference(expected: str, actual: str) -> str:
     )
 
 
-def first_list_difference(name: str, expected: Sequence[Any], actual: Sequence[Any], hf: Any = None, ids: Any = None) -> str:
+def first_list_difference(
+    name: str, expected: Sequence[Any], actual: Sequence[Any], hf: Any = None, ids: Any = None
+) -> str:
     expected, actual = list(expected), list(actual)
     index = next((i for i, (x, y) in enumerate(zip(expected, actual)) if x != y), min(len(expected), len(actual)))
     lo, hi = max(0, index - 8), index + 8
@@ -413,7 +421,9 @@ def test_apply_chat_template(template: str, family: str, case_name: str, request
     if BY_NAME[case_name].continues_final_message:
         # transformers refuses masks with continue_final_message: compare the ids.
         conversation, kwargs = BY_NAME[case_name].fresh()
-        expected_ids = outcome(lambda: hf.apply_chat_template(conversation, chat_template=source, return_dict=False, **kwargs))
+        expected_ids = outcome(
+            lambda: hf.apply_chat_template(conversation, chat_template=source, return_dict=False, **kwargs)
+        )
         conversation, kwargs = BY_NAME[case_name].fresh()
         ids = run_fastmask(
             expected_ids.error,
@@ -427,8 +437,13 @@ def test_apply_chat_template(template: str, family: str, case_name: str, request
     out = run_fastmask(
         ref.encoded.error,
         lambda: fastmask.apply_chat_template(
-            hf, conversation, chat_template=source, tokenize=True, return_dict=True,
-            return_assistant_tokens_mask=True, **kwargs,
+            hf,
+            conversation,
+            chat_template=source,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+            **kwargs,
         ),
         also=(type(ref.encoded.error),) if ref.encoded.error else (),
     )
@@ -448,7 +463,10 @@ def test_apply_chat_template(template: str, family: str, case_name: str, request
 # Batches share one set of keyword arguments: the chats that take none, and the tool conversations.
 BATCHES: dict[str, tuple[list[str], dict[str, Any]]] = {
     "chats": ([case.name for case in CASES if not case.kwargs], {}),
-    "tools": ([case.name for case in CASES if case.kwargs.keys() == {"tools"} and case.kwargs["tools"] == TOOLS], {"tools": TOOLS}),
+    "tools": (
+        [case.name for case in CASES if case.kwargs.keys() == {"tools"} and case.kwargs["tools"] == TOOLS],
+        {"tools": TOOLS},
+    ),
     "generation_prompt": (
         [case.name for case in CASES if case.kwargs == {"add_generation_prompt": True}]
         + [case.name for case in CASES if not case.kwargs and BY_NAME[case.name].conversation[-1]["role"] == "user"],
@@ -514,8 +532,13 @@ def batch_reference(template: str, family: str, batch: str, variant: str) -> tup
         result = outcome(
             lambda: dict(
                 hf.apply_chat_template(
-                    conversations, chat_template=TEMPLATES[template], tokenize=True, return_dict=True,
-                    return_assistant_tokens_mask=True, **options.call_kwargs(), **kwargs,
+                    conversations,
+                    chat_template=TEMPLATES[template],
+                    tokenize=True,
+                    return_dict=True,
+                    return_assistant_tokens_mask=True,
+                    **options.call_kwargs(),
+                    **kwargs,
                 )
             )
         )
@@ -557,8 +580,11 @@ def test_encode_batch(template: str, family: str, batch: str, variant: str, requ
     out = run_fastmask(
         ref.error,
         lambda: tok.encode_batch(
-            conversations, padding_side=options.padding_side, truncation_side=options.truncation_side,
-            **options.call_kwargs(), **kwargs,
+            conversations,
+            padding_side=options.padding_side,
+            truncation_side=options.truncation_side,
+            **options.call_kwargs(),
+            **kwargs,
         ),
     )
     if out is not None:
@@ -567,7 +593,9 @@ def test_encode_batch(template: str, family: str, batch: str, variant: str, requ
 
 @BATCH_PARAMS
 @PRIMARY_PAIRS
-def test_apply_chat_template_batch(template: str, family: str, batch: str, variant: str, request: pytest.FixtureRequest) -> None:
+def test_apply_chat_template_batch(
+    template: str, family: str, batch: str, variant: str, request: pytest.FixtureRequest
+) -> None:
     ref, size = batch_reference(template, family, batch, variant)
     if size == 0:
         pytest.skip(f"{template} accepts no conversation of batch {batch!r}")
@@ -578,8 +606,14 @@ def test_apply_chat_template_batch(template: str, family: str, batch: str, varia
         out = run_fastmask(
             ref.error,
             lambda: fastmask.apply_chat_template(
-                hf, conversations, chat_template=TEMPLATES[template], tokenize=True, return_dict=True,
-                return_assistant_tokens_mask=True, **options.call_kwargs(), **kwargs,
+                hf,
+                conversations,
+                chat_template=TEMPLATES[template],
+                tokenize=True,
+                return_dict=True,
+                return_assistant_tokens_mask=True,
+                **options.call_kwargs(),
+                **kwargs,
             ),
             also=(type(ref.error),) if ref.error else (),
         )
@@ -592,10 +626,14 @@ def test_padding_side_through_tokenizer_kwargs() -> None:
     template, family = TEMPLATE_NAMES[0], PRIMARY_FAMILY
     hf = hf_tokenizer(family)
     conversations = [BY_NAME[name].fresh()[0] for name in accepted(template, family, BATCHES["chats"][0])[:4]]
-    call = dict(
-        chat_template=TEMPLATES[template], tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
-        padding=True, tokenizer_kwargs={"padding_side": "left"},
-    )
+    call = {
+        "chat_template": TEMPLATES[template],
+        "tokenize": True,
+        "return_dict": True,
+        "return_assistant_tokens_mask": True,
+        "padding": True,
+        "tokenizer_kwargs": {"padding_side": "left"},
+    }
     with sides(hf, padding_side="right"):
         expected = dict(hf.apply_chat_template(conversations, **call))
     with sides(hf, padding_side="right"):
@@ -606,9 +644,7 @@ def test_padding_side_through_tokenizer_kwargs() -> None:
 # -- generated conversations ------------------------------------------------------------------------
 
 HYPOTHESIS_TEMPLATES = [
-    name
-    for name in ("qwen3_training", "llama3_training", "gptoss_training")
-    if name in TEMPLATE_NAMES
+    name for name in ("qwen3_training", "llama3_training", "gptoss_training") if name in TEMPLATE_NAMES
 ]
 
 

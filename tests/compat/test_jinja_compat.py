@@ -62,7 +62,9 @@ def jinja2_render(source: str, variables: dict) -> tuple[str, str]:
     try:
         template = chat_template_utils._compile_jinja_template(source)
         variables = chat_template_utils._plain_template_data(variables)
-        return "ok", template.render(messages=MESSAGES, tools=None, documents=None, add_generation_prompt=False, **variables)
+        return "ok", template.render(
+            messages=MESSAGES, tools=None, documents=None, add_generation_prompt=False, **variables
+        )
     except Exception as err:  # noqa: BLE001 - any jinja2 failure is "raises"
         return "error", f"{type(err).__name__}: {err}"
 
@@ -129,12 +131,18 @@ GENERATORS = cases(
     ("{{ xs|reject|first }}{{ (xs|map('upper'))[0] }}|", {"xs": ["", "a"]}),
     ("{{ xs|map('upper') is sequence }}{{ xs|map('upper') is iterable }}{{ 'A' in xs|map('upper') }}", {"xs": ["a"]}),
     ("{% for x in xs|rejectattr('a') %}{{ loop.length }}{{ loop.last }}{% endfor %}", {"xs": [{"a": 0}, {"a": 0}]}),
-    ("{{ xs|map('upper')|reverse|list }}{{ xs|map('upper')|sort }}{{ xs|map('upper')|unique|list }}", {"xs": ["a", "b"]}),
+    (
+        "{{ xs|map('upper')|reverse|list }}{{ xs|map('upper')|sort }}{{ xs|map('upper')|unique|list }}",
+        {"xs": ["a", "b"]},
+    ),
     ("{{ xs|map('upper')|batch(1)|list }}{{ xs|map('upper')|join(',') }}", {"xs": ["a", "b"]}),
 )
 
 FLOATS_AND_PRINTING = cases(
-    ("{{ 0.1 }} {{ 1e-05 }} {{ 1e16 }} {{ 1.0 }} {{ -0.0 }} {{ 0.1 + 0.2 }} {{ 1/3 }} {{ 10/2 }} {{ 2**70 }} {{ 2**0.5 }}", {}),
+    (
+        "{{ 0.1 }} {{ 1e-05 }} {{ 1e16 }} {{ 1.0 }} {{ -0.0 }} {{ 0.1 + 0.2 }} {{ 1/3 }} {{ 10/2 }} {{ 2**70 }} {{ 2**0.5 }}",
+        {},
+    ),
     ("{{ x }} {{ y }} {{ z }} {{ w }}", {"x": 1e16, "y": 1e-05, "z": 123456789012345678.0, "w": 1.5e-7}),
     ("{{ x }}{{ y }}{{ z }}", {"x": float("inf"), "y": float("nan"), "z": float("-inf")}),
     ("{{ 1e308 * 10 }}", {}),
@@ -153,78 +161,165 @@ FLOATS_AND_PRINTING = cases(
 )
 
 STR_METHODS = cases(
-    ("{{ '  a  '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ ' a '.lstrip() }}|{{ 'xa'.lstrip('x') }}|{{ ' a '.rstrip() }}|{{ 'ax'.rstrip('x') }}|{{ 'abc'.strip('') }}|{{ ' a '.strip(none) }}", {}),
+    (
+        "{{ '  a  '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ ' a '.lstrip() }}|{{ 'xa'.lstrip('x') }}|{{ ' a '.rstrip() }}|{{ 'ax'.rstrip('x') }}|{{ 'abc'.strip('') }}|{{ ' a '.strip(none) }}",
+        {},
+    ),
     ("{{ s.strip() }}|{{ s.split() }}|{{ s.rsplit(None, 1) }}", {"s": "\x1c a b \u3000\x1f"}),
-    ("{{ 'a,b,c'.split(',') }}{{ 'a,b,c'.split(',', 1) }}{{ 'a b  c'.split() }}{{ 'a b c'.split(none, 1) }}{{ 'a,b,c'.split(sep=',', maxsplit=1) }}{{ ''.split(',') }}{{ ''.split() }}", {}),
-    ("{{ 'a,b,c'.rsplit(',') }}{{ 'a,b,c'.rsplit(',', 1) }}{{ 'a b  c'.rsplit() }}{{ 'a,b,c'.rsplit(sep=',', maxsplit=1) }}{{ 'a,b'.rsplit(',', -1) }}{{ ' a  b '.rsplit(None, 0) }}", {}),
+    (
+        "{{ 'a,b,c'.split(',') }}{{ 'a,b,c'.split(',', 1) }}{{ 'a b  c'.split() }}{{ 'a b c'.split(none, 1) }}{{ 'a,b,c'.split(sep=',', maxsplit=1) }}{{ ''.split(',') }}{{ ''.split() }}",
+        {},
+    ),
+    (
+        "{{ 'a,b,c'.rsplit(',') }}{{ 'a,b,c'.rsplit(',', 1) }}{{ 'a b  c'.rsplit() }}{{ 'a,b,c'.rsplit(sep=',', maxsplit=1) }}{{ 'a,b'.rsplit(',', -1) }}{{ ' a  b '.rsplit(None, 0) }}",
+        {},
+    ),
     ("{{ 'a'.split('') }}", {}),
     ("{{ 'a'.rsplit('') }}", {}),
-    ("{{ 'a\\nb\\r\\nc\\n'.splitlines() }}{{ 'a\\nb'.splitlines(true) }}{{ 'a\\nb'.splitlines(keepends=true) }}{{ ''.splitlines() }}{{ 'a\\x1eb\\x85c'.splitlines() }}", {}),
-    ("{{ 'abc'.startswith('a') }}{{ 'abc'.startswith(('x', 'a')) }}{{ 'abc'.endswith(('x', 'c')) }}{{ 'abc'.startswith('b', 1) }}{{ 'abc'.endswith('b', 0, 2) }}{{ 'abc'.startswith('', 5) }}{{ 'abc'.endswith('c', -1) }}", {}),
+    (
+        "{{ 'a\\nb\\r\\nc\\n'.splitlines() }}{{ 'a\\nb'.splitlines(true) }}{{ 'a\\nb'.splitlines(keepends=true) }}{{ ''.splitlines() }}{{ 'a\\x1eb\\x85c'.splitlines() }}",
+        {},
+    ),
+    (
+        "{{ 'abc'.startswith('a') }}{{ 'abc'.startswith(('x', 'a')) }}{{ 'abc'.endswith(('x', 'c')) }}{{ 'abc'.startswith('b', 1) }}{{ 'abc'.endswith('b', 0, 2) }}{{ 'abc'.startswith('', 5) }}{{ 'abc'.endswith('c', -1) }}",
+        {},
+    ),
     ("{{ 'abc'.startswith(['a']) }}", {}),
     ("{{ 'abc'.startswith(('a', 1)) }}", {}),
-    ("{{ 'aaa'.replace('a', 'b') }}{{ 'aaa'.replace('a', 'b', 2) }}{{ 'abc'.replace('', '-') }}{{ 'abc'.replace('', '-', 2) }}{{ 'aaa'.replace('a', 'b', -1) }}{{ 'aaa'.replace('a', 'b', 0) }}", {}),
-    ("{{ 'abcabc'.find('c') }}{{ 'abcabc'.rfind('c') }}{{ 'abc'.find('z') }}{{ 'abcabc'.find('c', 3) }}{{ 'abcabc'.index('b') }}{{ 'abcabc'.rindex('b') }}{{ 'héllo'.find('l') }}{{ 'abc'.find('') }}{{ 'abc'.find('', 9) }}{{ 'abcabc'.rfind('a', 0, 3) }}", {}),
+    (
+        "{{ 'aaa'.replace('a', 'b') }}{{ 'aaa'.replace('a', 'b', 2) }}{{ 'abc'.replace('', '-') }}{{ 'abc'.replace('', '-', 2) }}{{ 'aaa'.replace('a', 'b', -1) }}{{ 'aaa'.replace('a', 'b', 0) }}",
+        {},
+    ),
+    (
+        "{{ 'abcabc'.find('c') }}{{ 'abcabc'.rfind('c') }}{{ 'abc'.find('z') }}{{ 'abcabc'.find('c', 3) }}{{ 'abcabc'.index('b') }}{{ 'abcabc'.rindex('b') }}{{ 'héllo'.find('l') }}{{ 'abc'.find('') }}{{ 'abc'.find('', 9) }}{{ 'abcabc'.rfind('a', 0, 3) }}",
+        {},
+    ),
     ("{{ 'abc'.index('z') }}", {}),
     ("{{ 'abc'.rindex('z') }}", {}),
-    ("{{ 'k=v=w'.partition('=') }}{{ 'k=v=w'.rpartition('=') }}{{ 'abc'.partition('x') }}{{ 'abc'.rpartition('x') }}{% set a, b, c = 'k=v'.partition('=') %}{{ a }}{{ c }}", {}),
+    (
+        "{{ 'k=v=w'.partition('=') }}{{ 'k=v=w'.rpartition('=') }}{{ 'abc'.partition('x') }}{{ 'abc'.rpartition('x') }}{% set a, b, c = 'k=v'.partition('=') %}{{ a }}{{ c }}",
+        {},
+    ),
     ("{{ 'abc'.partition('') }}", {}),
-    ("{{ 'prefix-x'.removeprefix('prefix-') }}{{ 'x.py'.removesuffix('.py') }}{{ 'x'.removesuffix('') }}{{ 'ab'.removeprefix('b') }}", {}),
+    (
+        "{{ 'prefix-x'.removeprefix('prefix-') }}{{ 'x.py'.removesuffix('.py') }}{{ 'x'.removesuffix('') }}{{ 'ab'.removeprefix('b') }}",
+        {},
+    ),
     ("{{ '-42'.zfill(5) }}{{ '7'.zfill(3) }}{{ '+7'.zfill(3) }}{{ 'abc'.zfill(2) }}{{ ''.zfill(2) }}", {}),
-    ("{{ 'hello world'.title() }}|{{ \"they're bill's\".title() }}|{{ 'hELLO wORLD'.capitalize() }}|{{ 'aBc'.upper() }}{{ 'aBc'.lower() }}{{ 'aBc'.swapcase() }}|{{ 'ß'.upper() }}|{{ 'a1b'.title() }}|{{ 'ÉCOLE'.lower() }}", {}),
-    ("{{ 'aaa'.count('a') }}{{ 'aaa'.count('aa') }}{{ 'abc'.count('') }}{{ 'aaa'.count('a', 1) }}{{ 'aaa'.count('a', 0, 2) }}", {}),
+    (
+        "{{ 'hello world'.title() }}|{{ \"they're bill's\".title() }}|{{ 'hELLO wORLD'.capitalize() }}|{{ 'aBc'.upper() }}{{ 'aBc'.lower() }}{{ 'aBc'.swapcase() }}|{{ 'ß'.upper() }}|{{ 'a1b'.title() }}|{{ 'ÉCOLE'.lower() }}",
+        {},
+    ),
+    (
+        "{{ 'aaa'.count('a') }}{{ 'aaa'.count('aa') }}{{ 'abc'.count('') }}{{ 'aaa'.count('a', 1) }}{{ 'aaa'.count('a', 0, 2) }}",
+        {},
+    ),
     ("{{ ','.join(['a', 'b']) }}{{ ''.join('abc') }}{{ '-'.join([]) }}{{ ', '.join(d) }}", {"d": {"x": 1, "y": 2}}),
     ("{{ ','.join([1, 2]) }}", {}),
-    ("{{ '{} {}'.format(1, 'a') }}{{ '{0}{1}{0}'.format('a', 'b') }}{{ '{x}'.format(x=1.0) }}{{ '{:>5}'.format('a') }}{{ '{!r}'.format('a') }}{{ '{:.2f}'.format(3.14159) }}{{ '{}'.format(none) }}{{ '{}'.format([1, 'a']) }}", {}),
-    ("{{ '{:,}|{:_x}|{:08.3f}|{:+d}|{:#b}|{:%}|{:e}|{:g}|{:^9}|{:*<4}'.format(1234567, 65535, -3.14159, 5, 5, 0.25, 12345.678, 1e-05, 'mid', 'a') }}", {}),
-    ("{{ '{0[k]}-{0.k}-{1[0]}'.format(d, [7]) }}{{ '{{literal}}'.format() }}{{ '{:{}}'.format('a', 3) }}", {"d": {"k": "v"}}),
-    ("{{ '{}'.format(1e16) }}|{{ '{:.3}'.format(1234.0) }}|{{ '{:.3}'.format(1.0) }}|{{ '{:5}'.format(true) }}|{{ '{}'.format(true) }}", {}),
+    (
+        "{{ '{} {}'.format(1, 'a') }}{{ '{0}{1}{0}'.format('a', 'b') }}{{ '{x}'.format(x=1.0) }}{{ '{:>5}'.format('a') }}{{ '{!r}'.format('a') }}{{ '{:.2f}'.format(3.14159) }}{{ '{}'.format(none) }}{{ '{}'.format([1, 'a']) }}",
+        {},
+    ),
+    (
+        "{{ '{:,}|{:_x}|{:08.3f}|{:+d}|{:#b}|{:%}|{:e}|{:g}|{:^9}|{:*<4}'.format(1234567, 65535, -3.14159, 5, 5, 0.25, 12345.678, 1e-05, 'mid', 'a') }}",
+        {},
+    ),
+    (
+        "{{ '{0[k]}-{0.k}-{1[0]}'.format(d, [7]) }}{{ '{{literal}}'.format() }}{{ '{:{}}'.format('a', 3) }}",
+        {"d": {"k": "v"}},
+    ),
+    (
+        "{{ '{}'.format(1e16) }}|{{ '{:.3}'.format(1234.0) }}|{{ '{:.3}'.format(1.0) }}|{{ '{:5}'.format(true) }}|{{ '{}'.format(true) }}",
+        {},
+    ),
     ("{{ '{'.format(1) }}", {}),
     ("{{ '{0}{}'.format(1, 2) }}", {}),
     ("{{ '{:d}'.format('a') }}", {}),
     ("{{ '{:>3}'.format(none) }}", {}),
     ("{{ '{x}'.format_map({'x': 1}) }}", {}),
-    ("{{ '12'.isdigit() }}{{ 'a1'.isdigit() }}{{ 'ab'.isalpha() }}{{ ' \\t'.isspace() }}{{ ''.isspace() }}{{ 'a1'.isalnum() }}{{ 'ab'.islower() }}{{ 'AB'.isupper() }}{{ '12'.isnumeric() }}{{ '12'.isdecimal() }}{{ 'Ab Cd'.istitle() }}{{ 'abc'.isidentifier() }}{{ 'é'.isascii() }}{{ ''.isdigit() }}{{ '²'.isdigit() }}{{ '²'.isdecimal() }}{{ 'a\\x01'.isprintable() }}", {}),
-    ("{{ 'abc'.center(7) }}|{{ 'abc'.center(8, '*') }}|{{ 'ab'.center(5) }}|{{ 'abc'.ljust(5) }}|{{ 'abc'.rjust(5, '0') }}|{{ 'a\\tb\\n\\tc'.expandtabs(4) }}|{{ 'a\\tb'.expandtabs() }}|{{ 'Straße'.casefold() }}", {}),
+    (
+        "{{ '12'.isdigit() }}{{ 'a1'.isdigit() }}{{ 'ab'.isalpha() }}{{ ' \\t'.isspace() }}{{ ''.isspace() }}{{ 'a1'.isalnum() }}{{ 'ab'.islower() }}{{ 'AB'.isupper() }}{{ '12'.isnumeric() }}{{ '12'.isdecimal() }}{{ 'Ab Cd'.istitle() }}{{ 'abc'.isidentifier() }}{{ 'é'.isascii() }}{{ ''.isdigit() }}{{ '²'.isdigit() }}{{ '²'.isdecimal() }}{{ 'a\\x01'.isprintable() }}",
+        {},
+    ),
+    (
+        "{{ 'abc'.center(7) }}|{{ 'abc'.center(8, '*') }}|{{ 'ab'.center(5) }}|{{ 'abc'.ljust(5) }}|{{ 'abc'.rjust(5, '0') }}|{{ 'a\\tb\\n\\tc'.expandtabs(4) }}|{{ 'a\\tb'.expandtabs() }}|{{ 'Straße'.casefold() }}",
+        {},
+    ),
     ("{{ 'abc'.center(5, 'ab') }}", {}),
-    ("{{ 'ab'[0] }}{{ 'abc'[1:] }}{{ 'abc'[:-1] }}{{ 'abc'[::-1] }}{{ [1, 2, 3][1:] }}{{ [1, 2, 3][::2] }}{{ 'abc'[-1] }}{{ [1, 2, 3][-2:] }}{{ 'abc'[5:] }}{{ 'hello'[None:2] }}{{ [1, 2, 3][3:1:-1] }}{{ 'abcdef'[::3] }}", {}),
+    (
+        "{{ 'ab'[0] }}{{ 'abc'[1:] }}{{ 'abc'[:-1] }}{{ 'abc'[::-1] }}{{ [1, 2, 3][1:] }}{{ [1, 2, 3][::2] }}{{ 'abc'[-1] }}{{ [1, 2, 3][-2:] }}{{ 'abc'[5:] }}{{ 'hello'[None:2] }}{{ [1, 2, 3][3:1:-1] }}{{ 'abcdef'[::3] }}",
+        {},
+    ),
     ("{{ 'abc'[5] }}|", {}),
     ("{{ s.upper() }}{{ s.unknown_method() }}", {"s": "a"}),
 )
 
 CONTAINER_METHODS = cases(
     ("{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}", {"d": {"a": 1, "b": [2]}}),
-    ("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{{ d.get('a') }}{{ d.get('z') }}{{ d.get('z', 'def') }}{{ d.get('z', default='x') }}{{ d.keys()|list }}{{ d.values()|list }}{{ d.items()|list }}{{ d.items()|length }}", {"d": {"a": 1, "b": [2]}}),
-    ("{{ 'a' in d.keys() }}{{ 1 in d.values() }}{{ d.keys() is sequence }}{{ d.keys() is iterable }}{{ d.items()|first }}", {"d": {"a": 1}}),
-    ("{{ d.copy() }}{{ [1, 2].index(2) }}{{ [1, 2, 2].count(2) }}{{ (1, 2).index(2) }}{{ [1, 2].copy() }}{{ dict.fromkeys(['a', 'b'], 0) }}{{ d.fromkeys('xy') }}", {"d": {"a": 1}}),
+    (
+        "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{{ d.get('a') }}{{ d.get('z') }}{{ d.get('z', 'def') }}{{ d.get('z', default='x') }}{{ d.keys()|list }}{{ d.values()|list }}{{ d.items()|list }}{{ d.items()|length }}",
+        {"d": {"a": 1, "b": [2]}},
+    ),
+    (
+        "{{ 'a' in d.keys() }}{{ 1 in d.values() }}{{ d.keys() is sequence }}{{ d.keys() is iterable }}{{ d.items()|first }}",
+        {"d": {"a": 1}},
+    ),
+    (
+        "{{ d.copy() }}{{ [1, 2].index(2) }}{{ [1, 2, 2].count(2) }}{{ (1, 2).index(2) }}{{ [1, 2].copy() }}{{ dict.fromkeys(['a', 'b'], 0) }}{{ d.fromkeys('xy') }}",
+        {"d": {"a": 1}},
+    ),
     ("{{ [1, 2].index(5) }}", {}),
     ("{{ d.update({'b': 2}) }}", {"d": {"a": 1}}),
     ("{{ d.pop('a') }}", {"d": {"a": 1}}),
     ("{{ d.setdefault('b', 2) }}", {"d": {"a": 1}}),
     ("{{ l.append(2) }}", {"l": [1]}),
     ("{{ l.sort() }}", {"l": [2, 1]}),
-    ("{{ m.content }}|{{ m['content'] }}|{{ m.get('content') }}|{{ m.missing }}|{{ m['missing'] }}|{{ m.get('missing') }}", {"m": {"content": "c"}}),
-    ("{{ m.missing is defined }}{{ m['missing'] is defined }}{{ m.content is defined }}{{ m.missing is none }}{{ m.get('missing') is none }}{{ m.x.y is defined }}", {"m": {"content": "c", "x": {}}}),
+    (
+        "{{ m.content }}|{{ m['content'] }}|{{ m.get('content') }}|{{ m.missing }}|{{ m['missing'] }}|{{ m.get('missing') }}",
+        {"m": {"content": "c"}},
+    ),
+    (
+        "{{ m.missing is defined }}{{ m['missing'] is defined }}{{ m.content is defined }}{{ m.missing is none }}{{ m.get('missing') is none }}{{ m.x.y is defined }}",
+        {"m": {"content": "c", "x": {}}},
+    ),
     ("{{ m.missing.x }}", {"m": {}}),
     ("{{ none.x }}|{{ 'abc'.x }}|{{ [1].x }}|", {}),
     ("{{ u.x }}", {}),
     # jinja2 reads attributes before items: a dict key named like a dict method is hidden by it.
-    ("{{ p.items is defined }}{{ p['items'] }}{{ p.items.type is defined }}{% if p.items %}method{% endif %}{{ p.keys is callable }}{{ p.update is defined }}{{ p.title }}", {"p": {"items": {"type": "string"}, "title": "T", "keys": 1, "update": 2}}),
+    (
+        "{{ p.items is defined }}{{ p['items'] }}{{ p.items.type is defined }}{% if p.items %}method{% endif %}{{ p.keys is callable }}{{ p.update is defined }}{{ p.title }}",
+        {"p": {"items": {"type": "string"}, "title": "T", "keys": 1, "update": 2}},
+    ),
     ("{% for k, v in p.items() %}{{ k }}{% endfor %}{{ p.get('items').type }}", {"p": {"items": {"type": "string"}}}),
     ("{{ s.upper is callable }}{{ s.upper() }}{{ l.count is defined }}{{ l.append is defined }}", {"s": "a", "l": [1]}),
-    ("{{ d|attr('a') }}|{{ 'upper'|attr('x') }}|{{ d|attr('items') is callable }}|{{ namespace(a=1)|attr('a') }}", {"d": {"a": 1}}),
+    (
+        "{{ d|attr('a') }}|{{ 'upper'|attr('x') }}|{{ d|attr('items') is callable }}|{{ namespace(a=1)|attr('a') }}",
+        {"d": {"a": 1}},
+    ),
 )
 
 PERCENT = cases(
     ("{{ '%s' % 'x' }}", {}),
-    ("{{ '%d' % 3 }}|{{ '%.2f' % 3.14159 }}|{{ '%s %s' % ('a', 'b') }}|{{ '%s' % none }}|{{ '%s' % [1, 'a'] }}|{{ '%r' % 'a' }}", {}),
+    (
+        "{{ '%d' % 3 }}|{{ '%.2f' % 3.14159 }}|{{ '%s %s' % ('a', 'b') }}|{{ '%s' % none }}|{{ '%s' % [1, 'a'] }}|{{ '%r' % 'a' }}",
+        {},
+    ),
     ("{{ '%5d|%-5d|%05d|%+d|% d|%.3d' % (1, 2, 3, 4, 5, 6) }}", {}),
     ("{{ '%x %o %X %#x %#o %e %E %g %G %f %F' % (255, 8, 255, 255, 8, 12345.678, 0.5, 0.0001, 1e-10, 1.5, 2.5) }}", {}),
-    ("{{ '%%' % () }}|{{ '%(a)s-%(b)d' % {'a': 1, 'b': 2} }}|{{ '%s' % 1.0 }}|{{ '%d' % 3.7 }}|{{ '%s' % true }}|{{ '%c%c' % (65, 'b') }}|{{ '%.1s' % 'abc' }}|{{ '%*d' % (4, 7) }}|{{ '%-*d|' % (4, 7) }}|{{ '%.*f' % (1, 2.25) }}", {}),
-    ("{{ '%s' % 1e16 }}|{{ '%s' % [1e-05] }}|{{ '%r' % {'a': none} }}|{{ '%a' % 'é' }}|{{ '%s' % d }}|{{ 'x' % [] }}|{{ 'x' % {} }}", {"d": {"k": 1}}),
+    (
+        "{{ '%%' % () }}|{{ '%(a)s-%(b)d' % {'a': 1, 'b': 2} }}|{{ '%s' % 1.0 }}|{{ '%d' % 3.7 }}|{{ '%s' % true }}|{{ '%c%c' % (65, 'b') }}|{{ '%.1s' % 'abc' }}|{{ '%*d' % (4, 7) }}|{{ '%-*d|' % (4, 7) }}|{{ '%.*f' % (1, 2.25) }}",
+        {},
+    ),
+    (
+        "{{ '%s' % 1e16 }}|{{ '%s' % [1e-05] }}|{{ '%r' % {'a': none} }}|{{ '%a' % 'é' }}|{{ '%s' % d }}|{{ 'x' % [] }}|{{ 'x' % {} }}",
+        {"d": {"k": 1}},
+    ),
     ("{{ fmt % x }}", {"fmt": "<%s>", "x": 5}),
     ("{{ fmt % args }}", {"fmt": "%s and %s", "args": ["a", "b"]}),
-    ("{% set s = '%s=%s' % ('k', 'v') %}{{ s }}{{ ('%s' % 'a') ~ 'b' }}{{ '%s' % 'a' ~ 'b' }}{{ '%s-%s' % (1, 2) | length }}", {}),
+    (
+        "{% set s = '%s=%s' % ('k', 'v') %}{{ s }}{{ ('%s' % 'a') ~ 'b' }}{{ '%s' % 'a' ~ 'b' }}{{ '%s-%s' % (1, 2) | length }}",
+        {},
+    ),
     ("{{ '%s %s' % 'a' }}", {}),
     ("{{ '%d' % 'a' }}", {}),
     ("{{ 'x' % 5 }}", {}),
@@ -232,32 +327,53 @@ PERCENT = cases(
     ("{{ '%' % 1 }}", {}),
     ("{{ '%(a)s' % ('a',) }}", {}),
     ("{{ '%(z)s' % {'a': 1} }}", {}),
-    ("{{ 7 % 3 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ -7.5 % 2 }} {{ 7.5 % -2 }} {{ 6 % 3.0 }} {{ true % 2 }}{% for i in range(4) %}{{ i % 2 }}{% endfor %}", {}),
+    (
+        "{{ 7 % 3 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ -7.5 % 2 }} {{ 7.5 % -2 }} {{ 6 % 3.0 }} {{ true % 2 }}{% for i in range(4) %}{{ i % 2 }}{% endfor %}",
+        {},
+    ),
     ("{{ 1 % 0 }}", {}),
     ("{{ 1.5 % 0 }}", {}),
     ("{{ [1] % 2 }}", {}),
     ("{{ u % 2 }}", {}),
-    ("{{ '%s-%s'|format(1, 2) }}{{ '%.1f'|format(2.25) }}{{ '%(a)s'|format(a=1e-05) }}{{ 'a'|format() }}{{ '%s'|format(1e-05) }}", {}),
+    (
+        "{{ '%s-%s'|format(1, 2) }}{{ '%.1f'|format(2.25) }}{{ '%(a)s'|format(a=1e-05) }}{{ 'a'|format() }}{{ '%s'|format(1e-05) }}",
+        {},
+    ),
     ("{{ '%s %s'|format(1) }}", {}),
 )
 
 OPERATORS = cases(
-    ("{{ 7//2 }} {{ -7//2 }} {{ 7.5 // 2 }} {{ 2 ** -1 }} {{ 2 ** 3 ** 2 }} {{ -2 ** 2 }} {{ 10 ** 16 }} {{ 2 ** 70 }}", {}),
-    ("{{ 1 + 1.5 }}{{ 3 - 1.0 }}{{ 2 * 1.5 }}{{ 3 / 1 }}{{ 4 // 1.0 }}{{ 2.0 ** 2 }}{{ 1e3 }}{{ 0.5e1 }}{{ 1 + true }}{{ true + true }}", {}),
+    (
+        "{{ 7//2 }} {{ -7//2 }} {{ 7.5 // 2 }} {{ 2 ** -1 }} {{ 2 ** 3 ** 2 }} {{ -2 ** 2 }} {{ 10 ** 16 }} {{ 2 ** 70 }}",
+        {},
+    ),
+    (
+        "{{ 1 + 1.5 }}{{ 3 - 1.0 }}{{ 2 * 1.5 }}{{ 3 / 1 }}{{ 4 // 1.0 }}{{ 2.0 ** 2 }}{{ 1e3 }}{{ 0.5e1 }}{{ 1 + true }}{{ true + true }}",
+        {},
+    ),
     ("{{ 1/0 }}", {}),
     ("{{ 1//0 }}", {}),
     ("{{ 3 * 'ab' }}{{ 'ab' * 3 }}{{ [1] * 3 }}{{ 'a' + 'b' }}{{ [1] + [2] }}{{ 'abc' * -1 }}|{{ 'a' * true }}", {}),
     ("{{ 'a' + 1 }}", {}),
     ("{{ 'a' * 1.5 }}", {}),
     ("{{ {'a': 1} + {'b': 2} }}", {}),
-    ("{{ 'a' in 'cat' }}{{ 1 in [1, 2] }}{{ 'k' in {'k': 1} }}{{ 'z' not in 'abc' }}{{ 1 in [1.0] }}{{ true in [1] }}{{ none in [none] }}{{ 'x' in u }}{{ '' in 'x' }}{{ ['a'] in [['a']] }}{{ not 'a' in 'b' }}", {}),
+    (
+        "{{ 'a' in 'cat' }}{{ 1 in [1, 2] }}{{ 'k' in {'k': 1} }}{{ 'z' not in 'abc' }}{{ 1 in [1.0] }}{{ true in [1] }}{{ none in [none] }}{{ 'x' in u }}{{ '' in 'x' }}{{ ['a'] in [['a']] }}{{ not 'a' in 'b' }}",
+        {},
+    ),
     ("{{ 'k' in d }}{{ 'z' in d }}{{ 'k' not in d }}", {"d": {"k": None}}),
     ("{{ 'x' in none }}", {}),
     ("{{ 1 in 'abc' }}", {}),
     ("{{ 1 not in 'abc' }}", {}),
     ("{{ 1 in 5 }}", {}),
-    ("{{ 1 < 2 }}{{ 1 < 1.5 }}{{ 'a' < 'b' }}{{ 'B' < 'a' }}{{ [1, 2] < [1, 3] }}{{ [1] < [1, 0] }}{{ (1, 2) <= (1, 2) }}{{ true < 2 }}{{ 3 >= 3 }}{{ 1 < 2 < 3 }}{{ 3 > 2 > 2 }}{{ 1 < 2 == 2 }}", {}),
-    ("{{ 1 == '1' }}{{ 1 == 1.0 }}{{ true == 1 }}{{ false == 0 }}{{ 'a' != 'b' }}{{ none == none }}{{ [1] == [1] }}", {}),
+    (
+        "{{ 1 < 2 }}{{ 1 < 1.5 }}{{ 'a' < 'b' }}{{ 'B' < 'a' }}{{ [1, 2] < [1, 3] }}{{ [1] < [1, 0] }}{{ (1, 2) <= (1, 2) }}{{ true < 2 }}{{ 3 >= 3 }}{{ 1 < 2 < 3 }}{{ 3 > 2 > 2 }}{{ 1 < 2 == 2 }}",
+        {},
+    ),
+    (
+        "{{ 1 == '1' }}{{ 1 == 1.0 }}{{ true == 1 }}{{ false == 0 }}{{ 'a' != 'b' }}{{ none == none }}{{ [1] == [1] }}",
+        {},
+    ),
     ("{{ 1 < 'a' }}", {}),
     ("{{ none < 1 }}", {}),
     ("{{ 'a' >= none }}", {}),
@@ -266,17 +382,54 @@ OPERATORS = cases(
     ("{{ u < 1 }}", {}),
     ("{{ 1 < 2 < 'a' }}", {}),
     ("{% if x > 0 %}pos{% endif %}", {"x": None}),
-    ("{{ true and 'x' }}|{{ false or 'y' }}|{{ '' or none }}|{{ 0 and 1 }}|{{ [] or {} }}|{{ not 1 }}{{ not '' }}{{ -(3) }}{{ - 3 }}", {}),
+    (
+        "{{ true and 'x' }}|{{ false or 'y' }}|{{ '' or none }}|{{ 0 and 1 }}|{{ [] or {} }}|{{ not 1 }}{{ not '' }}{{ -(3) }}{{ - 3 }}",
+        {},
+    ),
     ("{{ 'a' if true }}|{{ 'a' if false }}|{{ 'a' if false else 'b' }}|{{ x.y if x }}", {"x": None}),
 )
 
 TESTS = cases(
     *[
         (f"{{{{ {value} is {test} }}}}", {"x": {"a": 1}, "l": [1], "t": "s", "n": None})
-        for test in ("sequence", "iterable", "mapping", "string", "number", "defined", "none", "boolean", "integer", "float", "callable")
-        for value in ("none", "'a'", "[1]", "{}", "1", "1.5", "true", "u", "x", "l", "t", "n", "(1, 2)", "range(2)", "namespace()", "x.items()", "dict", "loop")
+        for test in (
+            "sequence",
+            "iterable",
+            "mapping",
+            "string",
+            "number",
+            "defined",
+            "none",
+            "boolean",
+            "integer",
+            "float",
+            "callable",
+        )
+        for value in (
+            "none",
+            "'a'",
+            "[1]",
+            "{}",
+            "1",
+            "1.5",
+            "true",
+            "u",
+            "x",
+            "l",
+            "t",
+            "n",
+            "(1, 2)",
+            "range(2)",
+            "namespace()",
+            "x.items()",
+            "dict",
+            "loop",
+        )
     ],
-    ("{{ 'a' is lower }}{{ 'A' is upper }}{{ 3 is odd }}{{ 4 is even }}{{ 6 is divisibleby 3 }}{{ 6 is divisibleby(4) }}{{ 1 is eq 1 }}{{ 1 is sameas 1 }}{{ none is sameas none }}{{ true is true }}{{ 1 is true }}{{ none is false }}{{ 0 is false }}{{ 'a' is in 'abc' }}{{ 'a' is escaped }}{{ 'a'|e is escaped }}{{ 'abc' is filter }}{{ 'upper' is filter }}{{ 'odd' is test }}{{ 1 is lt 2 }}{{ 2 is ge 2 }}{{ 1 is ne 1 }}", {}),
+    (
+        "{{ 'a' is lower }}{{ 'A' is upper }}{{ 3 is odd }}{{ 4 is even }}{{ 6 is divisibleby 3 }}{{ 6 is divisibleby(4) }}{{ 1 is eq 1 }}{{ 1 is sameas 1 }}{{ none is sameas none }}{{ true is true }}{{ 1 is true }}{{ none is false }}{{ 0 is false }}{{ 'a' is in 'abc' }}{{ 'a' is escaped }}{{ 'a'|e is escaped }}{{ 'abc' is filter }}{{ 'upper' is filter }}{{ 'odd' is test }}{{ 1 is lt 2 }}{{ 2 is ge 2 }}{{ 1 is ne 1 }}",
+        {},
+    ),
     ("{{ 1 is not none }}{{ u is not defined }}{{ 'a' is not string }}", {}),
     ("{{ 'a' is safe }}", {}),
     ("{{ 1 is int }}", {}),
@@ -285,8 +438,14 @@ TESTS = cases(
 )
 
 FILTERS = cases(
-    ("{{ u|upper }}|{{ u|trim }}|{{ u|length }}|{{ u|list }}|{{ u|first }}|{{ u|join(',') }}|{{ u|default('x') }}|{{ u|int }}|{{ u|string }}|{{ u|items|list }}|{{ u|selectattr('x')|list }}|{{ u|map('upper')|list }}|{{ u|sort }}|{{ u|unique|list }}", {}),
-    ("{{ none|upper }}|{{ none|trim }}|{{ none|string }}|{{ none|replace('N', 'n') }}|{{ none|default('x') }}|{{ none|int }}|{{ none|float }}|{{ none|e }}", {}),
+    (
+        "{{ u|upper }}|{{ u|trim }}|{{ u|length }}|{{ u|list }}|{{ u|first }}|{{ u|join(',') }}|{{ u|default('x') }}|{{ u|int }}|{{ u|string }}|{{ u|items|list }}|{{ u|selectattr('x')|list }}|{{ u|map('upper')|list }}|{{ u|sort }}|{{ u|unique|list }}",
+        {},
+    ),
+    (
+        "{{ none|upper }}|{{ none|trim }}|{{ none|string }}|{{ none|replace('N', 'n') }}|{{ none|default('x') }}|{{ none|int }}|{{ none|float }}|{{ none|e }}",
+        {},
+    ),
     ("{{ none|join(',') }}", {}),
     ("{{ [{'a': 1}]|unique|list }}", {}),
     ("{{ [[1], [1]]|unique|list }}", {}),
@@ -298,35 +457,95 @@ FILTERS = cases(
     ("{{ undefined_var|length }}{{ 'abc'|length }}{{ [1]|length }}{{ {'a': 1}|length }}{{ 'é'|count }}", {}),
     ("{{ 5|length }}", {}),
     ("{{ none|length }}", {}),
-    ("{{ [1, 2]|join }}{{ ['a', 'b']|join(', ') }}{{ 'abc'|join('-') }}{{ xs|join(',', attribute='a') }}{{ xs|join(d='|', attribute='a') }}{{ u|join(',') }}", {"xs": [{"a": 1}, {"a": 2.0}]}),
-    ("{{ xs|map(attribute='a')|list }}{{ xs|selectattr('a')|list }}{{ xs|selectattr('a', 'equalto', 2)|list }}{{ xs|rejectattr('a')|list }}{{ xs|map(attribute='a', default=0)|list }}", {"xs": [{"a": 0}, {"a": 2}, {"b": 1}]}),
-    ("{{ [1, 2]|select('odd')|list }}{{ [1, 2]|reject('odd')|list }}{{ [1, 2]|map('string')|list }}{{ ['a']|map('upper')|list }}{{ [1, none, 0, '']|select|list }}{{ [3, 4]|select('gt', 3)|list }}", {}),
-    ("{{ [3, 1]|first }}{{ [3, 1]|last }}{{ 'abc'|first }}{{ 'abc'|last }}{{ []|first }}|{{ {'k': 1}|first }}{{ x|default('d') }}{{ none|default('d') }}{{ none|default('d', true) }}{{ ''|default('d', true) }}{{ false|default('d') }}{{ u|d('e') }}", {}),
-    ("{{ {'a': 1}|items|list }}{{ u|items|list }}{{ [1, 1, 2, 'a', 'A']|unique|list }}{{ ['a', 'A']|unique(case_sensitive=true)|list }}{{ [1, 2]|reverse|list }}{{ 'abc'|reverse }}", {}),
-    ("{{ [3, 1, 2]|sort }}{{ ['b', 'A', 'a']|sort }}{{ ['b', 'A', 'a']|sort(case_sensitive=true) }}{{ [3, 1]|sort(reverse=true) }}{{ xs|sort(attribute='a') }}{{ xs|sort(attribute='a,b', reverse=true) }}{{ [[2], [1, 5], [1]]|sort }}", {"xs": [{"a": 2, "b": 1}, {"a": 1, "b": 2}, {"a": 2, "b": 0}]}),
+    (
+        "{{ [1, 2]|join }}{{ ['a', 'b']|join(', ') }}{{ 'abc'|join('-') }}{{ xs|join(',', attribute='a') }}{{ xs|join(d='|', attribute='a') }}{{ u|join(',') }}",
+        {"xs": [{"a": 1}, {"a": 2.0}]},
+    ),
+    (
+        "{{ xs|map(attribute='a')|list }}{{ xs|selectattr('a')|list }}{{ xs|selectattr('a', 'equalto', 2)|list }}{{ xs|rejectattr('a')|list }}{{ xs|map(attribute='a', default=0)|list }}",
+        {"xs": [{"a": 0}, {"a": 2}, {"b": 1}]},
+    ),
+    (
+        "{{ [1, 2]|select('odd')|list }}{{ [1, 2]|reject('odd')|list }}{{ [1, 2]|map('string')|list }}{{ ['a']|map('upper')|list }}{{ [1, none, 0, '']|select|list }}{{ [3, 4]|select('gt', 3)|list }}",
+        {},
+    ),
+    (
+        "{{ [3, 1]|first }}{{ [3, 1]|last }}{{ 'abc'|first }}{{ 'abc'|last }}{{ []|first }}|{{ {'k': 1}|first }}{{ x|default('d') }}{{ none|default('d') }}{{ none|default('d', true) }}{{ ''|default('d', true) }}{{ false|default('d') }}{{ u|d('e') }}",
+        {},
+    ),
+    (
+        "{{ {'a': 1}|items|list }}{{ u|items|list }}{{ [1, 1, 2, 'a', 'A']|unique|list }}{{ ['a', 'A']|unique(case_sensitive=true)|list }}{{ [1, 2]|reverse|list }}{{ 'abc'|reverse }}",
+        {},
+    ),
+    (
+        "{{ [3, 1, 2]|sort }}{{ ['b', 'A', 'a']|sort }}{{ ['b', 'A', 'a']|sort(case_sensitive=true) }}{{ [3, 1]|sort(reverse=true) }}{{ xs|sort(attribute='a') }}{{ xs|sort(attribute='a,b', reverse=true) }}{{ [[2], [1, 5], [1]]|sort }}",
+        {"xs": [{"a": 2, "b": 1}, {"a": 1, "b": 2}, {"a": 2, "b": 0}]},
+    ),
     ("{{ [1, 'a']|sort }}", {}),
     ("{{ [none, 1]|sort }}", {}),
     ("{{ xs|sort(attribute='a') }}", {"xs": [{"a": 2}, {"a": "x"}]}),
-    ("{{ [3, 1]|max }}{{ [3, 1]|min }}{{ ['b', 'A']|max }}{{ ['b', 'A']|max(case_sensitive=true) }}{{ xs|max(attribute='a') }}{{ []|max }}|", {"xs": [{"a": 2}, {"a": 5}]}),
+    (
+        "{{ [3, 1]|max }}{{ [3, 1]|min }}{{ ['b', 'A']|max }}{{ ['b', 'A']|max(case_sensitive=true) }}{{ xs|max(attribute='a') }}{{ []|max }}|",
+        {"xs": [{"a": 2}, {"a": 5}]},
+    ),
     ("{{ [1, 'a']|max }}", {}),
-    ("{{ {'b': 1, 'a': 2, 'C': 0}|dictsort }}{{ {'b': 1, 'a': 2}|dictsort(by='value') }}{{ {'b': 1, 'a': 2}|dictsort(reverse=true) }}{{ {'b': 1, 'B': 2}|dictsort(case_sensitive=true) }}", {}),
-    ("{{ xs|groupby('a') }}{% for k, v in xs|groupby('a') %}{{ k }}{{ v|length }}{% endfor %}{% for g in xs|groupby('a') %}{{ g.grouper }}{{ g.list|length }}{% endfor %}", {"xs": [{"a": 2}, {"a": 1}, {"a": 2}]}),
-    ("{{ xs|groupby('a', default='z') }}{{ ys|groupby('a') }}", {"xs": [{"a": 1}, {"b": 1}], "ys": [{"a": "X"}, {"a": "x"}]}),
-    ("{{ [1, 2]|sum }}{{ [0.1, 0.2]|sum }}{{ xs|sum(attribute='a') }}{{ [[1], [2]]|sum(start=[]) }}{{ -3|abs }}{{ -3.5|abs }}", {"xs": [{"a": 1}, {"a": 2.5}]}),
-    ("{{ 'x'|int }}{{ '3.7'|int }}{{ ' 42 '|int }}{{ '0x1A'|int(0, 16) }}{{ '0b11'|int(base=0) }}{{ '1_000'|int }}{{ 3.7|int }}{{ -3.7|int }}{{ true|int }}{{ none|int(5) }}{{ '12'|int(base=8) }}{{ 2**70|int }}", {}),
-    ("{{ 3|float }}{{ '3.5'|float }}{{ 'x'|float }}{{ '1e3'|float }}{{ ' -2 '|float }}{{ 'inf'|float }}{{ none|float(1.5) }}{{ true|float }}", {}),
-    ("{{ 2.5|round }}{{ 3.5|round }}{{ 2.567|round(2) }}{{ 2.5|round(0, 'floor') }}{{ 2.1|round(method='ceil') }}{{ 5|round }}{{ -2.5|round }}{{ 0.125|round(2) }}{{ 1234.5|round(-2) }}{{ 5|round(1, 'floor') }}", {}),
+    (
+        "{{ {'b': 1, 'a': 2, 'C': 0}|dictsort }}{{ {'b': 1, 'a': 2}|dictsort(by='value') }}{{ {'b': 1, 'a': 2}|dictsort(reverse=true) }}{{ {'b': 1, 'B': 2}|dictsort(case_sensitive=true) }}",
+        {},
+    ),
+    (
+        "{{ xs|groupby('a') }}{% for k, v in xs|groupby('a') %}{{ k }}{{ v|length }}{% endfor %}{% for g in xs|groupby('a') %}{{ g.grouper }}{{ g.list|length }}{% endfor %}",
+        {"xs": [{"a": 2}, {"a": 1}, {"a": 2}]},
+    ),
+    (
+        "{{ xs|groupby('a', default='z') }}{{ ys|groupby('a') }}",
+        {"xs": [{"a": 1}, {"b": 1}], "ys": [{"a": "X"}, {"a": "x"}]},
+    ),
+    (
+        "{{ [1, 2]|sum }}{{ [0.1, 0.2]|sum }}{{ xs|sum(attribute='a') }}{{ [[1], [2]]|sum(start=[]) }}{{ -3|abs }}{{ -3.5|abs }}",
+        {"xs": [{"a": 1}, {"a": 2.5}]},
+    ),
+    (
+        "{{ 'x'|int }}{{ '3.7'|int }}{{ ' 42 '|int }}{{ '0x1A'|int(0, 16) }}{{ '0b11'|int(base=0) }}{{ '1_000'|int }}{{ 3.7|int }}{{ -3.7|int }}{{ true|int }}{{ none|int(5) }}{{ '12'|int(base=8) }}{{ 2**70|int }}",
+        {},
+    ),
+    (
+        "{{ 3|float }}{{ '3.5'|float }}{{ 'x'|float }}{{ '1e3'|float }}{{ ' -2 '|float }}{{ 'inf'|float }}{{ none|float(1.5) }}{{ true|float }}",
+        {},
+    ),
+    (
+        "{{ 2.5|round }}{{ 3.5|round }}{{ 2.567|round(2) }}{{ 2.5|round(0, 'floor') }}{{ 2.1|round(method='ceil') }}{{ 5|round }}{{ -2.5|round }}{{ 0.125|round(2) }}{{ 1234.5|round(-2) }}{{ 5|round(1, 'floor') }}",
+        {},
+    ),
     ("{{ 'a'|round }}", {}),
-    ("{{ 1e-05|upper }}|{{ 5|replace('5', '6') }}|{{ 'aaa'|replace('a', 'b', 2) }}|{{ 'aaa'|replace('a', 'b') }}|{{ 'abc'|replace('', '-') }}|{{ none|lower }}|{{ 1.0|capitalize }}", {}),
-    ("{{ 'hello world'|title }}|{{ 'hELLO wORLD'|capitalize }}|{{ 'ab'|upper }}{{ 'AB'|lower }}|{{ \"they're\"|title }}|{{ 'a-b c_d (e) [f] {g} <h>'|title }}|{{ 'ß'|upper }}", {}),
+    (
+        "{{ 1e-05|upper }}|{{ 5|replace('5', '6') }}|{{ 'aaa'|replace('a', 'b', 2) }}|{{ 'aaa'|replace('a', 'b') }}|{{ 'abc'|replace('', '-') }}|{{ none|lower }}|{{ 1.0|capitalize }}",
+        {},
+    ),
+    (
+        "{{ 'hello world'|title }}|{{ 'hELLO wORLD'|capitalize }}|{{ 'ab'|upper }}{{ 'AB'|lower }}|{{ \"they're\"|title }}|{{ 'a-b c_d (e) [f] {g} <h>'|title }}|{{ 'ß'|upper }}",
+        {},
+    ),
     ("{{ '  a  '|trim }}|{{ 'xxaxx'|trim('x') }}|{{ 5|trim }}|{{ '\\x1c x \\x85'|trim }}", {}),
-    ("{{ [1, 2, 3]|batch(2)|list }}{{ [1, 2, 3]|batch(2, 0)|list }}{{ [1, 2, 3]|slice(2)|list }}{{ 'Hello'|list }}{{ {'a': 1}|list }}", {}),
+    (
+        "{{ [1, 2, 3]|batch(2)|list }}{{ [1, 2, 3]|batch(2, 0)|list }}{{ [1, 2, 3]|slice(2)|list }}{{ 'Hello'|list }}{{ {'a': 1}|list }}",
+        {},
+    ),
     ("{{ 'a b'|wordcount }}{{ 'a-b_c, d'|wordcount }}|{{ 'abc'|center(7) }}|{{ 'abc'|center }}|", {}),
-    ("{{ 'a\\nb'|indent(2) }}|{{ 'a\\nb'|indent(2, true) }}|{{ 'a\\n\\nb'|indent(2) }}|{{ 'a\\nb'|indent('> ') }}|{{ 'a\\n\\nb'|indent(2, blank=true) }}|{{ 'a\\nb'|indent(first=true) }}|{{ 'a\\r\\nb\\n'|indent(1) }}", {}),
+    (
+        "{{ 'a\\nb'|indent(2) }}|{{ 'a\\nb'|indent(2, true) }}|{{ 'a\\n\\nb'|indent(2) }}|{{ 'a\\nb'|indent('> ') }}|{{ 'a\\n\\nb'|indent(2, blank=true) }}|{{ 'a\\nb'|indent(first=true) }}|{{ 'a\\r\\nb\\n'|indent(1) }}",
+        {},
+    ),
     ("{{ 'x'|e }}{{ '<a&\\'\">'|e }}{{ '<'|escape }}{{ '<'|e|e }}{{ '<'|forceescape }}{{ '<'|safe }}{{ 5|e }}", {}),
     ("{{ 'a b&c/d'|urlencode }}|{{ {'a': 'b c', 'd': 1}|urlencode }}|{{ 'é'|urlencode }}", {}),
-    ("{{ 'abcdefghij klmnop qrstuvwxyz'|truncate(12) }}|{{ 'abc'|truncate(5) }}|{{ 'abcdefghijkl'|truncate(5, true) }}|{{ 'abcdefghijkl'|truncate(5, end='!') }}|{{ 'abcdefgh'|truncate(5, leeway=0) }}", {}),
-    ("{{ 1234567|filesizeformat }}|{{ 1|filesizeformat }}|{{ 100|filesizeformat }}|{{ 1048576|filesizeformat(true) }}|{{ 1e30|filesizeformat }}", {}),
+    (
+        "{{ 'abcdefghij klmnop qrstuvwxyz'|truncate(12) }}|{{ 'abc'|truncate(5) }}|{{ 'abcdefghijkl'|truncate(5, true) }}|{{ 'abcdefghijkl'|truncate(5, end='!') }}|{{ 'abcdefgh'|truncate(5, leeway=0) }}",
+        {},
+    ),
+    (
+        "{{ 1234567|filesizeformat }}|{{ 1|filesizeformat }}|{{ 100|filesizeformat }}|{{ 1048576|filesizeformat(true) }}|{{ 1e30|filesizeformat }}",
+        {},
+    ),
     ("{{ {'a': 1, 'b': none, 'c': 'x<y'}|xmlattr }}|{{ {'a': 1}|xmlattr(false) }}", {}),
     ("{{ 'a'|xmlattr }}", {}),
     ("{{ x|split(',') }}", {"x": "a,b"}),
@@ -339,7 +558,10 @@ FILTERS = cases(
 )
 
 GLOBALS = cases(
-    ("{% set ns = namespace(a=1) %}{% set ns.b = 2 %}{{ ns.a }}{{ ns.b }}{% for i in range(3) %}{% set ns.a = ns.a + i %}{% endfor %}{{ ns.a }}", {}),
+    (
+        "{% set ns = namespace(a=1) %}{% set ns.b = 2 %}{{ ns.a }}{{ ns.b }}{% for i in range(3) %}{% set ns.a = ns.a + i %}{% endfor %}{{ ns.a }}",
+        {},
+    ),
     ("{% set ns = namespace({'a': 1}, b=2) %}{{ ns.a }}{{ ns.b }}{{ ns.missing is defined }}", {}),
     ("{% set ns = namespace(_a=1) %}{{ ns._a }}", {}),
     ("{% set ns = namespace({'_a': 1}) %}", {}),
@@ -348,59 +570,133 @@ GLOBALS = cases(
     ("{% set ns = namespace(k=1) %}{{ 'k' in ns }}", {}),
     ("{% set ns = namespace(k=1) %}{{ 'z' not in ns }}", {}),
     ("{% set ns = namespace(k=1) %}{% set key = 'k' %}{{ key in ns }}", {}),
-    ("{% set ns = namespace() %}{{ ns }}{% set ns2 = namespace(a=1) %}{{ ns2 }}{{ ns2 is mapping }}{{ ns2 is iterable }}", {}),
-    ("{{ dict(a=1, b=2) }}{{ dict(a=1)['a'] }}{{ dict([('a', 1)]) }}{{ dict({'a': 1}, b=2) }}{{ dict() }}{{ dict(x, c=3) }}", {"x": {"a": 1}}),
+    (
+        "{% set ns = namespace() %}{{ ns }}{% set ns2 = namespace(a=1) %}{{ ns2 }}{{ ns2 is mapping }}{{ ns2 is iterable }}",
+        {},
+    ),
+    (
+        "{{ dict(a=1, b=2) }}{{ dict(a=1)['a'] }}{{ dict([('a', 1)]) }}{{ dict({'a': 1}, b=2) }}{{ dict() }}{{ dict(x, c=3) }}",
+        {"x": {"a": 1}},
+    ),
     ("{{ dict(1, 2) }}", {}),
     ("{{ dict([1]) }}", {}),
-    ("{{ range(3)|list }}{{ range(1, 7, 2)|list }}{{ range(5, 0, -2)|list }}{{ range(3)|length }}{% for i in range(2, 4) %}{{ i }}{% endfor %}", {}),
+    (
+        "{{ range(3)|list }}{{ range(1, 7, 2)|list }}{{ range(5, 0, -2)|list }}{{ range(3)|length }}{% for i in range(2, 4) %}{{ i }}{% endfor %}",
+        {},
+    ),
     ("{{ range(0, 3, 0)|list }}", {}),
     ("{{ range(200000)|length }}", {}),
-    ("{% set j = joiner('|') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}{% set k = joiner() %}{{ k() }}{{ k() }}", {}),
-    ("{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}{{ c.reset() }}{{ c.current }}", {}),
+    (
+        "{% set j = joiner('|') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}{% set k = joiner() %}{{ k() }}{{ k() }}",
+        {},
+    ),
+    (
+        "{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}{{ c.reset() }}{{ c.current }}",
+        {},
+    ),
     ("{{ raise_exception('bad: ' ~ 1) }}", {}),
-    ("{{ strftime_now('%Y-%m-%d %H:%M:%S') }}|{{ strftime_now('%d %B %Y') }}|{{ strftime_now('%A %a %b %j %p %I %y %%') }}", {}),
-    ("{{ strftime_now('%Q|%-d|%^a|%Ey|%k|%P|%:z|%z|%Z|%f|%+|%c|%x|%X|%D|%F|%T|%r|%e|%_d|%0e|%#b|%3d|%-I %p|%U %W %V %G %u %w %C %h') }}", {}),
+    (
+        "{{ strftime_now('%Y-%m-%d %H:%M:%S') }}|{{ strftime_now('%d %B %Y') }}|{{ strftime_now('%A %a %b %j %p %I %y %%') }}",
+        {},
+    ),
+    (
+        "{{ strftime_now('%Q|%-d|%^a|%Ey|%k|%P|%:z|%z|%Z|%f|%+|%c|%x|%X|%D|%F|%T|%r|%e|%_d|%0e|%#b|%3d|%-I %p|%U %W %V %G %u %w %C %h') }}",
+        {},
+    ),
     ("{{ debug() }}", {}),
     ("{{ lipsum is defined }}", {}),
 )
 
 LOOPS = cases(
-    ("{% for c in 'abc' %}{{ loop.index }}/{{ loop.length }}/{{ loop.revindex }}/{{ loop.revindex0 }}/{{ loop.last }}/{{ loop.first }} {% endfor %}", {}),
+    (
+        "{% for c in 'abc' %}{{ loop.index }}/{{ loop.length }}/{{ loop.revindex }}/{{ loop.revindex0 }}/{{ loop.last }}/{{ loop.first }} {% endfor %}",
+        {},
+    ),
     ("{% for c in s %}{{ c }}{{ loop.length }}{{ loop.last }}{% endfor %}", {"s": "hé😀"}),
-    ("{% for k in d %}{{ k }}{{ loop.length }}{{ loop.revindex }}{{ loop.last }} {% endfor %}", {"d": {"a": 1, "b": 2}}),
-    ("{% for k, v in d.items() %}{{ k }}{{ v }}{{ loop.length }}{{ loop.revindex }}{{ loop.last }} {% endfor %}", {"d": {"a": 1, "b": 2}}),
-    ("{% for x in xs if x > 1 %}{{ x }}{{ loop.length }}{{ loop.last }}{{ loop.index }} {% endfor %}", {"xs": [1, 2, 3]}),
-    ("{% for x in xs %}{{ loop.previtem }}{{ loop.nextitem }}{{ loop.cycle('a', 'b') }}{{ loop.depth }}{{ loop.changed(x) }} {% endfor %}", {"xs": [1, 2, 2]}),
-    ("{% for x in range(3) %}{{ x }}{% else %}none{% endfor %}{% for x in [] %}{{ x }}{% else %}none{% endfor %}{% for x in '' %}{{ x }}{% else %}empty{% endfor %}", {}),
-    ("{% for x in xs %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}{% endif %}{{ x }}{% endfor %}", {"xs": [1, 2, 3, 4, 5]}),
+    (
+        "{% for k in d %}{{ k }}{{ loop.length }}{{ loop.revindex }}{{ loop.last }} {% endfor %}",
+        {"d": {"a": 1, "b": 2}},
+    ),
+    (
+        "{% for k, v in d.items() %}{{ k }}{{ v }}{{ loop.length }}{{ loop.revindex }}{{ loop.last }} {% endfor %}",
+        {"d": {"a": 1, "b": 2}},
+    ),
+    (
+        "{% for x in xs if x > 1 %}{{ x }}{{ loop.length }}{{ loop.last }}{{ loop.index }} {% endfor %}",
+        {"xs": [1, 2, 3]},
+    ),
+    (
+        "{% for x in xs %}{{ loop.previtem }}{{ loop.nextitem }}{{ loop.cycle('a', 'b') }}{{ loop.depth }}{{ loop.changed(x) }} {% endfor %}",
+        {"xs": [1, 2, 2]},
+    ),
+    (
+        "{% for x in range(3) %}{{ x }}{% else %}none{% endfor %}{% for x in [] %}{{ x }}{% else %}none{% endfor %}{% for x in '' %}{{ x }}{% else %}empty{% endfor %}",
+        {},
+    ),
+    (
+        "{% for x in xs %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}{% endif %}{{ x }}{% endfor %}",
+        {"xs": [1, 2, 3, 4, 5]},
+    ),
     ("{% for i in range(3) %}{% set x = i %}{% endfor %}{{ x }}", {}),
     ("{% for x in undefined_var %}{{ x }}{% endfor %}ok", {}),
     ("{% for x in none %}{{ x }}{% endfor %}", {}),
-    ("{% for a, b in [[1, 2], [3, 4]] %}{{ a }}{{ b }}{% endfor %}{% for a, b in [(1, 2)] %}{{ a }}{{ b }}{% endfor %}", {}),
-    ("{% for m in messages %}{{ loop.index0 }}{{ m.role }}{% for n in messages[loop.index:] %}{{ n.role }}{% endfor %};{% endfor %}", {}),
-    ("{% for a, b in ['ab', 'cd'] %}{{ a }}{{ b }}|{% endfor %}{% set x, y = 'xy' %}{{ x }}{{ y }}{% for k, (v, w) in [('k', 'vw')] %}{{ k }}{{ v }}{{ w }}{% endfor %}", {}),
+    (
+        "{% for a, b in [[1, 2], [3, 4]] %}{{ a }}{{ b }}{% endfor %}{% for a, b in [(1, 2)] %}{{ a }}{{ b }}{% endfor %}",
+        {},
+    ),
+    (
+        "{% for m in messages %}{{ loop.index0 }}{{ m.role }}{% for n in messages[loop.index:] %}{{ n.role }}{% endfor %};{% endfor %}",
+        {},
+    ),
+    (
+        "{% for a, b in ['ab', 'cd'] %}{{ a }}{{ b }}|{% endfor %}{% set x, y = 'xy' %}{{ x }}{{ y }}{% for k, (v, w) in [('k', 'vw')] %}{{ k }}{{ v }}{{ w }}{% endfor %}",
+        {},
+    ),
     ("{% for a, b in s %}{{ a }}{{ b }}{% endfor %}", {"s": ["ab", "c"]}),
     ("{% for a, b in 'ab' %}{{ a }}{{ b }}{% endfor %}", {}),
     ("{% set a, b = 'xyz' %}{{ a }}", {}),
-    ("{% for x in [[1, [2]], [3]] recursive %}[{% if x is iterable %}{{ loop(x) }}{% else %}{{ x }}{% endif %}]{% endfor %}", {}),
+    (
+        "{% for x in [[1, [2]], [3]] recursive %}[{% if x is iterable %}{{ loop(x) }}{% else %}{{ x }}{% endif %}]{% endfor %}",
+        {},
+    ),
 )
 
 # Tuples given in the input stay tuples, as transformers' `_plain_template_data` keeps them.
-TUPLE_INPUT = {"t": (1, "a", None), "one": ({"type": "text", "text": "hi"},), "empty": (), "nested": {"k": (1.5, [2, (3,)])}}
+TUPLE_INPUT = {
+    "t": (1, "a", None),
+    "one": ({"type": "text", "text": "hi"},),
+    "empty": (),
+    "nested": {"k": (1.5, [2, (3,)])},
+}
 TUPLES = cases(
     ("{{ t }}|{{ one }}|{{ empty }}|{{ nested }}|{{ t|string }}|{{ '' ~ t }}|{{ '%s' % (t,) }}|{{ [t] }}", TUPLE_INPUT),
-    ("{{ t[0] }}{{ t[-1] }}{{ t[1:] }}{{ t[::-1] }}{{ t|length }}{{ t|first }}{{ t|last }}{{ t|list }}{{ t + (2,) }}{{ t * 2 }}{{ empty|length }}", TUPLE_INPUT),
-    ("{{ t is sequence }}{{ t is iterable }}{{ t is string }}{{ t is mapping }}{{ t == [1, 'a', none] }}{{ t == (1, 'a', none) }}{{ 'a' in t }}{{ 2 in t }}{{ t.count(1) }}{{ t.index('a') }}{{ t.count is defined }}{{ t.append is defined }}", TUPLE_INPUT),
-    ("{% for x in t %}{{ x }}{{ loop.length }}{{ loop.last }}{% endfor %}{% for p in one %}{{ p.type }}:{{ p['text'] }}{% endfor %}{% if empty %}x{% else %}empty{% endif %}", TUPLE_INPUT),
+    (
+        "{{ t[0] }}{{ t[-1] }}{{ t[1:] }}{{ t[::-1] }}{{ t|length }}{{ t|first }}{{ t|last }}{{ t|list }}{{ t + (2,) }}{{ t * 2 }}{{ empty|length }}",
+        TUPLE_INPUT,
+    ),
+    (
+        "{{ t is sequence }}{{ t is iterable }}{{ t is string }}{{ t is mapping }}{{ t == [1, 'a', none] }}{{ t == (1, 'a', none) }}{{ 'a' in t }}{{ 2 in t }}{{ t.count(1) }}{{ t.index('a') }}{{ t.count is defined }}{{ t.append is defined }}",
+        TUPLE_INPUT,
+    ),
+    (
+        "{% for x in t %}{{ x }}{{ loop.length }}{{ loop.last }}{% endfor %}{% for p in one %}{{ p.type }}:{{ p['text'] }}{% endfor %}{% if empty %}x{% else %}empty{% endif %}",
+        TUPLE_INPUT,
+    ),
     ("{{ t|tojson }}{{ nested|tojson }}{{ one|tojson(indent=1) }}{{ empty|tojson }}", TUPLE_INPUT),
     ("{{ t|join(',') }}", TUPLE_INPUT),
-    ("{{ one|map(attribute='text')|list }}{{ one|selectattr('type', 'equalto', 'text')|list }}{{ (3, 1, 2)|sort }}{{ t|reject('none')|list }}", TUPLE_INPUT),
+    (
+        "{{ one|map(attribute='text')|list }}{{ one|selectattr('type', 'equalto', 'text')|list }}{{ (3, 1, 2)|sort }}{{ t|reject('none')|list }}",
+        TUPLE_INPUT,
+    ),
     ("{% set a, b, c = t %}{{ a }}{{ b }}{{ c }}{% for x, y in [t[:2]] %}{{ x }}{{ y }}{% endfor %}", TUPLE_INPUT),
     ("{{ t < (1, 'b') }}{{ t[:2] < (1, 'b') }}", TUPLE_INPUT),
     ("{{ t < [1] }}", TUPLE_INPUT),
     ("{{ t + [1] }}", TUPLE_INPUT),
     ("{{ t.append(1) }}", TUPLE_INPUT),
-    ("{% for part in one %}{% if part.type == 'text' %}{{ part.text }}{% endif %}{% endfor %}{{ one[0].text }}{{ one is string }}", TUPLE_INPUT),
+    (
+        "{% for part in one %}{% if part.type == 'text' %}{{ part.text }}{% endif %}{% endfor %}{{ one[0].text }}{{ one is string }}",
+        TUPLE_INPUT,
+    ),
 )
 
 MACROS_AND_BLOCKS = cases(
@@ -426,7 +722,10 @@ LITERALS = cases(
     ("{{ 'abc'[::0] }}", {}),
     ("{{ s[:3] }}|{{ s[-2:] }}|{{ s[1] }}|{{ s|length }}|{{ s|reverse }}", {"s": "h😀é̃x"}),
     ("{% set x = y %}{{ x is defined }}{{ x }}|{% block b %}in block{% endblock %}", {}),
-    ("{{ '\\n' }}|{{ '\\t' }}|{{ '\\\\' }}|{{ '\\'' }}|{{ \"\\\"\" }}|{{ '\\u00e9' }}|{{ '\\x41' }}|{{ '\\101' }}|{{ '\\d' }}|{{ '\\/' }}|{{ '\\r' }}|{{ '\\b' }}|{{ '\\U0001F600' }}|{{ '\\a' }}|{{ '\\0' }}|{{ '\\v' }}|{{ '\\f' }}", {}),
+    (
+        "{{ '\\n' }}|{{ '\\t' }}|{{ '\\\\' }}|{{ '\\'' }}|{{ \"\\\"\" }}|{{ '\\u00e9' }}|{{ '\\x41' }}|{{ '\\101' }}|{{ '\\d' }}|{{ '\\/' }}|{{ '\\r' }}|{{ '\\b' }}|{{ '\\U0001F600' }}|{{ '\\a' }}|{{ '\\0' }}|{{ '\\v' }}|{{ '\\f' }}",
+        {},
+    ),
     ("{{ 'a\\\nb' }}|{{ 'é\\é' }}|{{ \"it's\" }}|{{ 'a' 'b' \"c\" }}", {}),
     ("{{ '\\x4' }}", {}),
     ("{{ '\\U00110000' }}", {}),
@@ -456,7 +755,9 @@ def _whitespace_cases():
         items.append((f"{{% for i in [1, 2] {right}%}}\n  {{{{ i }}}}\n{{%{left} endfor %}}\n", {}))
     items.append(("  {% if true %}\nx\n  {% endif %}\ny", {}))
     items.append(("a  {% if true %}x{% endif %}", {}))
-    items.append(("  {%- if true %}b{% endif %}\n  {%+ if true %}c{% endif %}\n  {% if true -%}\n  d\n  {%- endif +%}\n  e", {}))
+    items.append(
+        ("  {%- if true %}b{% endif %}\n  {%+ if true %}c{% endif %}\n  {% if true -%}\n  d\n  {%- endif +%}\n  e", {})
+    )
     return cases(*items)
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _support import tokenizer_zoo
 from _support.tokenizer_zoo import FAMILIES, load_hf, model_dir
 
@@ -58,15 +57,45 @@ TEXTS = list(SAMPLES) + _random_texts(seed=20240601)
 
 # Per family: tokens a chat template writes that must stay one id each, with their ids.
 CONTROL_TOKENS: dict[str, dict[str, int]] = {
-    "qwen2": {"<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645,
-              "<tool_call>": 151657, "</tool_call>": 151658, "<|file_sep|>": 151664},
-    "qwen3": {"<|im_start|>": 151644, "<|im_end|>": 151645, "<tool_response>": 151665,
-              "</tool_response>": 151666, "<think>": 151667, "</think>": 151668},
+    "qwen2": {
+        "<|endoftext|>": 151643,
+        "<|im_start|>": 151644,
+        "<|im_end|>": 151645,
+        "<tool_call>": 151657,
+        "</tool_call>": 151658,
+        "<|file_sep|>": 151664,
+    },
+    "qwen3": {
+        "<|im_start|>": 151644,
+        "<|im_end|>": 151645,
+        "<tool_response>": 151665,
+        "</tool_response>": 151666,
+        "<think>": 151667,
+        "</think>": 151668,
+    },
     "deepseek": {},
-    "mistral_spm": {"<s>": 1, "</s>": 2, "[INST]": 3, "[/INST]": 4, "[TOOL_CALLS]": 5,
-                    "[AVAILABLE_TOOLS]": 6, "[/AVAILABLE_TOOLS]": 7, "[TOOL_RESULTS]": 8, "[/TOOL_RESULTS]": 9},
-    "tekken": {"<unk>": 0, "<s>": 1, "</s>": 2, "[INST]": 3, "[/INST]": 4, "[AVAILABLE_TOOLS]": 5,
-               "[TOOL_CALLS]": 9, "<pad>": 11, "[SYSTEM_PROMPT]": 17},
+    "mistral_spm": {
+        "<s>": 1,
+        "</s>": 2,
+        "[INST]": 3,
+        "[/INST]": 4,
+        "[TOOL_CALLS]": 5,
+        "[AVAILABLE_TOOLS]": 6,
+        "[/AVAILABLE_TOOLS]": 7,
+        "[TOOL_RESULTS]": 8,
+        "[/TOOL_RESULTS]": 9,
+    },
+    "tekken": {
+        "<unk>": 0,
+        "<s>": 1,
+        "</s>": 2,
+        "[INST]": 3,
+        "[/INST]": 4,
+        "[AVAILABLE_TOOLS]": 5,
+        "[TOOL_CALLS]": 9,
+        "<pad>": 11,
+        "[SYSTEM_PROMPT]": 17,
+    },
     "bert": {"[CLS]": 101, "[SEP]": 102, "[MASK]": 103},
 }
 

@@ -17,11 +17,12 @@ import pytest
 transformers = pytest.importorskip("transformers")
 np = pytest.importorskip("numpy")
 
+from _support.deepseek import BOS, EOS, make_hf  # noqa: E402
+from _support.deepseek import CHATML_TEMPLATE as TEMPLATE  # noqa: E402  (the template make_hf sets)
+
 import fastmask  # noqa: E402
 from fastmask import _transformers  # noqa: E402
 from fastmask._transformers import apply_chat_template, parts_from_transformers  # noqa: E402
-from _support.deepseek import BOS, EOS, make_hf  # noqa: E402
-from _support.deepseek import CHATML_TEMPLATE as TEMPLATE  # noqa: E402  (the template make_hf sets)
 
 TOOL_TEMPLATE = "<|tool_use|>" + TEMPLATE
 
@@ -73,7 +74,7 @@ def _quiet_transformers():
 
 def assert_same(ours: Any, theirs: Any) -> None:
     assert type(ours) is type(theirs), (type(ours), type(theirs))
-    if isinstance(theirs, transformers.BatchEncoding) or isinstance(theirs, dict):
+    if isinstance(theirs, (transformers.BatchEncoding, dict)):
         assert list(ours.keys()) == list(theirs.keys())
         for key in theirs:
             assert_same(ours[key], theirs[key])
@@ -377,9 +378,17 @@ def test_continue_final_message_deleted_by_the_template(hf):
         (CONV, {"tokenizer_kwargs": {"padding": True}}),
     ],
     ids=[
-        "empty", "empty-tuple", "mask-without-tokenize", "mask-without-dict", "continue-with-prompt",
-        "continue-with-mask", "sanitize-without-tokenize", "non-dict-message",
-        "non-dict-in-batch", "bad-tensor-type", "tokenizer-kwargs-collision",
+        "empty",
+        "empty-tuple",
+        "mask-without-tokenize",
+        "mask-without-dict",
+        "continue-with-prompt",
+        "continue-with-mask",
+        "sanitize-without-tokenize",
+        "non-dict-message",
+        "non-dict-in-batch",
+        "bad-tensor-type",
+        "tokenizer-kwargs-collision",
     ],
 )
 def test_errors_match(hf, conversation, options):

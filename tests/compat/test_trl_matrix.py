@@ -24,10 +24,11 @@ import pytest
 pytest.importorskip("transformers")
 tokenizer_zoo = pytest.importorskip("_support.tokenizer_zoo")
 
+from _support.trl_templates import all_templates  # noqa: E402
+
 from fastmask.conformance import IDENTICAL, check_template  # noqa: E402
 from fastmask.conformance.corpus import CASES, PINNED_NOW  # noqa: E402
 from fastmask.conformance.report import pinned_clock  # noqa: E402
-from _support.trl_templates import all_templates  # noqa: E402
 
 TEMPLATES = dict(all_templates())
 if not TEMPLATES:

@@ -24,7 +24,11 @@ ASSISTANTS = ("The Arctic tern migrates farthest, pole to pole.", "The emperor p
 
 
 def conversation(with_system: bool) -> list[dict[str, str]]:
-    turns = [m for q, a in zip(USERS, ASSISTANTS) for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
+    turns = [
+        m
+        for q, a in zip(USERS, ASSISTANTS)
+        for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})
+    ]
     return ([{"role": "system", "content": SYSTEM}] if with_system else []) + turns
 
 

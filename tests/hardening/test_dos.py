@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-
 from _support.dos_cases import CASES
 
 GUARD_SECONDS = 240

@@ -16,7 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 DEFAULT_SEED = 20261125
 
 
@@ -28,10 +27,15 @@ def test_fuzz_template_and_conversation(tmp_path):
     script = Path(__file__).resolve().parents[1] / "_support" / "fuzz_render.py"
     run = subprocess.run(
         [sys.executable, str(script), str(seconds), str(seed), str(crash_file)],
-        capture_output=True, text=True, timeout=seconds + 120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=False,
     )
     reproducer = crash_file.read_text(encoding="utf-8") if crash_file.exists() else None
-    assert run.returncode == 0, f"seed {seed}: the process died ({run.returncode}) on {reproducer}\n{run.stderr[-3000:]}"
+    assert run.returncode == 0, (
+        f"seed {seed}: the process died ({run.returncode}) on {reproducer}\n{run.stderr[-3000:]}"
+    )
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert not summary["failures"], f"seed {seed}: {summary['failures']}"
     assert sum(summary["counts"].values()) > 50, summary  # the run did exercise something

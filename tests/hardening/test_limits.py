@@ -73,7 +73,9 @@ def test_fuel_grows_with_the_input(word_level_json):
     walk = "{% for m in messages %}{% for c in m.content %}{{ c }}{% endfor %}{% endfor %}"
     long = [{"role": "user", "content": "x" * 20_000}]
     assert render(tok_with(word_level_json, walk, fuel=10_000, fuel_per_input_byte=100), long) == "x" * 20_000
-    with pytest.raises(fastmask.LimitError, match=r"^conversation 0: fuel limit: the template ran more than 10000 steps"):
+    with pytest.raises(
+        fastmask.LimitError, match=r"^conversation 0: fuel limit: the template ran more than 10000 steps"
+    ):
         render(tok_with(word_level_json, walk, fuel=10_000, fuel_per_input_byte=0), long)
     # The budget reported is the one the render had: 100 per byte of text (content, keys, roles
     # and the tokenizer's special tokens).
@@ -141,7 +143,6 @@ def test_recursion(word_level_json):
         render(tok_with(word_level_json, template.replace("N", "100000")))
 
 
-
 # Single calls and one-thread batches run on the calling thread, on a stack of the workers' size
 # mapped for them: the default recursion limit must still trigger before that stack runs out,
 # even from a thread started with a small stack. A crash would kill the child, not the suite.
@@ -173,10 +174,12 @@ print(outcomes)
 
 
 def test_recursion_on_the_calling_thread_hits_the_limit_not_the_stack():
-    run = subprocess.run([sys.executable, "-c", DEEP_RECURSION_CHILD], capture_output=True, text=True, timeout=120,
-                         check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", DEEP_RECURSION_CHILD], capture_output=True, text=True, timeout=120, check=False
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == str(["limit"] * 6)
+
 
 def test_input_bytes_per_conversation(word_level_json):
     tok = tok_with(word_level_json, input_bytes=150)  # keys count too: 115 bytes fit, 155 do not

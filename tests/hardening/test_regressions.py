@@ -24,7 +24,9 @@ except fastmask.FastmaskError as err:
 
 
 def fastmask_outcome(template: str) -> list[str]:
-    run = subprocess.run([sys.executable, "-c", CHILD, template], capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD, template], capture_output=True, text=True, timeout=120, check=False
+    )
     assert run.returncode == 0, f"the process died ({run.returncode}): {run.stderr[-2000:]}"
     return json.loads(run.stdout)
 
@@ -70,7 +72,9 @@ DEEP = "{% set ns = namespace(a=[], b=[]) %}{% for j in range(DEPTH) %}{% set ns
 
 
 def test_values_stored_in_a_namespace_nest_at_most_a_thousand_deep():
-    allowed = DEEP.replace("DEPTH", "999") + "{{ ns.a == ns.b }}{{ ns.a < ns.b }}{{ [ns.a, ns.b] | unique | list | length }}"
+    allowed = (
+        DEEP.replace("DEPTH", "999") + "{{ ns.a == ns.b }}{{ ns.a < ns.b }}{{ [ns.a, ns.b] | unique | list | length }}"
+    )
     kind, text = fastmask_outcome(allowed)
     assert kind == "TemplateError" and "unhashable type: 'list'" in text  # as jinja2's unique
     assert fastmask_outcome(DEEP.replace("DEPTH", "999") + "{{ ns.a == ns.b }}{{ ns.a < ns.b }}") == ["ok", "TrueFalse"]

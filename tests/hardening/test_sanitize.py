@@ -13,10 +13,10 @@ import pytest
 
 transformers = pytest.importorskip("transformers")
 
+from _support.tokenizer_zoo import load_hf  # noqa: E402
 from transformers.utils import chat_template_utils as ctu  # noqa: E402
 
 import fastmask  # noqa: E402
-from _support.tokenizer_zoo import load_hf  # noqa: E402
 
 TEMPLATE = (
     "{%- if tools %}<|im_start|>system\n{{ tools | tojson }}<|im_end|>\n{% endif %}"
@@ -67,7 +67,10 @@ def oracle(hf, conversation, **kwargs):
     marked_kwargs = ctu.mark_control_tokens(kwargs, pattern)
     tools = marked_kwargs.pop("tools", None)
     rendered, spans = ctu.render_jinja_template(
-        conversations=[marked], tools=tools, chat_template=TEMPLATE, return_assistant_tokens_mask=True,
+        conversations=[marked],
+        tools=tools,
+        chat_template=TEMPLATE,
+        return_assistant_tokens_mask=True,
         **{**hf.special_tokens_map, **marked_kwargs},
     )
     text, spans = rendered[0], spans[0]
@@ -124,7 +127,12 @@ def test_masks_with_sanitizing(hf, name):
     conversation = CONVERSATIONS[name]
     ids, mask = oracle(hf, conversation)
     got = fastmask.apply_chat_template(
-        hf, conversation, tokenize=True, return_dict=True, sanitize_control_tokens=True, return_assistant_tokens_mask=True
+        hf,
+        conversation,
+        tokenize=True,
+        return_dict=True,
+        sanitize_control_tokens=True,
+        return_assistant_tokens_mask=True,
     )
     assert got["input_ids"] == ids
     assert got["assistant_masks"] == mask
@@ -143,15 +151,29 @@ def test_tools_kwargs_truncation_and_padding(hf):
     conversations = [CONVERSATIONS["injected_turn"], CONVERSATIONS["tokens_in_assistant"]]
     tools = [{"name": "f", "description": "<|im_end|> in a tool"}]
     options = {"tools": tools, "note": "<|im_start|>note", "add_generation_prompt": True}
-    for extra in ({}, {"truncation": True, "max_length": 12}, {"padding": True}, {"padding": "max_length", "max_length": 80}):
-        expected = hf.apply_chat_template(conversations, sanitize_control_tokens=True, return_dict=True, **options, **extra)
-        got = fastmask.apply_chat_template(hf, conversations, sanitize_control_tokens=True, return_dict=True, **options, **extra)
+    for extra in (
+        {},
+        {"truncation": True, "max_length": 12},
+        {"padding": True},
+        {"padding": "max_length", "max_length": 80},
+    ):
+        expected = hf.apply_chat_template(
+            conversations, sanitize_control_tokens=True, return_dict=True, **options, **extra
+        )
+        got = fastmask.apply_chat_template(
+            hf, conversations, sanitize_control_tokens=True, return_dict=True, **options, **extra
+        )
         assert dict(got) == dict(expected), extra
     for conversation in conversations:
         ids, mask = oracle(hf, conversation, tools=tools, note="<|im_start|>note")
         got = fastmask.apply_chat_template(
-            hf, conversation, sanitize_control_tokens=True, return_dict=True, return_assistant_tokens_mask=True,
-            tools=tools, note="<|im_start|>note",
+            hf,
+            conversation,
+            sanitize_control_tokens=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+            tools=tools,
+            note="<|im_start|>note",
         )
         assert (got["input_ids"], got["assistant_masks"]) == (ids, mask)
 
@@ -172,7 +194,10 @@ def test_non_special_control_tokens_the_template_writes(hf):
     # <tool_call> is an added token that is not special: a control token because the template writes it.
     hf.chat_template = TEMPLATE.replace("<|im_start|>{{ m.role }}", "<tool_call><|im_start|>{{ m.role }}")
     try:
-        conversation = [{"role": "user", "content": "<tool_call> <tool_response>"}, {"role": "assistant", "content": "x"}]
+        conversation = [
+            {"role": "user", "content": "<tool_call> <tool_response>"},
+            {"role": "assistant", "content": "x"},
+        ]
         expected = hf.apply_chat_template(conversation, sanitize_control_tokens=True, return_dict=True)
         got = fastmask.apply_chat_template(hf, conversation, sanitize_control_tokens=True, return_dict=True)
         assert dict(got) == dict(expected)

@@ -18,7 +18,9 @@ SAMPLE = [json.loads(line)["messages"] for line in sample_conversations().read_t
 
 
 def write_jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows), encoding="utf-8")
+    path.write_text(
+        "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -30,11 +32,15 @@ def test_default_run_equals_transformers(tmp_path):
     assert main(["encode", "-o", str(out), "--quiet", "--chunk-size", "4"]) == 0
     table = pq.read_table(out)
     hf = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json()), **DEFAULT_SPECIAL_TOKENS)
-    expected = hf.apply_chat_template(SAMPLE, chat_template=chat_template(), tokenize=True, return_dict=True,
-                                      return_assistant_tokens_mask=True)
+    expected = hf.apply_chat_template(
+        SAMPLE, chat_template=chat_template(), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
     assert table.column("input_ids").to_pylist() == expected["input_ids"]
     assert table.column("assistant_masks").to_pylist() == expected["assistant_masks"]
-    labels = [[i if m else -100 for i, m in zip(ids, mask)] for ids, mask in zip(expected["input_ids"], expected["assistant_masks"])]
+    labels = [
+        [i if m else -100 for i, m in zip(ids, mask)]
+        for ids, mask in zip(expected["input_ids"], expected["assistant_masks"])
+    ]
     assert table.column("labels").to_pylist() == labels
 
 
@@ -51,8 +57,14 @@ def test_parquet_in_with_pass_through_columns(tmp_path, chat_tokenizer):
 
 
 def test_bad_rows_are_skipped_and_reported(tmp_path, chat_tokenizer, capsys):
-    rows = [{"messages": SAMPLE[0], "id": 0}, "{not json", {"id": 2}, {"messages": SAMPLE[1], "id": 3},
-            {"messages": [{"role": "user", "content": "\ud800"}], "id": 4}, {"messages": SAMPLE[2], "id": 5}]
+    rows = [
+        {"messages": SAMPLE[0], "id": 0},
+        "{not json",
+        {"id": 2},
+        {"messages": SAMPLE[1], "id": 3},
+        {"messages": [{"role": "user", "content": "\ud800"}], "id": 4},
+        {"messages": SAMPLE[2], "id": 5},
+    ]
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out.parquet"
     assert main(["encode", str(source), "-o", str(out), "--on-error", "skip", "--chunk-size", "2"]) == 0
@@ -96,7 +108,9 @@ def test_sharegpt_json_to_jsonl_with_truncation(tmp_path, chat_tokenizer, capsys
     source = tmp_path / "in.json"
     source.write_text(json.dumps(rows), encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    assert main(["encode", str(source), "-o", str(out), "--sharegpt", "--max-length", "30", "--truncation", "left"]) == 0
+    assert (
+        main(["encode", str(source), "-o", str(out), "--sharegpt", "--max-length", "30", "--truncation", "left"]) == 0
+    )
     written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     expected = chat_tokenizer.encode_batch(SAMPLE, max_length=30, truncation=True, truncation_side="left")
     assert [row["input_ids"] for row in written] == expected["input_ids"]
@@ -154,8 +168,9 @@ def test_conformance_subcommand_is_the_conformance_report(tmp_path, deepseek_jso
 
 
 def test_backend_option(tmp_path, monkeypatch, capsys):
-    from fastmask.cli import _tokenizer_args
     from _support.tokenizer_zoo import model_dir
+
+    from fastmask.cli import _tokenizer_args
 
     loaded = []
     load = _tokenizer_args.load_tokenizer
@@ -170,8 +185,22 @@ def test_backend_option(tmp_path, monkeypatch, capsys):
     # WordPiece has no fast BPE: forcing it fails and says why.
     template = tmp_path / "t.jinja"
     template.write_text(chat_template(), encoding="utf-8")
-    assert main(["encode", "-o", str(tmp_path / "bert.parquet"), "--tokenizer", str(model_dir("bert")),
-                 "--chat-template", str(template), "--backend", "fast"]) == 1
+    assert (
+        main(
+            [
+                "encode",
+                "-o",
+                str(tmp_path / "bert.parquet"),
+                "--tokenizer",
+                str(model_dir("bert")),
+                "--chat-template",
+                str(template),
+                "--backend",
+                "fast",
+            ]
+        )
+        == 1
+    )
     assert "backend='fast'" in capsys.readouterr().err
 
 
@@ -236,14 +265,17 @@ def test_json_array_memory_does_not_grow_with_the_file(tmp_path):
     import sys
 
     path = tmp_path / "big.json"
-    row = {"messages": [{"role": "user", "content": "question " * 40}, {"role": "assistant", "content": "answer " * 60}]}
+    row = {
+        "messages": [{"role": "user", "content": "question " * 40}, {"role": "assistant", "content": "answer " * 60}]
+    }
     count = 40_000
     path.write_text("[" + ",".join([json.dumps(row)] * count) + "]", encoding="utf-8")
     size_kib = path.stat().st_size // 1024
     growth = {}
     for how in ("stream", "whole"):
-        result = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path), how], capture_output=True, text=True,
-                                check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", PEAK_SCRIPT, str(path), how], capture_output=True, text=True, check=True
+        )
         rows, growth[how] = map(int, result.stdout.split())
         assert rows == count
     # Parsing whole holds every row (more than the file's size); streaming holds one row at a time.

@@ -7,13 +7,12 @@ import pickle
 
 import datasets
 import pytest
+import synth
+from _support.deepseek import EOS as DEEPSEEK_EOS
 from datasets.fingerprint import Hasher
 
 import fastmask
 from fastmask.datasets import EncodeMap, encode_map
-
-import synth
-from _support.deepseek import EOS as DEEPSEEK_EOS
 
 
 def build(deepseek_json, template, **options):
@@ -43,7 +42,9 @@ def test_map_with_two_processes_then_from_cache(tmp_path, deepseek_json, chatml_
     datasets.Dataset.from_dict({"messages": conversations, "id": list(range(40))}).save_to_disk(str(tmp_path / "ds"))
     dataset = datasets.load_from_disk(str(tmp_path / "ds"))  # on disk, so map results are cached
     options = {"max_length": 300, "truncation": True}
-    first = dataset.map(encode_map(build(deepseek_json, chatml_template), **options), batched=True, batch_size=8, num_proc=2)
+    first = dataset.map(
+        encode_map(build(deepseek_json, chatml_template), **options), batched=True, batch_size=8, num_proc=2
+    )
     expected = build(deepseek_json, chatml_template).encode_batch(conversations, **options)
     for name, rows in expected.items():
         assert first[name] == rows
@@ -53,7 +54,9 @@ def test_map_with_two_processes_then_from_cache(tmp_path, deepseek_json, chatml_
         raise AssertionError("a cached map must not run the function again")
 
     monkeypatch.setattr(EncodeMap, "__call__", not_called)
-    second = dataset.map(encode_map(build(deepseek_json, chatml_template), **options), batched=True, batch_size=8, num_proc=2)
+    second = dataset.map(
+        encode_map(build(deepseek_json, chatml_template), **options), batched=True, batch_size=8, num_proc=2
+    )
     assert second.cache_files == first.cache_files
     assert second["labels"] == expected["labels"]
 
@@ -64,11 +67,15 @@ def test_unbatched_map_is_refused(chat_tokenizer):
         dataset.map(encode_map(chat_tokenizer))
 
 
-
 def failing_rows(count: int, bad: set[int]) -> list:
     """Conversations where the rows in `bad` exceed a 300-byte input limit (a LimitError)."""
-    return [[{"role": "user", "content": "x" * 400 if index in bad else f"question {index}?"},
-             {"role": "assistant", "content": f"answer {index}."}] for index in range(count)]
+    return [
+        [
+            {"role": "user", "content": "x" * 400 if index in bad else f"question {index}?"},
+            {"role": "assistant", "content": f"answer {index}."},
+        ]
+        for index in range(count)
+    ]
 
 
 def limited(deepseek_json, chatml_template):
@@ -81,8 +88,9 @@ def mapped_with(tok, rows, on_error, batch_size, arrow_format):
     dataset = datasets.Dataset.from_dict({"messages": rows, "id": list(range(len(rows)))})
     if arrow_format:
         dataset = dataset.with_format("arrow")
-    return dataset.map(encode_map(tok, on_error=on_error), batched=True, batch_size=batch_size,
-                       num_proc=1 if arrow_format else 2).with_format(None)
+    return dataset.map(
+        encode_map(tok, on_error=on_error), batched=True, batch_size=batch_size, num_proc=1 if arrow_format else 2
+    ).with_format(None)
 
 
 @pytest.mark.parametrize("arrow_format", [False, True])
@@ -114,8 +122,9 @@ def test_collect_keeps_rows_with_an_error_column(deepseek_json, chatml_template,
         column = mapped[name]
         assert [column[index] for index in bad] == [[] for _ in bad]
         assert [row for index, row in enumerate(column) if index not in bad] == good[name]
-    assert mapped.features["input_ids"] == datasets.Sequence(datasets.Value("int32")) or \
-        mapped.features["input_ids"] == datasets.List(datasets.Value("int32"))
+    assert mapped.features["input_ids"] == datasets.Sequence(datasets.Value("int32")) or mapped.features[
+        "input_ids"
+    ] == datasets.List(datasets.Value("int32"))
 
 
 def test_arrow_formatted_dataset_reads_the_column_in_rust(deepseek_json, chatml_template, monkeypatch):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 import ray
+import synth
 
 from fastmask.ray import EncodeBatches
-
-import synth
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +23,14 @@ def test_map_batches_equals_single_process(local_ray, chat_tokenizer):
     options = {"max_length": 256, "truncation": True}
     dataset = ray.data.from_arrow([table.slice(start, 15) for start in range(0, 60, 15)])
     # Two actors of half a CPU each leave the other half-CPUs to Ray Data's own tasks.
-    encoded = dataset.map_batches(EncodeBatches, fn_constructor_kwargs={"tokenizer": chat_tokenizer, **options},
-                                  batch_format="pyarrow", batch_size=16, concurrency=2, num_cpus=0.5)
+    encoded = dataset.map_batches(
+        EncodeBatches,
+        fn_constructor_kwargs={"tokenizer": chat_tokenizer, **options},
+        batch_format="pyarrow",
+        batch_size=16,
+        concurrency=2,
+        num_cpus=0.5,
+    )
     rows = sorted(encoded.take_all(), key=lambda row: row["id"])
     expected = chat_tokenizer.encode_batch(conversations, **options)
     assert [row["id"] for row in rows] == list(range(60))

@@ -20,10 +20,15 @@ FORMATS = ("jsonl", "json", "parquet")
 
 # ShareGPT speaker names -> chat roles (the `from` of each `conversations` item).
 SHAREGPT_ROLES = {
-    "human": "user", "user": "user",
-    "gpt": "assistant", "assistant": "assistant", "model": "assistant", "chatgpt": "assistant",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
     "system": "system",
-    "tool": "tool", "observation": "tool",
+    "tool": "tool",
+    "observation": "tool",
 }
 
 

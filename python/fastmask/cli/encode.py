@@ -25,18 +25,27 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--input-format", choices=_input.FORMATS, help="default: from the input's extension")
     parser.add_argument("--output-format", choices=_output.FORMATS, help="default: from the output's extension")
-    parser.add_argument("--messages-field", help="the column holding each conversation (default: messages, "
-                        "or conversations with --sharegpt)")
+    parser.add_argument(
+        "--messages-field",
+        help="the column holding each conversation (default: messages, or conversations with --sharegpt)",
+    )
     parser.add_argument("--sharegpt", action="store_true", help="conversations are ShareGPT turns ({from, value})")
     parser.add_argument("--max-length", type=_positive, help="truncate every conversation to N tokens")
     parser.add_argument("--truncation", choices=("left", "right"), default="right", help="side --max-length cuts")
     parser.add_argument("--ignore-index", type=int, default=-100, help="label of untrained tokens (default -100)")
     parser.add_argument("--num-threads", type=_positive, help="worker threads (default: all cores)")
-    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                        help="stop at the first bad row (default), or skip bad rows and write OUTPUT.errors.jsonl")
-    parser.add_argument("--chunk-size", type=_positive, default=1024,
-                        help="rows per chunk (default 1024): memory is bounded by one chunk's conversations and "
-                             "outputs")
+    parser.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="stop at the first bad row (default), or skip bad rows and write OUTPUT.errors.jsonl",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=_positive,
+        default=1024,
+        help="rows per chunk (default 1024): memory is bounded by one chunk's conversations and outputs",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     _tokenizer_args.add_arguments(parser)
     parser.set_defaults(run=run)
@@ -51,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = _tokenizer_args.load_tokenizer(args)
     options = encode_options(args)
     stats = Stats()
-    chunks = _input.read_chunks(source, in_format, chunk_size=args.chunk_size, messages_field=messages_field,
-                                sharegpt=args.sharegpt)
+    chunks = _input.read_chunks(
+        source, in_format, chunk_size=args.chunk_size, messages_field=messages_field, sharegpt=args.sharegpt
+    )
     rows = _input.row_count(source, in_format)
     with _output.AtomicOutput(output, out_format) as sink, progress_bar(rows, args.quiet) as bar:
         for chunk in chunks:
@@ -77,8 +87,9 @@ def encode_options(args: argparse.Namespace) -> dict[str, Any]:
     return {**options, **_tokenizer_args.mask_options(args)}
 
 
-def encode_chunk(tokenizer: ChatTokenizer, chunk: _input.Chunk, options: dict[str, Any], stats: Stats, *,
-                 raise_on_error: bool) -> Any:
+def encode_chunk(
+    tokenizer: ChatTokenizer, chunk: _input.Chunk, options: dict[str, Any], stats: Stats, *, raise_on_error: bool
+) -> Any:
     """One chunk -> its output table (good rows only); bad rows are counted, or raise."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -102,8 +113,9 @@ def encode_chunk(tokenizer: ChatTokenizer, chunk: _input.Chunk, options: dict[st
     # Pass-through columns (a re-encoded file's old outputs are replaced), then the outputs.
     passed = chunk.columns.drop_columns([name for name in OUTPUT_COLUMNS if name in chunk.columns.column_names])
     kept = passed.take(pa.array(good, type=pa.int64())).columns if passed.num_columns else []
-    table = pa.Table.from_arrays([*kept, *(out[name] for name in OUTPUT_COLUMNS)],
-                                 names=[*passed.column_names, *OUTPUT_COLUMNS])
+    table = pa.Table.from_arrays(
+        [*kept, *(out[name] for name in OUTPUT_COLUMNS)], names=[*passed.column_names, *OUTPUT_COLUMNS]
+    )
     stats.rows_written += len(table)
     stats.tokens += len(out["input_ids"].values)
     stats.assistant_tokens += pc.sum(out["assistant_masks"].values).as_py() or 0
@@ -114,8 +126,13 @@ def encode_chunk(tokenizer: ChatTokenizer, chunk: _input.Chunk, options: dict[st
 def output_schema() -> Any:
     import pyarrow as pa
 
-    return pa.schema([("input_ids", pa.list_(pa.int32())), ("assistant_masks", pa.list_(pa.int8())),
-                      ("labels", pa.list_(pa.int64()))])
+    return pa.schema(
+        [
+            ("input_ids", pa.list_(pa.int32())),
+            ("assistant_masks", pa.list_(pa.int8())),
+            ("labels", pa.list_(pa.int64())),
+        ]
+    )
 
 
 def _positive(text: str) -> int:

@@ -16,8 +16,9 @@ OPEN, CLOSE = "⟦", "⟧"
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("render", help="show rendered conversations with assistant spans highlighted",
-                                 description=__doc__)
+    parser = commands.add_parser(
+        "render", help="show rendered conversations with assistant spans highlighted", description=__doc__
+    )
     parser.add_argument("input", nargs="?", type=Path, help="JSONL, JSON or Parquet (default: the bundled sample)")
     parser.add_argument("--row", type=int, action="append", help="row to show (repeatable; default: the first --limit)")
     parser.add_argument("--limit", type=int, default=10, help="rows shown without --row (default 10)")

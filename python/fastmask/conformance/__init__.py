@@ -55,12 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         "--templates", metavar="DIR", help="folder of *.jinja templates (default: TRL's chat_templates)"
     )
     parser.add_argument(
-        "--tokenizer", metavar="PATH_OR_DIR",
+        "--tokenizer",
+        metavar="PATH_OR_DIR",
         help="a model directory, a tokenizer.json or a hub name (default: a byte-level stand-in tokenizer)",
     )
     parser.add_argument("--cases", metavar="NAME,...", help="only these corpus cases (default: all)")
     parser.add_argument(
-        "--now", metavar="ISO", default=PINNED_NOW.isoformat(),
+        "--now",
+        metavar="ISO",
+        default=PINNED_NOW.isoformat(),
         help=f"the instant strftime_now reads in both engines (default: {PINNED_NOW.isoformat()})",
     )
     parser.add_argument("--all-differences", action="store_true", help="list every differing case, not only the first")

@@ -165,8 +165,7 @@ COMBINING = (
     "देवनागरी, مرحبا بالعالم"
 )
 CONTROL = (
-    "tab\there, CRLF\r\nline, vertical\x0btab, form\x0cfeed, line\u2028separator, nbsp\u00a0space, "
-    "zero\u200bwidth"
+    "tab\there, CRLF\r\nline, vertical\x0btab, form\x0cfeed, line\u2028separator, nbsp\u00a0space, zero\u200bwidth"
 )
 JINJA_LIKE = "Literal {{ messages }} and {% if true %}tags{% endif %} and {# comment #} and {% generation %}."
 
@@ -275,7 +274,7 @@ def _cases() -> list[Case]:
         Case("jinja_like_content", [u(JINJA_LIKE), a(JINJA_LIKE)]),
         Case(
             "quotes_and_backslashes",
-            [u('He said "hi" and \'bye\' with a \\ backslash and \\n escape.'), a('{"json": "like", "n": 1}')],
+            [u("He said \"hi\" and 'bye' with a \\ backslash and \\n escape."), a('{"json": "like", "n": 1}')],
         ),
         Case(
             "special_tokens_in_content",
@@ -307,11 +306,13 @@ def _cases() -> list[Case]:
         Case(
             "parts_two_images_vision_ids",
             [
-                u([
-                    {"type": "image", "url": "a.png"},
-                    {"type": "image", "url": "b.png"},
-                    {"type": "text", "text": "Compare."},
-                ]),
+                u(
+                    [
+                        {"type": "image", "url": "a.png"},
+                        {"type": "image", "url": "b.png"},
+                        {"type": "text", "text": "Compare."},
+                    ]
+                ),
                 a(parts("The first is brighter.")),
             ],
             {"add_vision_id": True},
@@ -552,7 +553,7 @@ def _cases() -> list[Case]:
                         call(
                             "store",
                             {
-                                "text": 'He said "hi" & \'bye\' </script> <tool_call> C:\\path\\file \\n',
+                                "text": "He said \"hi\" & 'bye' </script> <tool_call> C:\\path\\file \\n",
                                 "controls": "\x00\x01\x07\x08\t\n\x0b\x0c\r\x1b\x1f\x7f\x85\u2028\u2029",
                                 "big_ints": [2**63, -(2**63) - 1, 2**64, -(2**70)],
                                 "floats": [0.1, 1e-05, 1e16, 1e-7, 3.0, -1.5e300],
@@ -598,12 +599,14 @@ def _cases() -> list[Case]:
             "parts_image_video_text",
             [
                 s(parts("Describe media.")),
-                u([
-                    {"type": "video"},
-                    {"type": "text", "text": "and"},
-                    {"type": "image", "image": "x.png"},
-                    {"type": "text", "text": "What changed?"},
-                ]),
+                u(
+                    [
+                        {"type": "video"},
+                        {"type": "text", "text": "and"},
+                        {"type": "image", "image": "x.png"},
+                        {"type": "text", "text": "What changed?"},
+                    ]
+                ),
                 a(parts("The cat moved.")),
             ],
         ),
