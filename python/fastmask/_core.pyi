@@ -94,8 +94,10 @@ class MaskOptions:
 
     Masks (`render`, `encode`):
         mask_source: `"generation"` (the template's `{% generation %}` blocks; a template without
-            them is an error), `"turns"` (turns inferred by rendering conversation prefixes), or
-            `"auto"` (the default: blocks when the template has them, else turns).
+            them is an error), `"turns"` (turns inferred by rendering conversation prefixes),
+            `"auto"` (the default: blocks when the template has them, else turns), or `"none"`
+            (the text alone: no spans, all-zero masks, every label `ignore_index`; works for any
+            conversation the template renders).
         train_roles: the roles whose inferred turns are trained; default `("assistant",)`.
         train_key: a message key whose boolean value overrides `train_roles` for that message
             (default `"train"`); None: no key.
@@ -138,7 +140,7 @@ class MaskOptions:
     def __new__(
         cls,
         *,
-        mask_source: Literal["generation", "turns", "auto"] = "auto",
+        mask_source: Literal["generation", "turns", "auto", "none"] = "auto",
         train_roles: Iterable[str] = ("assistant",),
         train_key: str | None = "train",
         last_turn_only: bool = False,

@@ -286,8 +286,9 @@ class ChatTokenizer:
 
         Masks come from the template's `{% generation %}` blocks (`mask_source="generation"`), from
         turns inferred by rendering conversation prefixes (`"turns"`), or from blocks when the
-        template has them and turns otherwise (`"auto"`); `fastmask.MaskOptions` describes the
-        options of inferred turns.
+        template has them and turns otherwise (`"auto"`); `"none"` trains nothing (all-zero masks,
+        every label `ignore_index`) and works for any conversation the template renders.
+        `fastmask.MaskOptions` describes the options of inferred turns.
 
         `sanitize_control_tokens=True` encodes the control tokens found in the caller's strings
         (messages, tools, documents, template variables; not dict keys) as plain text, so only

@@ -20,6 +20,9 @@ pub enum MaskSource {
     /// Generation blocks when the template has them, else turns.
     #[default]
     Auto,
+    /// No spans: the text alone, for any template and conversation the template renders
+    /// (generation blocks are dropped, turns are not inferred).
+    None,
 }
 
 /// Which turns are trained, and which parts of a turn.
@@ -90,6 +93,15 @@ impl MaskPlan {
         Ok(())
     }
 
+    /// Whether spans are inferred from turns (rather than taken from generation blocks, or none).
+    pub fn infers_turns(&self, template: &ChatTemplate) -> bool {
+        match self.source {
+            MaskSource::Generation | MaskSource::None => false,
+            MaskSource::Turns => true,
+            MaskSource::Auto => !template.has_generation(),
+        }
+    }
+
     /// Renders one conversation with the spans this plan asks for. `Generation` on a template
     /// without tags gives no spans, as transformers does ([`MaskPlan::check`] refuses it first).
     pub fn render(
@@ -99,16 +111,14 @@ impl MaskPlan {
         inputs: &RenderInputs,
         special_tokens: &[(String, Value)],
     ) -> Result<Rendered> {
-        let use_turns = match self.source {
-            MaskSource::Generation => false,
-            MaskSource::Turns => true,
-            MaskSource::Auto => !template.has_generation(),
-        };
-        if use_turns {
-            render_turns(template, conversation, inputs, special_tokens, &self.turns)
-        } else {
-            template.render(build_context(conversation, inputs, special_tokens)?)
+        if self.infers_turns(template) {
+            return render_turns(template, conversation, inputs, special_tokens, &self.turns);
         }
+        let mut rendered = template.render(build_context(conversation, inputs, special_tokens)?)?;
+        if self.source == MaskSource::None {
+            rendered.spans.clear();
+        }
+        Ok(rendered)
     }
 }
 

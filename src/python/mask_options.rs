@@ -79,8 +79,10 @@ const FIELDS: [(&str, &[Call]); 19] = [
 ///
 /// Masks (`render`, `encode`):
 ///     mask_source: `"generation"` (the template's `{% generation %}` blocks; a template without
-///         them is an error), `"turns"` (turns inferred by rendering conversation prefixes), or
-///         `"auto"` (the default: blocks when the template has them, else turns).
+///         them is an error), `"turns"` (turns inferred by rendering conversation prefixes),
+///         `"auto"` (the default: blocks when the template has them, else turns), or `"none"`
+///         (the text alone: no spans, all-zero masks, every label `ignore_index`; works for any
+///         conversation the template renders).
 ///     train_roles: the roles whose inferred turns are trained; default `("assistant",)`.
 ///     train_key: a message key whose boolean value overrides `train_roles` for that message
 ///         (default `"train"`); None: no key.
@@ -252,7 +254,7 @@ impl PyMaskOptions {
         Ok((PyTuple::empty(slf.py()), keywords))
     }
 
-    /// `"generation"`, `"turns"` or `"auto"`.
+    /// `"generation"`, `"turns"`, `"auto"` or `"none"`.
     #[getter]
     fn mask_source(&self) -> &'static str {
         name_of(&MASK_SOURCES, self.call.masks.source)
