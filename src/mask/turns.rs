@@ -130,6 +130,20 @@ pub fn render_turns(
     special_tokens: &[(String, Value)],
     options: &TurnOptions,
 ) -> Result<Rendered> {
+    let trained = |index: usize| is_trained(&conversation.messages[index], options);
+    render_selected_turns(template, conversation, inputs, special_tokens, options, trained)
+}
+
+/// Renders `conversation` and infers the spans of the turns `selected` picks (by message index),
+/// with the turn options of `options` (its `roles` and `train_key` are not read here).
+pub(crate) fn render_selected_turns(
+    template: &ChatTemplate,
+    conversation: &Conversation,
+    inputs: &RenderInputs,
+    special_tokens: &[(String, Value)],
+    options: &TurnOptions,
+    selected: impl Fn(usize) -> bool,
+) -> Result<Rendered> {
     let render = |count: usize, add_generation_prompt: bool| -> Result<String> {
         let prefix = Conversation { messages: conversation.messages[..count].to_vec() };
         let prefix_inputs = RenderInputs { add_generation_prompt, ..inputs.clone() };
@@ -138,7 +152,7 @@ pub fn render_turns(
     let full = template.render(build_context(conversation, inputs, special_tokens)?)?;
     let mut byte_spans = Vec::new();
     for (index, message) in conversation.messages.iter().enumerate() {
-        if !is_trained(message, options) {
+        if !selected(index) {
             continue;
         }
         let is_assistant = role(message).as_deref() == Some("assistant");
@@ -178,7 +192,7 @@ fn role(message: &Value) -> Option<String> {
     message.get_attr("role").ok().and_then(|role| role.as_str().map(str::to_string))
 }
 
-fn is_trained(message: &Value, options: &TurnOptions) -> bool {
+pub(crate) fn is_trained(message: &Value, options: &TurnOptions) -> bool {
     if let Some(key) = &options.train_key {
         if let Ok(flag) = message.get_attr(key) {
             if flag.kind() == minijinja::value::ValueKind::Bool {
