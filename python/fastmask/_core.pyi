@@ -94,8 +94,10 @@ class MaskOptions:
 
     Masks (`render`, `encode`):
         mask_source: `"generation"` (the template's `{% generation %}` blocks; a template without
-            them is an error), `"turns"` (turns inferred by rendering conversation prefixes), or
-            `"auto"` (the default: blocks when the template has them, else turns).
+            them is an error), `"turns"` (turns inferred by rendering conversation prefixes),
+            `"auto"` (the default: blocks when the template has them, else turns), or `"none"`
+            (the text alone: no spans, all-zero masks, every label `ignore_index`; works for any
+            conversation the template renders).
         train_roles: the roles whose inferred turns are trained; default `("assistant",)`.
         train_key: a message key whose boolean value overrides `train_roles` for that message
             (default `"train"`); None: no key.
@@ -107,6 +109,12 @@ class MaskOptions:
             trained), or `"header"` (at the role header).
         mask_header_whitespace: also train the whitespace just before that start (as TRL's
             Qwen2.5 training template does).
+        expand_turns (`render_batch`, `encode`): one row per trained turn: the conversation up to
+            and including that turn, rendered as the template renders it when the turn is the
+            last message, with only that turn trained; conversations with no trained turn make
+            no row. Rows carry `conversation_index` and `turn_index` (the trained message's
+            index). Not with `on_error="collect"`, `mask_source="none"` or
+            `add_generation_prompt=True`.
 
     Tokenization (`encode`, `encode_texts`):
         max_length: what truncation cuts to and `padding="max_length"` pads to; None: no limit,
@@ -138,7 +146,7 @@ class MaskOptions:
     def __new__(
         cls,
         *,
-        mask_source: Literal["generation", "turns", "auto"] = "auto",
+        mask_source: Literal["generation", "turns", "auto", "none"] = "auto",
         train_roles: Iterable[str] = ("assistant",),
         train_key: str | None = "train",
         last_turn_only: bool = False,
@@ -146,6 +154,7 @@ class MaskOptions:
         mask_separator: bool = True,
         turn_start: Literal["content", "prefill", "header"] = "content",
         mask_header_whitespace: bool = False,
+        expand_turns: bool = False,
         max_length: int | None = None,
         truncation: bool | str = False,
         truncation_side: Literal["left", "right"] | None = None,
@@ -174,6 +183,8 @@ class MaskOptions:
     def turn_start(self) -> str: ...
     @property
     def mask_header_whitespace(self) -> bool: ...
+    @property
+    def expand_turns(self) -> bool: ...
     @property
     def max_length(self) -> int | None: ...
     @property
@@ -288,7 +299,7 @@ class ChatTokenizer:
         documents: Any = None,
         template_kwargs: dict[str, Any] | None = None,
         options: MaskOptions | None = None,
-    ) -> list[tuple[str, list[tuple[int, int]]]]:
+    ) -> list[tuple[Any, ...]]:
         """Renders each conversation, with the assistant spans `options` asks for.
 
         Args:
@@ -298,7 +309,8 @@ class ChatTokenizer:
             options: the mask options and `num_threads` (the others are ignored); None: the defaults.
 
         Returns:
-            (text, spans) per conversation; spans are assistant spans as character offsets.
+            (text, spans) per conversation; spans are assistant spans as character offsets. With
+            `expand_turns`: (text, spans, conversation_index, turn_index) per trained turn.
 
         Raises:
             InputError, TemplateError, LimitError: naming the first failing conversation; InputError also
@@ -329,7 +341,9 @@ class ChatTokenizer:
             (native-endian int64 values behind the buffer protocol, for `numpy.frombuffer`
             without a copy), or with `return_tensors="arrow"` an `ArrowArray` per name
             (`list<int32>` ids, `list<int8>` masks, `list<int64>` labels) plus
-            `truncated_tokens` (`int64`).
+            `truncated_tokens` (`int64`). With `expand_turns`, one row per trained turn, and
+            `conversation_index` and `turn_index` per row: a list of ints, an
+            `(Int64Buffer, (rows,))`, or an `int64` `ArrowArray`.
 
         Raises:
             InputError, TemplateError, TokenizerError, LimitError: naming the first failing conversation;

@@ -213,6 +213,10 @@ class ChatTokenizer:
         the keywords given as well replace. Other keywords are template variables; a variable
         whose name is an option (or `options`) goes in `template_kwargs`.
         """
+        if _core.call_options("render_batch", options, kwargs)[0].expand_turns:
+            raise InputError(
+                "expand_turns=True makes one row per trained turn: use render_batch, which returns them all"
+            )
         return self.render_batch(
             [_single(conversation)],
             add_generation_prompt=add_generation_prompt,
@@ -233,8 +237,14 @@ class ChatTokenizer:
         template_kwargs: Mapping[str, Any] | None = None,
         options: MaskOptions | None = None,
         **kwargs: Any,
-    ) -> list[tuple[str, list[tuple[int, int]]]]:
-        """`render` for many conversations, in parallel."""
+    ) -> list[tuple[Any, ...]]:
+        """`render` for many conversations, in parallel: `(text, spans)` per conversation.
+
+        With `expand_turns=True`, one `(text, spans, conversation_index, turn_index)` per trained
+        turn instead: the conversation up to and including message `turn_index` of conversation
+        `conversation_index`, as the template renders it when that turn is last, with only that
+        turn's spans.
+        """
         options, variables = _core.call_options("render_batch", options, kwargs)
         return self._core.render_batch(
             _batch(conversations),
@@ -248,8 +258,11 @@ class ChatTokenizer:
     # -- encoding -----------------------------------------------------------------------------
 
     def encode(self, conversation: Sequence[Mapping[str, Any]], **options: Any) -> dict[str, Any]:
-        """`encode_batch` for one conversation: the same keys, one row each."""
+        """`encode_batch` for one conversation: the same keys, one row each (with
+        `expand_turns=True`, the batch's form: a row per trained turn)."""
         out = self.encode_batch([_single(conversation)], **options)
+        if "turn_index" in out:
+            return out
         return {name: value[0] for name, value in out.items()}
 
     def encode_batch(
@@ -286,8 +299,16 @@ class ChatTokenizer:
 
         Masks come from the template's `{% generation %}` blocks (`mask_source="generation"`), from
         turns inferred by rendering conversation prefixes (`"turns"`), or from blocks when the
-        template has them and turns otherwise (`"auto"`); `fastmask.MaskOptions` describes the
-        options of inferred turns.
+        template has them and turns otherwise (`"auto"`); `"none"` trains nothing (all-zero masks,
+        every label `ignore_index`) and works for any conversation the template renders.
+        `fastmask.MaskOptions` describes the options of inferred turns.
+
+        `expand_turns=True` makes one row per trained turn (the conversation up to and including
+        it, as the template renders it when that turn is last, only that turn trained) and adds
+        `conversation_index` and `turn_index` (the trained message's index) per row, as lists,
+        1-D int64 arrays or int64 Arrow arrays. Conversations with no trained turn make no row;
+        padding is over all rows; `on_error="skip"` leaves out a failing conversation's rows
+        (`"collect"` is refused: a conversation has no one row to put back).
 
         `sanitize_control_tokens=True` encodes the control tokens found in the caller's strings
         (messages, tools, documents, template variables; not dict keys) as plain text, so only

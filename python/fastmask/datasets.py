@@ -16,6 +16,14 @@ the core as the Arrow column, read without a Python object per message.
 - `"collect"`: every row is kept; `error_column` holds `None` for good rows and
   `"ExceptionName: message"` for failed ones, whose outputs are empty lists (so the columns keep
   their list types; `dataset.filter(lambda row: row["error"] is None)` drops them later).
+
+`expand_turns=True` makes one row per trained turn, so a batch comes back with a different number
+of rows: every column of the batch is repeated for each row its conversation makes (datasets
+accepts a batch of another length only when no input column keeps the old one), plus
+`conversation_index` (the input row: the dataset's index with `map(..., with_indices=True)`, else
+the index within the batch) and `turn_index` (the trained message's index). A conversation with
+no trained turn makes no row. `on_error="skip"` drops a failing conversation's rows; `"collect"`
+is refused (a conversation has no one row to keep).
 """
 
 from __future__ import annotations
@@ -44,6 +52,13 @@ class EncodeMap:
         **options: Any,
     ) -> None:
         MaskOptions(on_error=on_error)  # checks the policy's name
+        given = options.get("options")
+        expand_turns = bool(options.get("expand_turns", given is not None and given.expand_turns))
+        if expand_turns and on_error == "collect":
+            raise InputError(
+                "on_error='collect' keeps one row per conversation, but expand_turns=True gives a conversation "
+                "one row per trained turn: use on_error='skip'"
+            )
         # Part of the pickled (so hashed) state: a new fastmask version does not reuse old cache files.
         self.version = __version__
         self.tokenizer = tokenizer
@@ -52,8 +67,9 @@ class EncodeMap:
         self.on_error = on_error
         self.error_column = error_column
         self.options = dict(sorted(options.items()))
+        self.expand_turns = expand_turns
 
-    def __call__(self, batch: Any) -> Any:
+    def __call__(self, batch: Any, indices: list[int] | None = None) -> Any:
         conversations = self._conversations(batch)
         policy = "raise" if self.on_error == "raise" else "skip"
         out = self.tokenizer.encode_batch(conversations, return_tensors="arrow", on_error=policy, **self.options)
@@ -61,6 +77,14 @@ class EncodeMap:
         count = len(conversations)
         good = [index for index in range(count) if index not in errors]
         outputs: dict[str, Any] = {name: out[name] for name in self.outputs}
+        if self.expand_turns:
+            import pyarrow as pa
+
+            rows = out["conversation_index"].to_pylist()
+            origins = [indices[row] for row in rows] if indices is not None else rows
+            outputs["conversation_index"] = pa.array(origins, type=pa.int64())
+            outputs["turn_index"] = out["turn_index"]
+            return _joined(_take_rows(batch, rows), outputs, every_column=True)
         if self.on_error == "collect":
             outputs = {name: _with_empty_rows(array, good, count) for name, array in outputs.items()}
             outputs[self.error_column] = [

@@ -8,6 +8,10 @@
                         "truncation": True}, batch_format="pyarrow", concurrency=8)
     ds.write_parquet("s3://bucket/encoded/")
 
+With `expand_turns=True` each trained turn is a row: the input row's columns are repeated for each
+row its conversation makes, followed by `conversation_index` (the row's index within its batch) and
+`turn_index` (the trained message's index).
+
 Passed as the class, each Ray actor builds the tokenizer once (it pickles as its parts); an
 instance works too (`map_batches(EncodeBatches(tok), ...)`) but is unpickled per task.
 """
@@ -42,7 +46,11 @@ class EncodeBatches:
     def __call__(self, table: Any) -> Any:
         conversations = _arrow.conversations_column(table, self.messages_field)
         out = self.tokenizer.encode_batch(conversations, return_tensors="arrow", **self.options)
-        table = table.drop_columns([name for name in self.outputs if name in table.column_names])
-        for name in self.outputs:
+        names = self.outputs
+        if "turn_index" in out:  # expand_turns: a row per trained turn
+            table = table.take(out["conversation_index"])
+            names = (*names, "conversation_index", "turn_index")
+        table = table.drop_columns([name for name in names if name in table.column_names])
+        for name in names:
             table = table.append_column(name, out[name])
         return table

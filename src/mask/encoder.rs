@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::jinja::{ChatTemplate, Rendered};
 use crate::mask::conversation::{RenderInputs, ToConversation};
 use crate::mask::encode::{encode_rendered, pad_batch, EncodeOptions, Encoded, PaddingStrategy};
-use crate::mask::turns::MaskPlan;
+use crate::mask::expand::{expand_turns, TurnRow};
+use crate::mask::turns::{MaskPlan, MaskSource};
 use crate::runtime::pool::{check_thread_count, run_each, run_indexed, run_produced, Threads};
 use crate::tokenizer::{Side, Tokenizer};
 
@@ -47,6 +48,8 @@ pub struct CallOptions {
     pub layout: Layout,
     pub threads: Threads,
     pub on_error: ErrorPolicy,
+    /// One row per trained turn (`mask::expand`) instead of one per conversation.
+    pub expand_turns: bool,
 }
 
 /// Tokenization as a call asks for it, named as in transformers; [`ChatEncoder::encode_options`]
@@ -117,6 +120,18 @@ impl CallOptions {
                  use on_error='skip', or return_tensors=None or 'arrow'",
             ));
         }
+        if self.expand_turns && self.on_error == ErrorPolicy::Collect {
+            return Err(Error::input(
+                "on_error='collect' keeps one row per conversation, but expand_turns=True gives a conversation \
+                 one row per trained turn: use on_error='skip' (errors name the conversation; rows carry \
+                 conversation_index)",
+            ));
+        }
+        if self.expand_turns && self.masks.source == MaskSource::None {
+            return Err(Error::input(
+                "expand_turns=True makes a row per trained turn, and mask_source='none' trains none",
+            ));
+        }
         Ok(())
     }
 }
@@ -127,17 +142,27 @@ impl CallOptions {
 pub struct EncodedBatch {
     pub rows: Vec<Encoded>,
     pub errors: Vec<Error>,
+    /// With `expand_turns`, each row's (conversation index, message index of its trained turn);
+    /// empty otherwise.
+    pub origins: Vec<(usize, usize)>,
 }
 
+/// The rows one conversation makes: one without a turn index, or with `expand_turns` one per
+/// trained turn, each with its message index.
+type Rows = Vec<(Option<usize>, Encoded)>;
+
 impl EncodedBatch {
-    fn new(results: Vec<Result<Encoded>>, policy: ErrorPolicy) -> Result<Self> {
-        if policy == ErrorPolicy::Raise {
-            return Ok(EncodedBatch { rows: results.into_iter().collect::<Result<_>>()?, errors: Vec::new() });
-        }
+    fn new(results: Vec<Result<Rows>>, policy: ErrorPolicy) -> Result<Self> {
         let mut batch = EncodedBatch::default();
-        for result in results {
+        for (conversation, result) in results.into_iter().enumerate() {
             match result {
-                Ok(row) => batch.rows.push(row),
+                Ok(rows) => {
+                    for (turn, row) in rows {
+                        batch.rows.push(row);
+                        batch.origins.extend(turn.map(|turn| (conversation, turn)));
+                    }
+                }
+                Err(err) if policy == ErrorPolicy::Raise => return Err(err),
                 Err(err) => batch.errors.push(err),
             }
         }
@@ -186,6 +211,17 @@ impl ChatEncoder {
         run_indexed(conversations, options.threads, |conversation| self.render(conversation, inputs, &options.masks))
     }
 
+    /// `render_batch` with one row per trained turn: each conversation's rows (`mask::expand`).
+    pub fn render_turn_rows(
+        &self,
+        conversations: &[impl ToConversation],
+        inputs: &RenderInputs,
+        options: &CallOptions,
+    ) -> Result<Vec<Vec<TurnRow>>> {
+        self.check(inputs, options)?;
+        run_indexed(conversations, options.threads, |conversation| self.expand(conversation, inputs, &options.masks))
+    }
+
     /// Renders, tokenizes, truncates, masks and pads every conversation; `options.on_error` says
     /// whether a failing conversation fails the call or is left out.
     pub fn encode_batch(
@@ -197,16 +233,17 @@ impl ChatEncoder {
         EncodedBatch::new(self.encode_each(conversations, inputs, options)?, options.on_error)
     }
 
-    /// One result per conversation, each error naming its index, and padding computed over the
-    /// conversations that succeeded. Errors in the options still fail the whole call.
-    pub fn encode_each(
+    /// One result per conversation (its rows), each error naming its index, and padding computed
+    /// over the rows of the conversations that succeeded. Errors in the options still fail the
+    /// whole call.
+    fn encode_each(
         &self,
         conversations: &[impl ToConversation],
         inputs: &RenderInputs,
         options: &CallOptions,
-    ) -> Result<Vec<Result<Encoded>>> {
+    ) -> Result<Vec<Result<Rows>>> {
         let rows = self.row_options(inputs, options)?;
-        let results = run_each(conversations, options.threads, |c| self.encode(c, inputs, &options.masks, &rows))?;
+        let results = run_each(conversations, options.threads, |c| self.encode(c, inputs, options, &rows))?;
         pad_good(results, &rows)
     }
 
@@ -223,8 +260,7 @@ impl ChatEncoder {
         options: &CallOptions,
     ) -> Result<EncodedBatch> {
         let rows = self.row_options(inputs, options)?;
-        let results =
-            run_produced(options.threads, count, produce, |c: &C| self.encode(c, inputs, &options.masks, &rows))?;
+        let results = run_produced(options.threads, count, produce, |c: &C| self.encode(c, inputs, options, &rows))?;
         EncodedBatch::new(pad_good(results, &rows)?, options.on_error)
     }
 
@@ -271,6 +307,12 @@ impl ChatEncoder {
     fn check(&self, inputs: &RenderInputs, options: &CallOptions) -> Result<()> {
         options.validate()?;
         options.masks.check(&self.template)?;
+        if options.expand_turns && inputs.add_generation_prompt {
+            return Err(Error::input(
+                "expand_turns=True ends each row with its trained turn, which add_generation_prompt=True would follow \
+                 with a prompt: leave add_generation_prompt False",
+            ));
+        }
         inputs.validate()
     }
 
@@ -284,14 +326,30 @@ impl ChatEncoder {
         plan.render(&self.template, &conversation, inputs, &self.special_tokens)
     }
 
-    fn encode(
+    fn expand(
         &self,
         conversation: &impl ToConversation,
         inputs: &RenderInputs,
         plan: &MaskPlan,
+    ) -> Result<Vec<TurnRow>> {
+        let conversation = conversation.to_conversation()?;
+        expand_turns(plan, &self.template, &conversation, inputs, &self.special_tokens)
+    }
+
+    fn encode(
+        &self,
+        conversation: &impl ToConversation,
+        inputs: &RenderInputs,
+        options: &CallOptions,
         rows: &EncodeOptions,
-    ) -> Result<Encoded> {
-        encode_rendered(&self.render(conversation, inputs, plan)?, &self.tokenizer, rows)
+    ) -> Result<Rows> {
+        if !options.expand_turns {
+            let rendered = self.render(conversation, inputs, &options.masks)?;
+            return Ok(vec![(None, encode_rendered(&rendered, &self.tokenizer, rows)?)]);
+        }
+        let turns = self.expand(conversation, inputs, &options.masks)?;
+        let encode = |(turn, rendered): TurnRow| Ok((Some(turn), encode_rendered(&rendered, &self.tokenizer, rows)?));
+        turns.into_iter().map(encode).collect()
     }
 }
 
@@ -304,11 +362,14 @@ fn rows_for(options: EncodeOptions, layout: Layout) -> EncodeOptions {
     }
 }
 
-/// Pads the results that succeeded among themselves.
-fn pad_good(mut results: Vec<Result<Encoded>>, options: &EncodeOptions) -> Result<Vec<Result<Encoded>>> {
-    let mut good: Vec<Encoded> = results.iter_mut().filter_map(|r| r.as_mut().ok().map(std::mem::take)).collect();
+/// Pads the rows of the results that succeeded among themselves.
+fn pad_good(mut results: Vec<Result<Rows>>, options: &EncodeOptions) -> Result<Vec<Result<Rows>>> {
+    fn slots(results: &mut [Result<Rows>]) -> impl Iterator<Item = &mut Encoded> {
+        results.iter_mut().filter_map(|r| r.as_mut().ok()).flatten().map(|(_, row)| row)
+    }
+    let mut good: Vec<Encoded> = slots(&mut results).map(std::mem::take).collect();
     pad_batch(&mut good, options)?;
-    for (slot, encoded) in results.iter_mut().filter_map(|r| r.as_mut().ok()).zip(good) {
+    for (slot, encoded) in slots(&mut results).zip(good) {
         *slot = encoded;
     }
     Ok(results)
@@ -348,6 +409,32 @@ mod tests {
     }
 
     #[test]
+    fn expanded_rows_carry_their_origin_and_are_padded_together() {
+        let source = "{% for m in messages %}{% if m.content == 'bad' %}{{ raise_exception('bad turn') }}{% endif %}\
+                      {{ m.content }} {% endfor %}";
+        let encoder = encoder(source, TokenizerDefaults::default());
+        let chat = |contents: &[&str]| Conversation {
+            messages: contents.iter().enumerate().map(|(i, c)| message(["user", "assistant"][i % 2], c)).collect(),
+        };
+        let conversations = [chat(&["b", "a", "b", "a b"]), chat(&["b"]), chat(&["b", "bad"]), chat(&["b", "b"])];
+        let tokens = TokenOptions { padding: PaddingStrategy::Longest, ..Default::default() };
+        let masks = MaskPlan { source: MaskSource::Turns, ..Default::default() };
+        let options =
+            CallOptions { tokens, masks, expand_turns: true, on_error: ErrorPolicy::Skip, ..Default::default() };
+        let batch = encoder.encode_batch(&conversations, &RenderInputs::default(), &options).unwrap();
+        assert_eq!(batch.origins, [(0, 1), (0, 3), (3, 1)]);
+        assert_eq!(batch.errors.iter().map(|e| e.conversation).collect::<Vec<_>>(), [Some(2)]);
+        let ids: Vec<&[u32]> = batch.rows.iter().map(|row| &row.input_ids[..]).collect();
+        assert_eq!(ids, [&[1, 0, 0, 0, 0][..], &[1, 0, 1, 0, 1], &[1, 1, 0, 0, 0]]);
+        let masks: Vec<&[u8]> = batch.rows.iter().map(|row| &row.assistant_masks[..]).collect();
+        assert_eq!(masks, [&[0, 1, 0, 0, 0][..], &[0, 0, 0, 1, 1], &[0, 1, 0, 0, 0]]);
+        let collect = CallOptions { on_error: ErrorPolicy::Collect, ..options.clone() };
+        assert!(encoder.encode_batch(&conversations, &RenderInputs::default(), &collect).is_err());
+        let prompt = RenderInputs { add_generation_prompt: true, ..Default::default() };
+        assert!(encoder.encode_batch(&conversations, &prompt, &options).is_err());
+    }
+
+    #[test]
     fn first_failing_index_is_reported() {
         let encoder = encoder(RAISES_ON_BAD, TokenizerDefaults::default());
         let conversations = conversations(&["ok", "bad", "ok", "bad"]);
@@ -365,7 +452,7 @@ mod tests {
         let failed: Vec<String> = each.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
         assert_eq!(failed, ["conversation 1: bad turn", "conversation 3: bad turn"]);
         // Padding is computed over the successes only: both reach the longest success.
-        let lengths: Vec<usize> = each.iter().filter_map(|r| r.as_ref().ok().map(|e| e.input_ids.len())).collect();
+        let lengths: Vec<usize> = each.iter().filter_map(|r| r.as_ref().ok().map(|e| e[0].1.input_ids.len())).collect();
         assert_eq!(lengths, [2, 2]);
         let raised = encoder.encode_batch(&conversations, &RenderInputs::default(), &options);
         assert_eq!(raised.unwrap_err().to_string(), "conversation 1: bad turn");

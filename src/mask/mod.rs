@@ -7,6 +7,7 @@ pub mod align;
 pub mod conversation;
 pub mod encode;
 pub mod encoder;
+pub mod expand;
 mod sanitize;
 pub mod turns;
 

@@ -20,6 +20,9 @@ pub enum MaskSource {
     /// Generation blocks when the template has them, else turns.
     #[default]
     Auto,
+    /// No spans: the text alone, for any template and conversation the template renders
+    /// (generation blocks are dropped, turns are not inferred).
+    None,
 }
 
 /// Which turns are trained, and which parts of a turn.
@@ -90,6 +93,15 @@ impl MaskPlan {
         Ok(())
     }
 
+    /// Whether spans are inferred from turns (rather than taken from generation blocks, or none).
+    pub fn infers_turns(&self, template: &ChatTemplate) -> bool {
+        match self.source {
+            MaskSource::Generation | MaskSource::None => false,
+            MaskSource::Turns => true,
+            MaskSource::Auto => !template.has_generation(),
+        }
+    }
+
     /// Renders one conversation with the spans this plan asks for. `Generation` on a template
     /// without tags gives no spans, as transformers does ([`MaskPlan::check`] refuses it first).
     pub fn render(
@@ -99,16 +111,14 @@ impl MaskPlan {
         inputs: &RenderInputs,
         special_tokens: &[(String, Value)],
     ) -> Result<Rendered> {
-        let use_turns = match self.source {
-            MaskSource::Generation => false,
-            MaskSource::Turns => true,
-            MaskSource::Auto => !template.has_generation(),
-        };
-        if use_turns {
-            render_turns(template, conversation, inputs, special_tokens, &self.turns)
-        } else {
-            template.render(build_context(conversation, inputs, special_tokens)?)
+        if self.infers_turns(template) {
+            return render_turns(template, conversation, inputs, special_tokens, &self.turns);
         }
+        let mut rendered = template.render(build_context(conversation, inputs, special_tokens)?)?;
+        if self.source == MaskSource::None {
+            rendered.spans.clear();
+        }
+        Ok(rendered)
     }
 }
 
@@ -120,6 +130,20 @@ pub fn render_turns(
     special_tokens: &[(String, Value)],
     options: &TurnOptions,
 ) -> Result<Rendered> {
+    let trained = |index: usize| is_trained(&conversation.messages[index], options);
+    render_selected_turns(template, conversation, inputs, special_tokens, options, trained)
+}
+
+/// Renders `conversation` and infers the spans of the turns `selected` picks (by message index),
+/// with the turn options of `options` (its `roles` and `train_key` are not read here).
+pub(crate) fn render_selected_turns(
+    template: &ChatTemplate,
+    conversation: &Conversation,
+    inputs: &RenderInputs,
+    special_tokens: &[(String, Value)],
+    options: &TurnOptions,
+    selected: impl Fn(usize) -> bool,
+) -> Result<Rendered> {
     let render = |count: usize, add_generation_prompt: bool| -> Result<String> {
         let prefix = Conversation { messages: conversation.messages[..count].to_vec() };
         let prefix_inputs = RenderInputs { add_generation_prompt, ..inputs.clone() };
@@ -128,7 +152,7 @@ pub fn render_turns(
     let full = template.render(build_context(conversation, inputs, special_tokens)?)?;
     let mut byte_spans = Vec::new();
     for (index, message) in conversation.messages.iter().enumerate() {
-        if !is_trained(message, options) {
+        if !selected(index) {
             continue;
         }
         let is_assistant = role(message).as_deref() == Some("assistant");
@@ -168,7 +192,7 @@ fn role(message: &Value) -> Option<String> {
     message.get_attr("role").ok().and_then(|role| role.as_str().map(str::to_string))
 }
 
-fn is_trained(message: &Value, options: &TurnOptions) -> bool {
+pub(crate) fn is_trained(message: &Value, options: &TurnOptions) -> bool {
     if let Some(key) = &options.train_key {
         if let Ok(flag) = message.get_attr(key) {
             if flag.kind() == minijinja::value::ValueKind::Bool {

@@ -3,7 +3,9 @@
 //! copy and without a Python object per token.
 
 use arrow_array::ffi::to_ffi;
-use arrow_array::{Array, ArrayRef};
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int64Array};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyTuple};
 
@@ -19,6 +21,11 @@ pub fn outputs_to_py<'py>(py: Python<'py>, batch: &[Encoded]) -> PyResult<Bound<
         out.set_item(name, ArrowArray { array })?;
     }
     Ok(out)
+}
+
+/// An `int64` Arrow array of `values`.
+pub fn int64_to_py(py: Python<'_>, values: Vec<i64>) -> PyResult<Bound<'_, ArrowArray>> {
+    Bound::new(py, ArrowArray { array: Arc::new(Int64Array::from(values)) })
 }
 
 /// One Arrow array owned by Rust memory; every export shares its buffers.

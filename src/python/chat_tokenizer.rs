@@ -16,6 +16,7 @@ use super::mask_options::PyMaskOptions;
 use super::options::{parse, MaxLength, ReturnTensors};
 use super::{arrow_in, conversations, outputs};
 use crate::error::catch_panic;
+use crate::jinja::Span;
 use crate::mask::{ChatEncoder, ErrorPolicy, RenderInputs, TokenizerDefaults};
 use crate::runtime::pool;
 use crate::{Backend, ChatTemplate, Clock, Error, Limits, Tokenizer};
@@ -107,13 +108,16 @@ impl PyChatTokenizer {
         let limits = self.encoder.template.limits();
         let conversations = arrow_in::conversations(py, conversations, limits, options.call.threads)?;
         let inputs = render_inputs(add_generation_prompt, tools, documents, template_kwargs, limits)?;
-        let encoder = &self.encoder;
-        let rendered = py.detach(|| catch_panic(|| encoder.render_batch(&conversations, &inputs, &options.call)))?;
-        let items = rendered.into_iter().map(|r| {
-            let spans: Vec<(usize, usize)> = r.spans.iter().map(|s| (s.start_char, s.end_char)).collect();
-            (r.text, spans)
-        });
-        PyList::new(py, items)
+        let (encoder, call) = (&self.encoder, &options.call);
+        if call.expand_turns {
+            let rows = py.detach(|| catch_panic(|| encoder.render_turn_rows(&conversations, &inputs, call)))?;
+            let items = rows.into_iter().enumerate().flat_map(|(conversation, turns)| {
+                turns.into_iter().map(move |(turn, r)| (r.text, char_spans(&r.spans), conversation, turn))
+            });
+            return PyList::new(py, items);
+        }
+        let rendered = py.detach(|| catch_panic(|| encoder.render_batch(&conversations, &inputs, call)))?;
+        PyList::new(py, rendered.into_iter().map(|r| (r.text, char_spans(&r.spans))))
     }
 
     #[pyo3(signature = (conversations, *, add_generation_prompt=false, tools=None, documents=None, template_kwargs=None, options=None))]
@@ -159,6 +163,9 @@ impl PyChatTokenizer {
             })?,
         };
         let out = outputs::to_py(py, &batch.rows, &self.encoder, options, &self.ids)?;
+        if options.expand_turns {
+            outputs::origins_to_py(&out, &batch.origins, options.layout)?;
+        }
         if keep_going {
             out.set_item("errors", outputs::errors_to_py(py, batch.errors)?)?;
         }
@@ -182,6 +189,11 @@ impl PyChatTokenizer {
         let encoded = py.detach(|| catch_panic(|| encoder.encode_texts(&texts, options)))?;
         outputs::to_py(py, &encoded, &self.encoder, options, &self.ids)
     }
+}
+
+/// `(start_char, end_char)` of each span, as transformers' generation indices.
+fn char_spans(spans: &[Span]) -> Vec<(usize, usize)> {
+    spans.iter().map(|s| (s.start_char, s.end_char)).collect()
 }
 
 /// The keywords `_core.ChatTokenizer(tokenizer_json, chat_template, **settings)` takes.

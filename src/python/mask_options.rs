@@ -46,7 +46,7 @@ const EVERY_CALL: &[Call] = &[Call::Render, Call::Encode, Call::EncodeTexts];
 /// Every option with the calls that take it (for the others its keyword is a template variable),
 /// in the order a call's keywords are read: `control_tokens` sees the call's
 /// `sanitize_control_tokens`.
-const FIELDS: [(&str, &[Call]); 19] = [
+const FIELDS: [(&str, &[Call]); 20] = [
     ("mask_source", MASKING),
     ("train_roles", MASKING),
     ("train_key", MASKING),
@@ -55,6 +55,7 @@ const FIELDS: [(&str, &[Call]); 19] = [
     ("mask_separator", MASKING),
     ("turn_start", MASKING),
     ("mask_header_whitespace", MASKING),
+    ("expand_turns", MASKING),
     ("max_length", TOKENIZING),
     ("truncation", TOKENIZING),
     ("truncation_side", TOKENIZING),
@@ -79,8 +80,10 @@ const FIELDS: [(&str, &[Call]); 19] = [
 ///
 /// Masks (`render`, `encode`):
 ///     mask_source: `"generation"` (the template's `{% generation %}` blocks; a template without
-///         them is an error), `"turns"` (turns inferred by rendering conversation prefixes), or
-///         `"auto"` (the default: blocks when the template has them, else turns).
+///         them is an error), `"turns"` (turns inferred by rendering conversation prefixes),
+///         `"auto"` (the default: blocks when the template has them, else turns), or `"none"`
+///         (the text alone: no spans, all-zero masks, every label `ignore_index`; works for any
+///         conversation the template renders).
 ///     train_roles: the roles whose inferred turns are trained; default `("assistant",)`.
 ///     train_key: a message key whose boolean value overrides `train_roles` for that message
 ///         (default `"train"`); None: no key.
@@ -92,6 +95,12 @@ const FIELDS: [(&str, &[Call]); 19] = [
 ///         trained), or `"header"` (at the role header).
 ///     mask_header_whitespace: also train the whitespace just before that start (as TRL's
 ///         Qwen2.5 training template does).
+///     expand_turns (`render_batch`, `encode`): one row per trained turn: the conversation up to
+///         and including that turn, rendered as the template renders it when the turn is the
+///         last message, with only that turn trained; conversations with no trained turn make
+///         no row. Rows carry `conversation_index` and `turn_index` (the trained message's
+///         index). Not with `on_error="collect"`, `mask_source="none"` or
+///         `add_generation_prompt=True`.
 ///
 /// Tokenization (`encode`, `encode_texts`):
 ///     max_length: what truncation cuts to and `padding="max_length"` pads to; None: no limit,
@@ -166,6 +175,7 @@ impl PyMaskOptions {
             "mask_separator" => masks.turns.mask_separator = value.is_truthy()?,
             "turn_start" => masks.turns.turn_start = parse(value, name)?,
             "mask_header_whitespace" => masks.turns.mask_header_whitespace = value.is_truthy()?,
+            "expand_turns" => self.call.expand_turns = value.is_truthy()?,
             "max_length" => tokens.max_length = parse::<MaxLength>(value, name)?.0,
             "truncation" => tokens.truncation = parse::<Truncate>(value, name)?.0,
             "truncation_side" => tokens.truncation_side = side(value, name)?,
@@ -252,7 +262,7 @@ impl PyMaskOptions {
         Ok((PyTuple::empty(slf.py()), keywords))
     }
 
-    /// `"generation"`, `"turns"` or `"auto"`.
+    /// `"generation"`, `"turns"`, `"auto"` or `"none"`.
     #[getter]
     fn mask_source(&self) -> &'static str {
         name_of(&MASK_SOURCES, self.call.masks.source)
@@ -266,6 +276,11 @@ impl PyMaskOptions {
     #[getter]
     fn train_key(&self) -> Option<String> {
         self.call.masks.turns.train_key.clone()
+    }
+
+    #[getter]
+    fn expand_turns(&self) -> bool {
+        self.call.expand_turns
     }
 
     #[getter]

@@ -87,8 +87,12 @@ pub(super) const PADDINGS: [(&str, PaddingStrategy); 3] = [
     ("max_length", PaddingStrategy::MaxLength),
 ];
 const TRUNCATIONS: [(&str, bool); 3] = [("longest_first", true), ("only_first", true), ("do_not_truncate", false)];
-pub(super) const MASK_SOURCES: [(&str, MaskSource); 3] =
-    [("generation", MaskSource::Generation), ("turns", MaskSource::Turns), ("auto", MaskSource::Auto)];
+pub(super) const MASK_SOURCES: [(&str, MaskSource); 4] = [
+    ("generation", MaskSource::Generation),
+    ("turns", MaskSource::Turns),
+    ("auto", MaskSource::Auto),
+    ("none", MaskSource::None),
+];
 pub(super) const TURN_STARTS: [(&str, TurnStart); 3] =
     [("content", TurnStart::Content), ("prefill", TurnStart::Prefill), ("header", TurnStart::Header)];
 pub(super) const POLICIES: [(&str, ErrorPolicy); 3] =
@@ -158,7 +162,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for MaskSource {
     type Error = OptionError;
 
     fn extract(value: Borrowed<'a, 'py, PyAny>) -> Result<Self, OptionError> {
-        named_value(&MASK_SOURCES, &value, "'generation', 'turns' or 'auto'", quoted)
+        named_value(&MASK_SOURCES, &value, "'generation', 'turns', 'auto' or 'none'", quoted)
     }
 }
 

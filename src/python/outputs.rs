@@ -36,6 +36,26 @@ pub fn to_py<'py>(
     }
 }
 
+/// The rows' `conversation_index` and `turn_index` (`expand_turns`) added to `out`, in `layout`:
+/// lists of ints, 1-D int64 buffers, or int64 Arrow arrays.
+pub fn origins_to_py(out: &Bound<'_, PyDict>, origins: &[(usize, usize)], layout: Layout) -> PyResult<()> {
+    let py = out.py();
+    let conversations: Vec<i64> = origins.iter().map(|&(conversation, _)| conversation as i64).collect();
+    let turns: Vec<i64> = origins.iter().map(|&(_, turn)| turn as i64).collect();
+    for (name, values) in [("conversation_index", conversations), ("turn_index", turns)] {
+        match layout {
+            Layout::Lists => out.set_item(name, values)?,
+            Layout::Arrays => {
+                let shape = (values.len(),);
+                let buffer = Bound::new(py, Int64Buffer::new(values))?;
+                out.set_item(name, PyTuple::new(py, [buffer.into_any(), shape.into_pyobject(py)?.into_any()])?)?
+            }
+            Layout::Arrow => out.set_item(name, super::arrow_out::int64_to_py(py, values)?)?,
+        }
+    }
+    Ok(())
+}
+
 /// `[(index, exception), ...]`: each error as the exception `on_error="raise"` would raise.
 pub fn errors_to_py(py: Python<'_>, errors: Vec<Error>) -> PyResult<Bound<'_, PyList>> {
     let items = errors.into_iter().map(|err| {

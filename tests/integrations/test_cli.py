@@ -281,3 +281,13 @@ def test_json_array_memory_does_not_grow_with_the_file(tmp_path):
     # Parsing whole holds every row (more than the file's size); streaming holds one row at a time.
     assert growth["whole"] > size_kib
     assert growth["stream"] < size_kib / 10, (growth, size_kib)
+
+
+def test_expand_turns_writes_a_row_per_turn_with_its_origin(tmp_path, chat_tokenizer):
+    out = tmp_path / "out.parquet"
+    assert main(["encode", "-o", str(out), "--quiet", "--expand-turns", "--chunk-size", "2"]) == 0
+    table = pq.read_table(out)
+    expected = chat_tokenizer.encode_batch(SAMPLE, expand_turns=True)
+    assert len(expected["input_ids"]) > len(SAMPLE)
+    for name in ("input_ids", "assistant_masks", "labels", "conversation_index", "turn_index"):
+        assert table.column(name).to_pylist() == expected[name]

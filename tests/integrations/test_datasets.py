@@ -147,3 +147,23 @@ def test_arrow_formatted_dataset_reads_the_column_in_rust(deepseek_json, chatml_
 def test_unknown_on_error_is_refused(chat_tokenizer):
     with pytest.raises(fastmask.InputError, match="on_error"):
         encode_map(chat_tokenizer, on_error="ignore")
+
+
+def test_expand_turns_makes_a_row_per_turn(deepseek_json, chatml_template):
+    conversations = synth.corpus(12, seed=11, tools=False)
+    tok = build(deepseek_json, chatml_template)
+    dataset = datasets.Dataset.from_dict({"messages": conversations, "id": [f"c{i}" for i in range(12)]})
+    expected = tok.encode_batch(conversations, expand_turns=True)
+    assert len(expected["input_ids"]) > len(conversations)
+    for formatted in (dataset, dataset.with_format("arrow")):
+        function = encode_map(tok, expand_turns=True)
+        mapped = formatted.map(function, batched=True, batch_size=5, with_indices=True).with_format(None)
+        for name in ("input_ids", "attention_mask", "assistant_masks", "labels", "conversation_index", "turn_index"):
+            assert mapped[name] == expected[name]
+        # Each row keeps its conversation's other columns.
+        assert mapped["id"] == [f"c{index}" for index in expected["conversation_index"]]
+    # Without indices, conversation_index counts within each batch.
+    within = dataset.map(encode_map(tok, expand_turns=True), batched=True, batch_size=5)
+    assert within["conversation_index"] == [index % 5 for index in expected["conversation_index"]]
+    with pytest.raises(fastmask.InputError, match="collect"):
+        encode_map(tok, expand_turns=True, on_error="collect")

@@ -36,3 +36,13 @@ def test_map_batches_equals_single_process(local_ray, chat_tokenizer):
     assert [row["id"] for row in rows] == list(range(60))
     for name, values in expected.items():
         assert [list(row[name]) for row in rows] == values
+
+
+def test_expand_turns_repeats_the_row_per_turn(chat_tokenizer):
+    conversations = synth.corpus(10, seed=3, tools=False)
+    table = pa.table({"id": list(range(10)), "messages": pa.array(conversations)})
+    encoded = EncodeBatches(chat_tokenizer, expand_turns=True)(table)
+    expected = chat_tokenizer.encode_batch(conversations, expand_turns=True)
+    assert encoded.column("id").to_pylist() == expected["conversation_index"]
+    for name, values in expected.items():
+        assert encoded.column(name).to_pylist() == values

@@ -29,9 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--mask-source",
-        choices=("auto", "generation", "turns"),
+        choices=("auto", "generation", "turns", "none"),
         default="auto",
-        help="{%% generation %%} blocks, turns inferred from the template, or blocks when present (default)",
+        help="{%% generation %%} blocks, turns inferred from the template, blocks when present (default), "
+        "or none (the text alone, nothing trained)",
     )
     group.add_argument("--train-roles", default="assistant", help="comma-separated roles trained with turn masks")
     group.add_argument("--last-turn-only", action="store_true", help="train only the last trained turn")

@@ -13,6 +13,8 @@ from fastmask.cli import _defaults, _input, _output, _tokenizer_args
 from fastmask.cli._summary import Stats, progress_bar
 
 OUTPUT_COLUMNS = ("input_ids", "assistant_masks", "labels")
+# With --expand-turns: each row's input row (in the file) and the index of its trained message.
+ORIGIN_COLUMNS = ("conversation_index", "turn_index")
 
 
 def add_parser(commands: Any) -> None:
@@ -46,6 +48,12 @@ def add_parser(commands: Any) -> None:
         default=1024,
         help="rows per chunk (default 1024): memory is bounded by one chunk's conversations and outputs",
     )
+    parser.add_argument(
+        "--expand-turns",
+        action="store_true",
+        help="one row per trained turn (the conversation up to it, only it trained), "
+        "with conversation_index (the input row) and turn_index columns",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     _tokenizer_args.add_arguments(parser)
     parser.set_defaults(run=run)
@@ -70,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             sink.write(table)
             bar.update(len(chunk))
             bar.set_postfix_str(f"{stats.tokens / stats.elapsed:,.0f} tokens/s", refresh=False)
-        sink.commit(empty_schema=output_schema())
+        sink.commit(empty_schema=output_schema(expand_turns=args.expand_turns))
     report = None
     if stats.skipped:
         report = output.with_name(output.name + ".errors.jsonl")
@@ -84,6 +92,8 @@ def encode_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {"ignore_index": args.ignore_index, "num_threads": args.num_threads}
     if args.max_length is not None:
         options.update(max_length=args.max_length, truncation=True, truncation_side=args.truncation)
+    if args.expand_turns:
+        options["expand_turns"] = True
     return {**options, **_tokenizer_args.mask_options(args)}
 
 
@@ -110,12 +120,16 @@ def encode_chunk(
             raise kind(f"row {row}: {message} (pass --on-error skip to skip bad rows)")
         stats.skip(row, reason, message)
     good = [row for position, row in enumerate(readable) if position not in failed]
+    origins = {}
+    if "turn_index" in out:  # --expand-turns: each row's conversation, as a row of the chunk
+        good = [readable[position] for position in out["conversation_index"].to_pylist()]
+        file_rows = pa.array([chunk.first_row + row for row in good], type=pa.int64())
+        origins = {"conversation_index": file_rows, "turn_index": out["turn_index"]}
     # Pass-through columns (a re-encoded file's old outputs are replaced), then the outputs.
-    passed = chunk.columns.drop_columns([name for name in OUTPUT_COLUMNS if name in chunk.columns.column_names])
+    outputs = {**{name: out[name] for name in OUTPUT_COLUMNS}, **origins}
+    passed = chunk.columns.drop_columns([name for name in outputs if name in chunk.columns.column_names])
     kept = passed.take(pa.array(good, type=pa.int64())).columns if passed.num_columns else []
-    table = pa.Table.from_arrays(
-        [*kept, *(out[name] for name in OUTPUT_COLUMNS)], names=[*passed.column_names, *OUTPUT_COLUMNS]
-    )
+    table = pa.Table.from_arrays([*kept, *outputs.values()], names=[*passed.column_names, *outputs])
     stats.rows_written += len(table)
     stats.tokens += len(out["input_ids"].values)
     stats.assistant_tokens += pc.sum(out["assistant_masks"].values).as_py() or 0
@@ -123,14 +137,16 @@ def encode_chunk(
     return table
 
 
-def output_schema() -> Any:
+def output_schema(*, expand_turns: bool = False) -> Any:
     import pyarrow as pa
 
+    origins = [(name, pa.int64()) for name in ORIGIN_COLUMNS] if expand_turns else []
     return pa.schema(
         [
             ("input_ids", pa.list_(pa.int32())),
             ("assistant_masks", pa.list_(pa.int8())),
             ("labels", pa.list_(pa.int64())),
+            *origins,
         ]
     )
 

@@ -1,6 +1,7 @@
 """`fastmask render`: print conversations as the template renders them, with the assistant spans
 (what the mask trains on) highlighted - colour on a terminal, ⟦ ⟧ markers otherwise. How users
-debug a template's masks."""
+debug a template's masks. A conversation whose spans cannot be made is shown as text alone, with a
+note saying why."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fastmask import FastmaskError
 from fastmask.cli import _defaults, _input, _tokenizer_args
 
 HIGHLIGHT, RESET = "\x1b[1;32m", "\x1b[0m"
@@ -37,8 +39,17 @@ def run(args: argparse.Namespace) -> int:
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     options = {"add_generation_prompt": args.add_generation_prompt, **_tokenizer_args.mask_options(args)}
     for row, conversation in selected_rows(source, args):
-        text, spans = tokenizer.render(conversation, **options)
-        print(f"--- row {row} (assistant text {'highlighted' if color else f'in {OPEN} {CLOSE}'})")
+        try:
+            text, spans = tokenizer.render(conversation, **options)
+        except FastmaskError as err:
+            if options["mask_source"] == "none":
+                raise
+            # The spans could not be made; the text alone still shows what the template renders (if
+            # the template cannot render it at all, this raises that error instead).
+            text, spans = tokenizer.render(conversation, **{**options, "mask_source": "none"})
+            print(f"--- row {row} (text only: no assistant spans: {err})")
+        else:
+            print(f"--- row {row} (assistant text {'highlighted' if color else f'in {OPEN} {CLOSE}'})")
         print(highlighted(text, spans, color))
     return 0
 
