@@ -109,6 +109,10 @@ class MaskOptions:
             trained), or `"header"` (at the role header).
         mask_header_whitespace: also train the whitespace just before that start (as TRL's
             Qwen2.5 training template does).
+        changed_turns: what happens to a trained turn the template renders differently once
+            later messages follow (it drops the turn's reasoning, or ends it with another token):
+            `"error"` (the default; the error points to `expand_turns=True`) or `"skip"` (such
+            turns are left untrained). Never trained as rewritten.
         expand_turns (`render_batch`, `encode`): one row per trained turn: the conversation up to
             and including that turn, rendered as the template renders it when the turn is the
             last message, with only that turn trained; conversations with no trained turn make
@@ -154,6 +158,7 @@ class MaskOptions:
         mask_separator: bool = True,
         turn_start: Literal["content", "prefill", "header"] = "content",
         mask_header_whitespace: bool = False,
+        changed_turns: Literal["error", "skip"] = "error",
         expand_turns: bool = False,
         max_length: int | None = None,
         truncation: bool | str = False,
@@ -183,6 +188,8 @@ class MaskOptions:
     def turn_start(self) -> str: ...
     @property
     def mask_header_whitespace(self) -> bool: ...
+    @property
+    def changed_turns(self) -> str: ...
     @property
     def expand_turns(self) -> bool: ...
     @property

@@ -8,10 +8,11 @@ pub mod conversation;
 pub mod encode;
 pub mod encoder;
 pub mod expand;
+mod markers;
 mod sanitize;
 pub mod turns;
 
 pub use conversation::{Conversation, RenderInputs, ToConversation};
 pub use encode::{EncodeOptions, Encoded, PaddingStrategy};
 pub use encoder::{CallOptions, ChatEncoder, EncodedBatch, ErrorPolicy, Layout, TokenOptions, TokenizerDefaults};
-pub use turns::{MaskPlan, MaskSource, TurnOptions, TurnStart};
+pub use turns::{ChangedTurns, MaskPlan, MaskSource, TurnOptions, TurnStart};

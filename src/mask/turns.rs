@@ -1,14 +1,19 @@
 //! Assistant spans for templates without `{% generation %}` tags, inferred from the template
 //! itself: a turn starts where the prefix rendered up to it (with the generation prompt, for an
 //! assistant turn) ends, and ends where the prefix rendered through it ends. Every prefix is
-//! checked against the full render, so a template that rewrites earlier turns yields an error
-//! naming the turn, never a shifted mask.
+//! checked against the full render. Where earlier parts move once later messages follow (a
+//! system prompt beside the last user message), the turn's own text is found in the full render
+//! by the message contents around it (`markers`). A turn the template itself renders differently
+//! once later messages follow (past reasoning dropped) is never trained as rewritten: it is an
+//! error pointing to `expand_turns`, or left untrained on request. What cannot be verified is an
+//! error naming the turn, never a shifted mask.
 
 use minijinja::value::Value;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jinja::{ChatTemplate, Rendered, Span};
 use crate::mask::conversation::{build_context, Conversation, RenderInputs};
+use crate::mask::markers::ContentMap;
 
 /// Where assistant spans come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -43,6 +48,21 @@ pub struct TurnOptions {
     /// Start the span before the whitespace that precedes its start (e.g. the `\n` after
     /// `<|im_start|>assistant`), as TRL's Qwen2.5 training template does.
     pub mask_header_whitespace: bool,
+    /// What to do with a turn the template renders differently once later messages follow.
+    pub changed_turns: ChangedTurns,
+}
+
+/// A trained turn the template renders differently once later messages follow (it drops the
+/// turn's reasoning, or ends it with another token): training the rewritten text would teach
+/// the model something it never writes, so it is not trained as such.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ChangedTurns {
+    /// An error naming the turn, pointing to `expand_turns`, which trains each turn as the
+    /// template renders it when it is last.
+    #[default]
+    Error,
+    /// The turn is left untrained; the turns the template renders whole are trained.
+    Skip,
 }
 
 /// Where an assistant turn's span starts. A turn is rendered as a role header (what the template
@@ -69,6 +89,7 @@ impl Default for TurnOptions {
             mask_separator: true,
             turn_start: TurnStart::Content,
             mask_header_whitespace: false,
+            changed_turns: ChangedTurns::Error,
         }
     }
 }
@@ -150,6 +171,16 @@ pub(crate) fn render_selected_turns(
         Ok(template.render(build_context(&prefix, &prefix_inputs, special_tokens)?)?.text)
     };
     let full = template.render(build_context(conversation, inputs, special_tokens)?)?;
+    // The contents of the first `count` messages placed in their render `text` (with the
+    // contents as markers: one more render).
+    let content_map_of = |count: usize, text: &str| -> Result<Option<ContentMap>> {
+        let prefix = Conversation { messages: conversation.messages[..count].to_vec() };
+        let prefix_inputs = RenderInputs { add_generation_prompt: false, ..inputs.clone() };
+        let prefix_inputs = if count == conversation.messages.len() { inputs } else { &prefix_inputs };
+        ContentMap::build(template, &prefix, prefix_inputs, special_tokens, text)
+    };
+    // Built on the first turn that needs it.
+    let mut content_map: Option<Option<ContentMap>> = None;
     let mut byte_spans = Vec::new();
     for (index, message) in conversation.messages.iter().enumerate() {
         if !selected(index) {
@@ -161,13 +192,32 @@ pub(crate) fn render_selected_turns(
             // of an empty prefix says nothing about where the first turn starts.
             return Err(Error::input("a trained first message has no prefix to infer its start from").in_message(0));
         }
-        let prompt = if is_assistant { Some(render(index, true).map_err(|err| turn_error(index, err))?) } else { None };
-        let through = render(index + 1, false).map_err(|err| turn_error(index, err))?;
+        let in_turn = |err: Error| turn_error(index, err);
+        let prompt = if is_assistant { Some(render(index, true).map_err(in_turn)?) } else { None };
+        let through = render(index + 1, false).map_err(in_turn)?;
         let located = match content_turn(&full.text, prompt.as_deref(), &through, options.turn_start) {
             Some(turn) => Ok(turn),
             None => {
-                let before = render(index, false).map_err(|err| turn_error(index, err))?;
-                locate_turn(&full.text, &before, prompt.as_deref(), &through, options.turn_start)
+                let before = render(index, false).map_err(in_turn)?;
+                match locate_turn(&full.text, &before, prompt.as_deref(), &through, options.turn_start) {
+                    Ok(turn) => Ok(turn),
+                    Err(Unlocated::Changed) if options.changed_turns == ChangedTurns::Skip => continue,
+                    Err(Unlocated::Changed) => Err(CHANGED_TURN.to_string()),
+                    Err(Unlocated::Moved(why)) => {
+                        let map = match &content_map {
+                            Some(map) => map,
+                            None => content_map.insert(content_map_of(conversation.messages.len(), &full.text)?),
+                        };
+                        match map {
+                            Some(map) => {
+                                let (before, prompt) = (&before, prompt.as_deref());
+                                moved_turn(&full.text, map, index, before, prompt, &through, &content_map_of, options)
+                            }
+                            None => Err(UNVERIFIABLE.to_string()),
+                        }
+                        .map_err(|detail| format!("{why}; {detail}"))
+                    }
+                }
             }
         };
         let (start, end) = located.map_err(|why| Error::new(ErrorKind::Template, why).in_message(index))?;
@@ -181,6 +231,86 @@ pub(crate) fn render_selected_turns(
     }
     let spans = byte_spans.into_iter().map(|(start, end)| span_of(&full.text, start, end)).collect();
     Ok(Rendered { text: full.text, spans })
+}
+
+const UNVERIFIABLE: &str = "the template reads the message contents, so the turn cannot be verified";
+
+const CHANGED_TURN: &str = "the template renders this turn differently once later messages follow (it drops or \
+     rewrites part of it, such as its reasoning), so it cannot be trained as the model writes it in this \
+     conversation; expand_turns=True trains each turn as the template renders it when it is the last message \
+     (changed_turns='skip' leaves such turns untrained)";
+
+/// Why a turn was not located by prefixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unlocated {
+    /// Earlier parts of the render move once later messages follow.
+    Moved(&'static str),
+    /// The turn's own text is rendered differently once later messages follow.
+    Changed,
+}
+
+/// Locates a turn whose surroundings move: its text as the template renders it when it is last
+/// (located in `through`, the render through it), found in `full` by the contents around it.
+/// The text may end with a closing the template adds after the last message only (Phi-3's eos),
+/// so without that closing it is looked for too.
+fn moved_turn(
+    full: &str,
+    full_map: &ContentMap,
+    index: usize,
+    before: &str,
+    prompt: Option<&str>,
+    through: &str,
+    content_map_of: &dyn Fn(usize, &str) -> Result<Option<ContentMap>>,
+    options: &TurnOptions,
+) -> std::result::Result<(usize, usize), String> {
+    let start = match locate_turn(through, before, prompt, through, options.turn_start) {
+        Ok((start, _)) => start,
+        Err(_) => anchored_turn_start(index, before, prompt, through, content_map_of, options.turn_start)?,
+    };
+    full_map.locate(full, index, &through[start..]).or_else(|err| {
+        let cut = end_before_closing(through, before, through, start).ok_or(err.clone())?;
+        full_map.locate(full, index, &through[start..cut]).map_err(|_| err)
+    })
+}
+
+/// Where the last turn of `through` starts when even the render before it is not a prefix of it
+/// (the system prompt moves to the last user message, or a tool result closes differently once
+/// an assistant turn follows): after the end of the contents before the turn, at the generation
+/// prompt's addition (`<|im_start|>assistant\n`) found there, or, for a template whose generation
+/// prompt adds nothing, after what the render before the turn writes after those contents.
+fn anchored_turn_start(
+    index: usize,
+    before: &str,
+    prompt: Option<&str>,
+    through: &str,
+    content_map_of: &dyn Fn(usize, &str) -> Result<Option<ContentMap>>,
+    turn_start: TurnStart,
+) -> std::result::Result<usize, String> {
+    let through_map = content_map_of(index + 1, through).map_err(|err| err.message)?.ok_or(UNVERIFIABLE)?;
+    let anchor = through_map.end_before(index);
+    let own_start = through_map.start_of(index).unwrap_or(through.len());
+    let added = prompt.map(|prompt| &prompt[common_prefix_len(before, prompt)..]).unwrap_or_default();
+    if added.is_empty() {
+        let before_map = content_map_of(index, before).map_err(|err| err.message)?.ok_or(UNVERIFIABLE)?;
+        let closing = &before[before_map.end_before(index)..];
+        return through[anchor..]
+            .starts_with(closing)
+            .then_some(anchor + closing.len())
+            .ok_or_else(|| "the turn cannot be located in the render that ends with it".to_string());
+    }
+    let header = through
+        .get(anchor..own_start)
+        .and_then(|window| window.rfind(added))
+        .map(|at| anchor + at)
+        .ok_or("the generation prompt is not found before the turn in the render that ends with it")?;
+    Ok(match turn_start {
+        TurnStart::Content => header + added.len(),
+        TurnStart::Prefill => {
+            let prompt = prompt.unwrap_or_default();
+            header + prefill_start(&prompt[..prompt.len() - added.len()], prompt) - (prompt.len() - added.len())
+        }
+        TurnStart::Header => header,
+    })
 }
 
 fn turn_error(index: usize, err: Error) -> Error {
@@ -218,7 +348,10 @@ fn locate_turn(
     prompt: Option<&str>,
     through: &str,
     turn_start: TurnStart,
-) -> std::result::Result<(usize, usize), String> {
+) -> std::result::Result<(usize, usize), Unlocated> {
+    const EARLIER_MOVE: &str = "the template renders the earlier messages differently once later ones follow";
+    let written = before;
+    let (before, prompt) = without_closing(full, before, prompt, through);
     let content_start = match prompt {
         Some(prompt) if full.starts_with(prompt) => prompt.len(),
         // The turn starts after the part of the generation prompt that the full render shares: a
@@ -228,40 +361,56 @@ fn locate_turn(
             marker_start(full, shared).max(before.len())
         }
         None if full.starts_with(before) => before.len(),
-        _ => {
-            return Err("the template renders the earlier messages differently once later ones follow, \
-                        so this turn's start cannot be located"
-                .into())
-        }
+        _ => return Err(Unlocated::Moved(EARLIER_MOVE)),
     };
     let start = match (prompt, turn_start) {
         (Some(_), TurnStart::Content) => content_start,
         (Some(prompt), TurnStart::Prefill) => prefill_start(before, prompt).min(content_start),
         (Some(_), TurnStart::Header) if full.starts_with(before) => before.len(),
-        (Some(_), TurnStart::Header) => {
-            return Err("the template renders the earlier messages differently once later ones follow, \
-                        so this turn's header cannot be located"
-                .into())
-        }
+        (Some(_), TurnStart::Header) => return Err(Unlocated::Moved(EARLIER_MOVE)),
         (None, _) => content_start,
     };
     if full.starts_with(through) && through.len() >= start {
         return Ok((start, through.len()));
     }
-    if let Some(end) = end_before_closing(full, before, through, start) {
+    if let Some(end) = end_before_closing(full, written, through, start) {
         return Ok((start, end));
     }
-    // The turn renders differently when it is not the last message (Qwen3 drops the reasoning of
-    // earlier turns, for example). Such changes sit at the turn's start, so its rendering in
-    // `full` is the longest piece after `start` that is also how its last-message rendering ends.
-    let Some(tail) = through.get(start..).filter(|_| through.starts_with(&full[..start])) else {
-        return Err("the template renders the earlier messages differently when this turn is the last one".into());
-    };
-    longest_suffix_match(full, start, tail).map(|end| (start, end)).ok_or_else(|| {
-        "the template renders this turn differently when it is not the last message, and its text \
-         cannot be matched"
-            .into()
-    })
+    if !through.starts_with(&full[..start]) {
+        return Err(Unlocated::Moved(
+            "the template renders the earlier messages differently when this turn is the last one",
+        ));
+    }
+    // The render through the turn agrees with `full` up to the turn's start, and neither it nor
+    // it without a closing added after the last message is a prefix of `full`: the turn itself
+    // is rendered differently once later messages follow.
+    Err(Unlocated::Changed)
+}
+
+/// `before` and `prompt` without a closing the template writes after the last message of every
+/// render (Command R7B's tool-use template opens a chatbot turn after each), which is not part
+/// of what a later turn follows: the part of `before` that `full` does not share, when `full`
+/// and `through` end with it too. Unchanged when `before` is a prefix of `full`.
+fn without_closing<'a>(
+    full: &str,
+    before: &'a str,
+    prompt: Option<&'a str>,
+    through: &str,
+) -> (&'a str, Option<&'a str>) {
+    if full.starts_with(before) {
+        return (before, prompt);
+    }
+    let shared = marker_start(before, common_prefix_len(full, before));
+    let closing = &before[shared..];
+    if closing.is_empty() || !full.ends_with(closing) || !through.ends_with(closing) {
+        return (before, prompt);
+    }
+    let head = &before[..shared];
+    let prompt = prompt.map(|prompt| match prompt.strip_suffix(closing) {
+        Some(opened) if opened.starts_with(head) => opened,
+        _ => prompt,
+    });
+    (head, prompt)
 }
 
 /// Where the turn ends when the render through it differs from `full` only by a closing the
@@ -307,16 +456,6 @@ fn prefill_start(before: &str, prompt: &str) -> usize {
 /// Length in bytes of the longest common prefix, ending on a character boundary.
 fn common_prefix_len(a: &str, b: &str) -> usize {
     a.char_indices().zip(b.chars()).find(|((_, x), y)| x != y).map_or_else(|| a.len().min(b.len()), |((at, _), _)| at)
-}
-
-/// The largest `end` such that `full[start..end]` is a non-empty suffix of `tail`.
-fn longest_suffix_match(full: &str, start: usize, tail: &str) -> Option<usize> {
-    let longest = tail.len().min(full.len() - start);
-    (1..=longest).rev().find_map(|length| {
-        let end = start + length;
-        let piece = full.get(start..end)?;
-        tail.ends_with(piece).then_some(end)
-    })
 }
 
 /// Applies the end-of-turn, separator and header-whitespace options to a turn's byte range.
@@ -413,7 +552,7 @@ mod tests {
     }
 
     #[test]
-    fn earlier_turns_rewritten_at_their_start_are_matched() {
+    fn a_turn_the_template_rewrites_is_an_error_or_left_untrained() {
         // Like Qwen3: reasoning is shown only on the last assistant turn.
         let source = "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if loop.last and m.think %}<think>{{ m.think }}</think>{% endif %}\
                       {{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
@@ -426,19 +565,58 @@ mod tests {
         };
         let conv =
             Conversation { messages: vec![message("user", "q"), think("a1"), message("user", "q2"), think("a2")] };
-        assert_eq!(
-            spans(source, &conv, &TurnOptions::default()).unwrap(),
-            ["a1<|im_end|>\n", "<think>r</think>a2<|im_end|>\n"]
-        );
+        let err = spans(source, &conv, &TurnOptions::default()).unwrap_err();
+        assert!(err.message.starts_with("message 1: "), "{}", err.message);
+        assert!(err.message.contains("expand_turns=True"), "{}", err.message);
+        let options = TurnOptions { changed_turns: ChangedTurns::Skip, ..Default::default() };
+        assert_eq!(spans(source, &conv, &options).unwrap(), ["<think>r</think>a2<|im_end|>\n"]);
+    }
+
+    /// Like Mistral's v3 templates: the system prompt is written into the last user message.
+    const SYSTEM_BESIDE_LAST_USER: &str = "{% set sys = messages | selectattr('role', 'eq', 'system') | list %}\
+        {% set convo = messages | rejectattr('role', 'eq', 'system') | list %}<s>\
+        {% for m in convo %}{% if m.role == 'user' %}[INST] {% if loop.index0 == convo | length - 1 or \
+        loop.index0 == convo | length - 2 %}{% if sys %}{{ sys[0].content }}\n\n{% endif %}{% endif %}{{ m.content }}[/INST]\
+        {% else %} {{ m.content }}</s>{% endif %}{% endfor %}";
+
+    #[test]
+    fn turns_are_found_where_only_their_surroundings_move() {
+        let conv =
+            conversation(&[("system", "S"), ("user", "q1"), ("assistant", "a1"), ("user", "q2"), ("assistant", "a2")]);
+        assert_eq!(spans(SYSTEM_BESIDE_LAST_USER, &conv, &TurnOptions::default()).unwrap(), [" a1</s>", " a2</s>"]);
+        let options = TurnOptions { mask_end_of_turn: false, ..Default::default() };
+        assert_eq!(spans(SYSTEM_BESIDE_LAST_USER, &conv, &options).unwrap(), [" a1", " a2"]);
     }
 
     #[test]
-    fn a_template_that_rewrites_history_is_an_error_naming_the_turn() {
-        // The first turn's text depends on how many messages follow.
+    fn a_moved_turn_whose_text_is_ambiguous_or_missing_is_an_error() {
+        // The assistant content equals the user's: the turn's text (" x</s>") is found once,
+        // but the content map cannot tell the contents apart only by text, so it checks places.
+        let conv =
+            conversation(&[("system", "S"), ("user", "x"), ("assistant", "x"), ("user", "q2"), ("assistant", "a2")]);
+        let got = spans(SYSTEM_BESIDE_LAST_USER, &conv, &TurnOptions::default()).unwrap();
+        assert_eq!(got, [" x</s>", " a2</s>"]);
+        // A template that reads the contents (prints their length) cannot be verified by markers.
+        let source =
+            SYSTEM_BESIDE_LAST_USER.replace("{{ m.content }}</s>", "{{ m.content }}{{ m.content | length }}</s>");
+        let conv =
+            conversation(&[("system", "S"), ("user", "q1"), ("assistant", "a1"), ("user", "q2"), ("assistant", "a2")]);
+        let err = spans(&source, &conv, &TurnOptions::default()).unwrap_err();
+        assert!(err.message.starts_with("message 2: "), "{}", err.message);
+        assert!(err.message.contains("cannot be verified"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_template_that_rewrites_history_is_located_by_contents_or_an_error_naming_the_turn() {
+        // The first turn's text depends on how many messages follow; each content stays whole.
         let source = "{% for m in messages %}[{{ messages | length }}]{{ m.content }}{% endfor %}";
-        let err =
-            spans(source, &conversation(&[("user", "q"), ("assistant", "a")]), &TurnOptions::default()).unwrap_err();
+        let conv = conversation(&[("user", "q"), ("assistant", "a")]);
+        assert_eq!(spans(source, &conv, &TurnOptions::default()).unwrap(), ["[2]a"]);
+        // Contents printed reversed cannot be placed, so nothing can be verified.
+        let source = "{% for m in messages %}[{{ messages | length }}]{{ m.content | reverse }}{% endfor %}";
+        let err = spans(source, &conv, &TurnOptions::default()).unwrap_err();
         assert!(err.message.starts_with("message 1: "), "{}", err.message);
+        assert!(err.message.contains("cannot be verified"), "{}", err.message);
     }
 
     #[test]
@@ -474,11 +652,5 @@ mod tests {
         assert_eq!(spans(source, &conv, &options).unwrap(), ["<think>\nr</think>a<|im_end|>\n"]);
         let options = TurnOptions { turn_start: TurnStart::Header, ..Default::default() };
         assert_eq!(spans(source, &conv, &options).unwrap(), ["<|im_start|>assistant\n<think>\nr</think>a<|im_end|>\n"]);
-    }
-
-    #[test]
-    fn suffix_matching() {
-        assert_eq!(longest_suffix_match("xxab|next", 2, "<t>ab"), Some(4));
-        assert_eq!(longest_suffix_match("xxzz", 2, "ab"), None);
     }
 }

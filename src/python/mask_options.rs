@@ -11,8 +11,8 @@ use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 use pyo3::{Borrowed, PyTypeInfo};
 
 use super::options::{
-    name_of, parse, repr, side, strings, text, MaxLength, ReturnTensors, Truncate, MASK_SOURCES, PADDINGS, POLICIES,
-    SIDES, TENSORS, TURN_STARTS,
+    name_of, parse, repr, side, strings, text, MaxLength, ReturnTensors, Truncate, CHANGED_TURNS, MASK_SOURCES,
+    PADDINGS, POLICIES, SIDES, TENSORS, TURN_STARTS,
 };
 use crate::mask::CallOptions;
 use crate::Error;
@@ -46,7 +46,7 @@ const EVERY_CALL: &[Call] = &[Call::Render, Call::Encode, Call::EncodeTexts];
 /// Every option with the calls that take it (for the others its keyword is a template variable),
 /// in the order a call's keywords are read: `control_tokens` sees the call's
 /// `sanitize_control_tokens`.
-const FIELDS: [(&str, &[Call]); 20] = [
+const FIELDS: [(&str, &[Call]); 21] = [
     ("mask_source", MASKING),
     ("train_roles", MASKING),
     ("train_key", MASKING),
@@ -55,6 +55,7 @@ const FIELDS: [(&str, &[Call]); 20] = [
     ("mask_separator", MASKING),
     ("turn_start", MASKING),
     ("mask_header_whitespace", MASKING),
+    ("changed_turns", MASKING),
     ("expand_turns", MASKING),
     ("max_length", TOKENIZING),
     ("truncation", TOKENIZING),
@@ -95,6 +96,10 @@ const FIELDS: [(&str, &[Call]); 20] = [
 ///         trained), or `"header"` (at the role header).
 ///     mask_header_whitespace: also train the whitespace just before that start (as TRL's
 ///         Qwen2.5 training template does).
+///     changed_turns: what happens to a trained turn the template renders differently once
+///         later messages follow (it drops the turn's reasoning, or ends it with another token):
+///         `"error"` (the default; the error points to `expand_turns=True`) or `"skip"` (such
+///         turns are left untrained). Never trained as rewritten.
 ///     expand_turns (`render_batch`, `encode`): one row per trained turn: the conversation up to
 ///         and including that turn, rendered as the template renders it when the turn is the
 ///         last message, with only that turn trained; conversations with no trained turn make
@@ -175,6 +180,7 @@ impl PyMaskOptions {
             "mask_separator" => masks.turns.mask_separator = value.is_truthy()?,
             "turn_start" => masks.turns.turn_start = parse(value, name)?,
             "mask_header_whitespace" => masks.turns.mask_header_whitespace = value.is_truthy()?,
+            "changed_turns" => masks.turns.changed_turns = parse(value, name)?,
             "expand_turns" => self.call.expand_turns = value.is_truthy()?,
             "max_length" => tokens.max_length = parse::<MaxLength>(value, name)?.0,
             "truncation" => tokens.truncation = parse::<Truncate>(value, name)?.0,
@@ -307,6 +313,12 @@ impl PyMaskOptions {
     #[getter]
     fn mask_header_whitespace(&self) -> bool {
         self.call.masks.turns.mask_header_whitespace
+    }
+
+    /// `"error"` or `"skip"`.
+    #[getter]
+    fn changed_turns(&self) -> &'static str {
+        name_of(&CHANGED_TURNS, self.call.masks.turns.changed_turns)
     }
 
     #[getter]

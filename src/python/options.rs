@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 use pyo3::Borrowed;
 
-use crate::mask::{ErrorPolicy, Layout, MaskSource, PaddingStrategy, TurnStart};
+use crate::mask::{ChangedTurns, ErrorPolicy, Layout, MaskSource, PaddingStrategy, TurnStart};
 use crate::{Backend, Error, Side};
 
 /// Why a value is not one an option takes.
@@ -95,6 +95,8 @@ pub(super) const MASK_SOURCES: [(&str, MaskSource); 4] = [
 ];
 pub(super) const TURN_STARTS: [(&str, TurnStart); 3] =
     [("content", TurnStart::Content), ("prefill", TurnStart::Prefill), ("header", TurnStart::Header)];
+pub(super) const CHANGED_TURNS: [(&str, ChangedTurns); 2] =
+    [("error", ChangedTurns::Error), ("skip", ChangedTurns::Skip)];
 pub(super) const POLICIES: [(&str, ErrorPolicy); 3] =
     [("raise", ErrorPolicy::Raise), ("skip", ErrorPolicy::Skip), ("collect", ErrorPolicy::Collect)];
 pub(super) const TENSORS: [(&str, ReturnTensors); 3] =
@@ -171,6 +173,14 @@ impl<'a, 'py> FromPyObject<'a, 'py> for TurnStart {
 
     fn extract(value: Borrowed<'a, 'py, PyAny>) -> Result<Self, OptionError> {
         named_value(&TURN_STARTS, &value, "'content', 'prefill' or 'header'", quoted)
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ChangedTurns {
+    type Error = OptionError;
+
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> Result<Self, OptionError> {
+        named_value(&CHANGED_TURNS, &value, "'error' or 'skip'", repr)
     }
 }
 
