@@ -196,3 +196,45 @@ fn place(marked: &str, full: &str, contents: &[(usize, String)]) -> Option<Vec<P
         at += form.len();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(id: usize) -> String {
+        format!("{OPEN}{id}{CLOSE}")
+    }
+
+    #[test]
+    fn contents_are_placed_as_given_or_trimmed() {
+        let contents = vec![(0, "hi".to_string()), (1, " spaced \n".to_string())];
+        let marked = format!("<u>{}</u><a>{}</a>", marker(0), marker(1));
+        let placed = place(&marked, "<u>hi</u><a>spaced</a>", &contents).unwrap();
+        assert_eq!(placed[0], Placed { message: 0, start_byte: 3, end_byte: 5 });
+        assert_eq!(placed[1], Placed { message: 1, start_byte: 12, end_byte: 18 });
+    }
+
+    #[test]
+    fn a_render_that_is_not_the_marked_one_with_contents_back_is_not_placed() {
+        let contents = vec![(0, "hi".to_string())];
+        let marked = format!("<u>{}</u>", marker(0));
+        assert!(place(&marked, "<u>HI</u>", &contents).is_none());
+        assert!(place(&marked, "<u>hi</u>!", &contents).is_none());
+    }
+
+    #[test]
+    fn a_turn_is_located_around_its_own_content_and_must_hold_no_other() {
+        let full = "[u]q[/u][a]x[/a][u]x[/u]";
+        let map = ContentMap {
+            placed: vec![
+                Placed { message: 0, start_byte: 3, end_byte: 4 },
+                Placed { message: 1, start_byte: 11, end_byte: 12 },
+                Placed { message: 2, start_byte: 19, end_byte: 20 },
+            ],
+            messages: 3,
+        };
+        assert_eq!(map.locate(full, 1, "x[/a]"), Ok((11, 16)));
+        // A turn text that would reach into the next message's content is refused.
+        assert!(map.locate(full, 1, "x[/a][u]x").unwrap_err().contains("message 2"));
+    }
+}

@@ -210,8 +210,9 @@ pub(crate) fn render_selected_turns(
                         };
                         match map {
                             Some(map) => {
-                                let (before, prompt) = (&before, prompt.as_deref());
-                                moved_turn(&full.text, map, index, before, prompt, &through, &content_map_of, options)
+                                let renders =
+                                    TurnRenders { before: &before, prompt: prompt.as_deref(), through: &through };
+                                moved_turn(&full.text, map, index, &renders, &content_map_of, options.turn_start)
                             }
                             None => Err(UNVERIFIABLE.to_string()),
                         }
@@ -249,6 +250,15 @@ enum Unlocated {
     Changed,
 }
 
+/// The renders of the messages before a turn (without and, for an assistant turn, with the
+/// generation prompt) and through it.
+#[derive(Clone, Copy)]
+struct TurnRenders<'a> {
+    before: &'a str,
+    prompt: Option<&'a str>,
+    through: &'a str,
+}
+
 /// Locates a turn whose surroundings move: its text as the template renders it when it is last
 /// (located in `through`, the render through it), found in `full` by the contents around it.
 /// The text may end with a closing the template adds after the last message only (Phi-3's eos),
@@ -257,15 +267,14 @@ fn moved_turn(
     full: &str,
     full_map: &ContentMap,
     index: usize,
-    before: &str,
-    prompt: Option<&str>,
-    through: &str,
+    renders: &TurnRenders,
     content_map_of: &dyn Fn(usize, &str) -> Result<Option<ContentMap>>,
-    options: &TurnOptions,
+    turn_start: TurnStart,
 ) -> std::result::Result<(usize, usize), String> {
-    let start = match locate_turn(through, before, prompt, through, options.turn_start) {
+    let TurnRenders { before, prompt, through } = *renders;
+    let start = match locate_turn(through, before, prompt, through, turn_start) {
         Ok((start, _)) => start,
-        Err(_) => anchored_turn_start(index, before, prompt, through, content_map_of, options.turn_start)?,
+        Err(_) => anchored_turn_start(index, renders, content_map_of, turn_start)?,
     };
     full_map.locate(full, index, &through[start..]).or_else(|err| {
         let cut = end_before_closing(through, before, through, start).ok_or(err.clone())?;
@@ -275,21 +284,22 @@ fn moved_turn(
 
 /// Where the last turn of `through` starts when even the render before it is not a prefix of it
 /// (the system prompt moves to the last user message, or a tool result closes differently once
-/// an assistant turn follows): after the end of the contents before the turn, at the generation
-/// prompt's addition (`<|im_start|>assistant\n`) found there, or, for a template whose generation
+/// an assistant turn follows): after the end of the contents before the turn, at the first
+/// occurrence there of the generation prompt's addition (`<|im_start|>assistant\n`; the first,
+/// since the turn may hold several headers, as gpt-oss writes one per channel), or, for a template whose generation
 /// prompt adds nothing, after what the render before the turn writes after those contents.
 fn anchored_turn_start(
     index: usize,
-    before: &str,
-    prompt: Option<&str>,
-    through: &str,
+    renders: &TurnRenders,
     content_map_of: &dyn Fn(usize, &str) -> Result<Option<ContentMap>>,
     turn_start: TurnStart,
 ) -> std::result::Result<usize, String> {
+    let TurnRenders { before, prompt, through } = *renders;
     let through_map = content_map_of(index + 1, through).map_err(|err| err.message)?.ok_or(UNVERIFIABLE)?;
     let anchor = through_map.end_before(index);
     let own_start = through_map.start_of(index).unwrap_or(through.len());
-    let added = prompt.map(|prompt| &prompt[common_prefix_len(before, prompt)..]).unwrap_or_default();
+    let added =
+        prompt.map(|prompt| &prompt[marker_start(prompt, common_prefix_len(before, prompt))..]).unwrap_or_default();
     if added.is_empty() {
         let before_map = content_map_of(index, before).map_err(|err| err.message)?.ok_or(UNVERIFIABLE)?;
         let closing = &before[before_map.end_before(index)..];
@@ -300,7 +310,7 @@ fn anchored_turn_start(
     }
     let header = through
         .get(anchor..own_start)
-        .and_then(|window| window.rfind(added))
+        .and_then(|window| window.find(added))
         .map(|at| anchor + at)
         .ok_or("the generation prompt is not found before the turn in the render that ends with it")?;
     Ok(match turn_start {
@@ -376,21 +386,22 @@ fn locate_turn(
     if let Some(end) = end_before_closing(full, written, through, start) {
         return Ok((start, end));
     }
-    if !through.starts_with(&full[..start]) {
+    let before_shared = full.starts_with(before) && through.starts_with(before);
+    if !through.starts_with(&full[..start]) && !before_shared {
         return Err(Unlocated::Moved(
             "the template renders the earlier messages differently when this turn is the last one",
         ));
     }
-    // The render through the turn agrees with `full` up to the turn's start, and neither it nor
-    // it without a closing added after the last message is a prefix of `full`: the turn itself
-    // is rendered differently once later messages follow.
+    // The render through the turn agrees with `full` before the turn, and neither it nor it
+    // without a closing added after the last message is a prefix of `full`: the turn itself is
+    // rendered differently once later messages follow.
     Err(Unlocated::Changed)
 }
 
 /// `before` and `prompt` without a closing the template writes after the last message of every
 /// render (Command R7B's tool-use template opens a chatbot turn after each), which is not part
-/// of what a later turn follows: the part of `before` that `full` does not share, when `full`
-/// and `through` end with it too. Unchanged when `before` is a prefix of `full`.
+/// of what a later turn follows: the part of `before` that `full` does not share, when `full`,
+/// `through` and `prompt` end with it too. Unchanged when `before` is a prefix of `full`.
 fn without_closing<'a>(
     full: &str,
     before: &'a str,
@@ -402,7 +413,10 @@ fn without_closing<'a>(
     }
     let shared = marker_start(before, common_prefix_len(full, before));
     let closing = &before[shared..];
-    if closing.is_empty() || !full.ends_with(closing) || !through.ends_with(closing) {
+    // The generation prompt ends with it too: it is written after every render, not a last
+    // turn's own ending (gpt-oss' `<|return|>`, which a prompt replaces with `<|end|>`).
+    let everywhere = [full, through].iter().chain(prompt.as_ref()).all(|text| text.ends_with(closing));
+    if closing.is_empty() || !everywhere {
         return (before, prompt);
     }
     let head = &before[..shared];

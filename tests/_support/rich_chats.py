@@ -52,7 +52,9 @@ def _exchange(rng: random.Random, n: int, tools: bool, reasoning: bool) -> list[
         caller: dict[str, Any] = {
             "role": "assistant",
             "content": "",
-            "tool_calls": [{"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": arguments}}],
+            "tool_calls": [
+                {"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": arguments}}
+            ],
         }
         if reasoning and rng.random() < 0.5:
             caller["reasoning_content"] = f"[Q{n:02d}] I need the weather first."

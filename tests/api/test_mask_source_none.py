@@ -2,8 +2,9 @@
 
 Text, ids and attention mask equal transformers' (render with `tokenize=False`, then the
 tokenizer on that text); spans are empty, assistant masks all zero, labels all `ignore_index`.
-Checked on a template with `{% generation %}` blocks (its spans are dropped), one without, and
-one that rewrites history so that turn inference refuses it.
+Checked on a template with `{% generation %}` blocks (its spans are dropped), one without, one
+that moves the system prompt (turns found by their contents), and one that rewrites an earlier
+turn so that turn inference refuses it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastmask.cli import main
 TAGGED = deepseek.CHATML_TEMPLATE
 UNTAGGED = TAGGED.replace("{% generation %}", "").replace("{% endgeneration %}", "")
 # Mistral v3's habit: the system prompt goes before the *last* user message, so earlier turns are
-# rendered differently once later ones follow, and turn inference refuses the conversation.
+# rendered differently once later ones follow (turn inference finds the turns by their contents).
 SYSTEM_LAST = (
     "{{- bos_token }}"
     "{%- set system = messages[0].content if messages[0].role == 'system' else '' %}"
@@ -34,7 +35,14 @@ SYSTEM_LAST = (
     "{%- else %}{{ m.content }}{{ eos_token }}{% endif %}"
     "{%- endfor %}"
 )
-TEMPLATES = {"tagged": TAGGED, "untagged": UNTAGGED, "system_last": SYSTEM_LAST}
+# gpt-oss' habit: the last assistant turn ends with `<|return|>`, earlier ones with `<|end|>`, so
+# an earlier turn is rewritten once a later message follows and turn inference refuses to train it.
+END_CHANGES = (
+    "{%- for m in messages %}<|{{ m.role }}|>{{ m.content }}"
+    "{%- if m.role == 'assistant' and loop.last %}<|return|>{% else %}<|end|>{% endif %}"
+    "{%- endfor %}"
+)
+TEMPLATES = {"tagged": TAGGED, "untagged": UNTAGGED, "system_last": SYSTEM_LAST, "end_changes": END_CHANGES}
 
 CONVERSATIONS = [
     [
@@ -111,12 +119,17 @@ def test_numpy_arrow_and_lists_agree(case, hf):
 
 def test_the_other_sources_on_these_templates(base):
     # What "none" is for: the untagged template refuses "generation", and turn inference refuses
-    # the template that moves the system prompt.
+    # to train the turn the template rewrites.
     with pytest.raises(fastmask.InputError, match="no \\{% generation %\\} blocks"):
         base.with_chat_template(UNTAGGED).render(CONVERSATIONS[0], mask_source="generation")
-    with pytest.raises(fastmask.FastmaskError) as refused:
-        base.with_chat_template(SYSTEM_LAST).render(CONVERSATIONS[0])
+    with pytest.raises(fastmask.FastmaskError, match="expand_turns=True") as refused:
+        base.with_chat_template(END_CHANGES).render(CONVERSATIONS[0])
     assert refused.value.message == 2
+    text, spans = base.with_chat_template(SYSTEM_LAST).render(CONVERSATIONS[0])
+    assert [text[start:end] for start, end in spans] == [
+        "4.<｜end▁of▁sentence｜>",
+        "6, of course.<｜end▁of▁sentence｜>",
+    ]
     # and the tagged template's blocks are spans under "auto", dropped under "none"
     assert len(base.render(CONVERSATIONS[0])[1]) == 2
 
@@ -132,11 +145,11 @@ def test_mask_options_field_and_error_message():
 def test_cli_render_shows_the_text_when_spans_cannot_be_inferred(tmp_path, capsys, chat_tokenizer):
     data = tmp_path / "chats.jsonl"
     data.write_text("".join(json.dumps({"messages": c}) + "\n" for c in CONVERSATIONS[:2]), encoding="utf-8")
-    template = tmp_path / "system_last.jinja"
-    template.write_text(SYSTEM_LAST, encoding="utf-8")
+    template = tmp_path / "end_changes.jinja"
+    template.write_text(END_CHANGES, encoding="utf-8")
     assert main(["render", str(data), "--chat-template", str(template), "--color", "never"]) == 0
     printed = capsys.readouterr().out
-    tok = chat_tokenizer.with_chat_template(SYSTEM_LAST)
+    tok = chat_tokenizer.with_chat_template(END_CHANGES)
     # Row 0 has two assistant turns and cannot be inferred; row 1 has one and can.
     first, second = printed.split("--- row 1 ")
     header, body = first.split("\n", 1)

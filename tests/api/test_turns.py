@@ -111,27 +111,15 @@ def parallel_tool_calls(conv: Messages) -> bool:
 
 
 def gptoss_rewrites(conv: Messages) -> bool:
-    """GPT-OSS ends the final assistant turn with <|return|> and earlier ones with <|end|>, renders
-    each parallel call as its own message, and drops reasoning before a later assistant turn."""
-    ends_before_another = any(i + 1 < len(conv) and conv[i + 1].get("role") != "tool" for i in assistant_indices(conv))
-    reasoning_then_turn = any(
-        has_reasoning(conv[i]) and i != assistant_indices(conv)[-1] for i in assistant_indices(conv)
-    )
-    return ends_before_another or reasoning_then_turn or parallel_tool_calls(conv)
+    """GPT-OSS renders each parallel call as its own message and moves a tool-calling turn's
+    reasoning, so the turns after them cannot be verified by their contents. (Its other rewrites,
+    `<|return|>` only on the final turn and reasoning dropped before a later turn, are trained
+    with expand_turns=True.)"""
+    return parallel_tool_calls(conv) or any(has_reasoning(m) and m.get("tool_calls") for m in conv)
 
 
 REFUSED: dict[str, Callable[[Messages], bool]] = {
-    "cohere2": system_after_a_turn,
-    "deepseek_r1_distill": system_after_a_turn,
-    "deepseekv3": system_after_a_turn,
-    "muse_glimmer": system_after_a_turn,
-    "diffusion_gemma": lambda conv: consecutive_assistants(conv) or parallel_tool_calls(conv),
-    "glm4moe": reasoning_before_a_query,
-    "nemotron_3_5_lightning": reasoning_before_a_query,
-    "nemotron_3_nano": reasoning_before_a_query,
-    "nemotron_3_super": reasoning_before_a_query,
-    "nemotron_3_ultra": reasoning_before_a_query,
-    "qwen3": consecutive_assistants,
+    "diffusion_gemma": consecutive_assistants,
     "gptoss": gptoss_rewrites,
 }
 
@@ -174,6 +162,45 @@ def orphan_tool_result(conv: Messages) -> bool:
 def tool_result_last_or_orphan(conv: Messages) -> bool:
     return (bool(conv) and conv[-1].get("role") == "tool") or orphan_tool_result(conv)
 
+
+# Stock templates that rewrite a turn once later messages follow (they drop its reasoning, or its
+# empty reasoning block, or end it with another token): conversations with such a turn are trained
+# with expand_turns=True, row by row against the twin's rows.
+REWRITES_TURNS = {
+    "diffusion_gemma",
+    "glm4moe",
+    "gptoss",
+    "nemotron_3_5_lightning",
+    "nemotron_3_nano",
+    "nemotron_3_super",
+    "nemotron_3_ultra",
+    "qwen3",
+    "qwen3_5_nothink",
+    "qwen3_5_think",
+    "qwen3_6",
+}
+
+
+def prefill_shared_with_the_turn(ours: str, twin: str) -> bool:
+    """A generation prompt that prefills `<think></think>` (thinking off) shares `<think>` with a
+    turn written with reasoning, so the inferred turn starts after it; the twin's block starts at
+    the line before."""
+    return twin.endswith(ours) and twin[: len(twin) - len(ours)].strip() == "<think>"
+
+
+# Expanded rows whose trained text differs from the twin's row in a documented way.
+EXPANDED_SPANS: dict[str, Callable[[str, str], bool]] = {
+    "glm4moe": prefill_shared_with_the_turn,
+    # The twin's row for a final answer after parallel tool calls keeps only the block that closes
+    # the turn: the twin renders the calling turn with more blocks once its tool responses follow,
+    # so counting the earlier turns' blocks takes the answer's block as theirs. The inferred row
+    # trains the reopened model turn and the answer.
+    "diffusion_gemma": lambda ours, twin: ours.startswith("<|turn>model\n") and ours.endswith(twin),
+    # A turn right after another assistant turn, with turn_start="header": the generation prompt
+    # writes the earlier turn's `<|end|>` (where that turn, when last, ends with `<|return|>`)
+    # just before the header, and the inferred header takes it in; the twin starts at `<|start|>`.
+    "gptoss": lambda ours, twin: ours == "<|end|>" + twin,
+}
 
 # The twin renders differently: a normalisation that makes both texts equal (the documented
 # behaviour), or a predicate saying which conversations the twin renders otherwise.
@@ -262,14 +289,40 @@ def test_every_trl_pair_is_covered():
     assert sorted(OPTIONS) == PAIRS
 
 
+def compare_texts(stock: str, conv: Messages, text: str, twin_text: str) -> bool:
+    """Whether the texts are equal; when they are not, asserts the documented difference."""
+    normalise, renders_otherwise = RENDERS.get(stock, (None, lambda conv: False))
+    if text != twin_text:
+        if not renders_otherwise(conv):
+            assert normalise is not None, "the twin renders differently"
+            assert normalise(text) == normalise(twin_text)
+        return False
+    assert not renders_otherwise(conv), "the documented rendering difference is gone"
+    return True
+
+
+def compare_spans(stock: str, text: str, spans: list, twin_spans: list) -> bool:
+    """Whether the spans are equal; when they are not, asserts the documented difference."""
+    if merged(spans) != merged(twin_spans):
+        check_spans = SPANS.get(stock)
+        assert check_spans is not None and check_spans(text, merged(spans), merged(twin_spans))
+        return False
+    return True
+
+
+def trained_text(text: str, spans: list) -> str:
+    return "".join(text[s:e] for s, e in merged(spans))
+
+
 @pytest.mark.parametrize("stock", PAIRS)
 def test_turns_agree_with_trl_twin(byte_tokenizer, stock):
+    """Each conversation gets masks equal to the twin's, or, when the stock template rewrites a
+    turn once later messages follow (the error points to expand_turns=True), expanded rows equal
+    to the twin's expanded rows: the same turns, and in each row the same trained text."""
     turns, tagged = chat(byte_tokenizer, TEMPLATES[stock]), chat(byte_tokenizer, TEMPLATES[stock + "_training"])
     assert not turns.has_generation and tagged.has_generation
-    normalise, renders_otherwise = RENDERS.get(stock, (None, lambda conv: False))
     refuses = REFUSED.get(stock, lambda conv: False)
-    check_spans = SPANS.get(stock)
-    refused, expected_refused, agreed = set(), set(), 0
+    refused, expected_refused, agreed, expanded = set(), set(), 0, set()
     for case in CASES:
         conv = case.conversation
         try:
@@ -283,16 +336,33 @@ def test_turns_agree_with_trl_twin(byte_tokenizer, stock):
             text, spans = turns.render(conv, mask_source="turns", **OPTIONS[stock], **case.kwargs)
         except fastmask.FastmaskError as err:
             assert re.search(r"message \d+: ", str(err)), f"{case.name}: {err}"
-            refused.add(case.name)
+            if "expand_turns=True" not in str(err):
+                refused.add(case.name)
+                continue
+            expanded.add(case.name)
+            if case.kwargs.get("add_generation_prompt"):
+                continue  # expanded rows end with their trained turn, never with a prompt
+            try:
+                rows = turns.render_batch(
+                    [conv], mask_source="turns", expand_turns=True, **OPTIONS[stock], **case.kwargs
+                )
+            except fastmask.FastmaskError as err:
+                assert re.search(r"message \d+: ", str(err)), f"{case.name}: {err}"
+                refused.add(case.name)
+                continue
+            twin_rows = tagged.render_batch([conv], mask_source="generation", expand_turns=True, **case.kwargs)
+            assert [row[3] for row in rows] == [row[3] for row in twin_rows], case.name
+            for (text, spans, _, turn), (twin_text, twin_spans, *_) in zip(rows, twin_rows):
+                same_text = compare_texts(stock, conv[: turn + 1], text, twin_text)
+                check_spans = SPANS.get(stock, lambda *spans: False)
+                if same_text and check_spans(text, merged(spans), merged(twin_spans)):
+                    continue
+                normalise = RENDERS.get(stock, (None,))[0] or (lambda text: text)
+                ours, twin = normalise(trained_text(text, spans)), normalise(trained_text(twin_text, twin_spans))
+                if ours != twin:
+                    assert EXPANDED_SPANS.get(stock, lambda ours, twin: False)(ours, twin), (case.name, ours, twin)
             continue
-        if text != twin_text:
-            if not renders_otherwise(conv):
-                assert normalise is not None, f"{case.name}: the twin renders differently"
-                assert normalise(text) == normalise(twin_text), case.name
-            continue
-        assert not renders_otherwise(conv), f"{case.name}: the documented rendering difference is gone"
-        if merged(spans) != merged(twin_spans):
-            assert check_spans is not None and check_spans(text, merged(spans), merged(twin_spans)), case.name
+        if not compare_texts(stock, conv, text, twin_text) or not compare_spans(stock, text, spans, twin_spans):
             continue
         inferred = turns.encode(conv, mask_source="turns", **OPTIONS[stock], **case.kwargs)
         expected = tagged.encode(conv, mask_source="generation", **case.kwargs)
@@ -300,6 +370,7 @@ def test_turns_agree_with_trl_twin(byte_tokenizer, stock):
         agreed += 1
     assert refused == expected_refused
     assert agreed >= 5, f"only {agreed} conversations agree"
+    assert bool(expanded) == (stock in REWRITES_TURNS), sorted(expanded)
 
 
 def test_auto_uses_tags_when_present(byte_tokenizer):

@@ -48,6 +48,14 @@ def stock_templates() -> dict[str, str]:
 TEMPLATES = stock_templates()
 CHATS = rich_chats()
 
+# Templates fastmask renders differently from jinja2 on some conversations, with the reason; the
+# test asserts the difference is still there (and nothing else is wrong with the template).
+RENDERS_DIFFERENTLY = {
+    # jinja2's `'text'|safe` is a Markup, and `Markup + str` HTML-escapes the str (`"` -> `&#34;`),
+    # so the tool list is printed escaped; fastmask's `safe` strings concatenate as plain text.
+    "data/meetkai-functionary-medium-v3.1": "text differs from transformers",
+}
+
 
 class _PinnedDatetime(datetime.datetime):
     @classmethod
@@ -152,12 +160,18 @@ def test_every_rendered_conversation_gets_verified_masks(table):
         rendered = sum(n for outcome, n in outcomes.items() if outcome != "not rendered")
         other = {o: n for o, n in outcomes.items() if o not in ("masks", "expanded", "not rendered")}
         print(f"{name:<58} {rendered:>8} {outcomes['masks']:>6} {outcomes['expanded']:>8}  {other or ''}")
+        known = RENDERS_DIFFERENTLY.get(name)
+        if known is not None:
+            assert known in other, f"{name}: the documented rendering difference is gone"
+            other.pop(known)
         if other:
             failures[name] = other
     total = Counter()
     for outcomes in table.values():
         total.update(outcomes)
     rendered = sum(n for outcome, n in total.items() if outcome != "not rendered")
-    print(f"{len(table)} templates, {rendered} rendered conversations: {total['masks']} masks, {total['expanded']} expanded")
+    print(
+        f"{len(table)} templates, {rendered} rendered conversations: {total['masks']} masks, {total['expanded']} expanded"
+    )
     assert not failures, failures
     assert rendered >= 0.5 * len(table) * len(CHATS)
