@@ -126,8 +126,8 @@ def pack(
         "batch_size": batch_size,
         "truncate": bool(truncate),
         "padding": bool(padding),
-        "pad_token_id": None if pad_token_id is None else int(pad_token_id),
-        "ignore_index": int(ignore_index),
+        "pad_token_id": None if pad_token_id is None else _int64(pad_token_id, "pad_token_id"),
+        "ignore_index": _int64(ignore_index, "ignore_index"),
         "ignore_first_label": bool(ignore_first_label),
         "drop_untrained": bool(drop_untrained),
         "order": order,
@@ -149,6 +149,13 @@ def _positive_int(value: Any, name: str) -> int:
         raise InputError(f"{name} must be an int, got {type(value).__name__}") from None
     if number < 1:
         raise InputError(f"{name} must be at least 1, got {number}")
+    return number
+
+
+def _int64(value: Any, name: str) -> int:
+    number = operator.index(value)
+    if not -(2**63) <= number < 2**63:
+        raise InputError(f"{name} must fit in 64 bits, got {number}")
     return number
 
 
@@ -183,10 +190,8 @@ def _split(columns: dict[str, Any], kind: str) -> tuple[dict[str, Any], dict[str
             passed[name] = column
         elif name in _MADE:
             raise InputError(f"column {name!r} is one pack makes: remove it from the input")
-        elif _is_token_column(column, kind):
+        elif name == "input_ids" or _is_token_column(column, kind):
             tokens[name] = column
-        elif name == "input_ids":
-            raise InputError(f"input_ids must be a list of token ids per row, got {type(column).__name__}")
         else:
             per_row[name] = column
     return tokens, per_row, passed
