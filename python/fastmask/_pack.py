@@ -296,3 +296,36 @@ def _as_numpy(packed: dict[str, Any], rectangular: list[str]) -> dict[str, Any]:
         else:
             out[name] = array.to_pylist()
     return out
+
+
+# The columns of encode_batch that are one value per token, with the position ids pack adds.
+_ENCODED_TOKENS = ("input_ids", "attention_mask", "assistant_masks", "labels", "position_ids")
+
+
+def packed_encoding(out: dict[str, Any], options: Any, pad_token_id: int | None) -> dict[str, Any]:
+    """`encode_batch(..., pack_length=N)`: the call's rows (lists, or Arrow for any tensors)
+    packed over the whole call; `"np"`/`"pt"` give `(bins, N)` int64 arrays, padded."""
+    errors = out.pop("errors", None)
+    padded = options.return_tensors in ("np", "pt")
+    if padded and pad_token_id is None:
+        raise InputError(
+            f"return_tensors={options.return_tensors!r} pads the bins to pack_length with the pad token, and this "
+            "tokenizer has none: give it a pad_token, or use return_tensors=None or 'arrow'"
+        )
+    packed = pack(
+        out,
+        options.pack_length,
+        strategy=options.pack_strategy,
+        batch_size=None,
+        padding=padded,
+        pad_token_id=pad_token_id,
+        ignore_index=options.ignore_index,
+        num_threads=options.num_threads,
+    )
+    if padded:
+        packed = _as_numpy(packed, [name for name in _ENCODED_TOKENS if name in packed])
+        if options.return_tensors == "pt":
+            import torch
+
+            packed = {name: torch.from_numpy(v) if hasattr(v, "ndim") else v for name, v in packed.items()}
+    return packed if errors is None else {**packed, "errors": errors}

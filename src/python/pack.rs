@@ -10,7 +10,7 @@ use pyo3::Borrowed;
 
 use super::arrow_in::arrow_chunks;
 use super::arrow_out::array_to_py;
-use super::options::{repr, text};
+use super::options::{repr, text, OptionError};
 use crate::arrow::pack::{is_token_column, packed_arrays, rows_of};
 use crate::error::catch_panic;
 use crate::pack::{Columns, PackOptions, PackRequest, PackStats, Packed, Rows, Strategy, Values};
@@ -21,13 +21,15 @@ const STRATEGIES: [(&str, Strategy); 3] =
 
 /// `"bfd"`, `"bfd_split"` or `"wrapped"`.
 impl<'a, 'py> FromPyObject<'a, 'py> for Strategy {
-    type Error = PyErr;
+    type Error = OptionError;
 
-    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> Result<Self, OptionError> {
         let name = text(&value);
-        STRATEGIES.iter().find(|(key, _)| Some(*key) == name.as_deref()).map(|&(_, strategy)| strategy).ok_or_else(
-            || Error::input(format!("strategy must be 'bfd', 'bfd_split' or 'wrapped', got {}", repr(&value))).into(),
-        )
+        STRATEGIES
+            .iter()
+            .find(|(key, _)| Some(*key) == name.as_deref())
+            .map(|&(_, strategy)| strategy)
+            .ok_or_else(|| OptionError::Invalid { expected: "'bfd', 'bfd_split' or 'wrapped'", got: repr(&value) })
     }
 }
 

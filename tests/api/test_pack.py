@@ -146,3 +146,37 @@ def test_padding_value_must_fit_the_column():
     table = {"input_ids": pa.array([[1]], type=pa.list_(pa.int8()))}
     with pytest.raises(fastmask.InputError, match="300 does not fit"):
         fastmask.pack(table, 2, padding=True, pad_token_id=300)
+
+
+def test_encode_batch_pack_length_is_pack_over_the_call(chat_tokenizer):
+    import synth
+
+    conversations = synth.corpus(30, seed=8)
+    encoded = chat_tokenizer.encode_batch(conversations, expand_turns=True, return_tensors="arrow")
+    for strategy in ("bfd", "bfd_split", "wrapped"):
+        expected = fastmask.pack(encoded, 1500, strategy=strategy, batch_size=None)
+        got = chat_tokenizer.encode_batch(
+            conversations, expand_turns=True, return_tensors="arrow", pack_length=1500, pack_strategy=strategy
+        )
+        assert list(got) == list(expected) and all(got[name].equals(expected[name]) for name in expected)
+        lists = chat_tokenizer.encode_batch(conversations, expand_turns=True, pack_length=1500, pack_strategy=strategy)
+        assert lists["input_ids"] == expected["input_ids"].to_pylist()
+    arrays = chat_tokenizer.encode_batch(conversations, pack_length=1500, return_tensors="np")
+    assert arrays["input_ids"].shape == (len(arrays["seq_lengths"]), 1500)
+    assert (arrays["labels"][arrays["input_ids"] == chat_tokenizer.pad_token_id] == -100).all()
+    options = fastmask.MaskOptions(pack_length=1500, pack_strategy="wrapped")
+    assert "seq_lengths" not in chat_tokenizer.encode_batch(conversations, options=options)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pack_length": 0}, "pack_length must be None or a number of tokens from 1"),
+        ({"pack_length": 8, "padding": True}, "padding must be False"),
+        ({"pack_strategy": "first_fit"}, "pack_strategy must be 'bfd', 'bfd_split' or 'wrapped', got 'first_fit'"),
+        ({"pack_length": 8, "on_error": "collect"}, "use 'skip'"),
+    ],
+)
+def test_pack_options_are_checked(options, message):
+    with pytest.raises(fastmask.InputError, match=message):
+        fastmask.MaskOptions(**options)
