@@ -6,7 +6,7 @@
 Rows have realistic chat lengths (lognormal, mean about 530 tokens, a few over 8192) and the
 columns `encode_batch(return_tensors="arrow")` returns (`input_ids` int32, `attention_mask` and
 `assistant_masks` int8, `labels` int64), as one Arrow table. Each engine runs in its own process,
-so its peak memory (max RSS less the process's after the data is made) is its own:
+so its peak memory (max RSS above the process's once it holds the table) is its own:
 - `trl`: `pack_dataset` on a `datasets.Dataset` of the same table (per `map` batch of 1,000 rows);
 - `fastmask`: `fastmask.pack(table, ...)` per batch of 1,000 rows (TRL's bins) and over all rows
   (`batch_size=None`);
@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -56,16 +58,24 @@ def make_table(rows: int, columns: list[str], seed: int = 0) -> pa.Table:
 def best(function: Any, repeat: int) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeat):
+        result = None  # the previous run's output is freed first, as a training loop would
         start = time.perf_counter()
         result = function()
         times.append(time.perf_counter() - start)
     return min(times), result
 
 
-def run_engine(engine: str, rows: int, seq_length: int, columns: list[str], repeat: int) -> dict[str, Any]:
-    table = make_table(rows, columns)
+def rss_kib() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * (resource.getpagesize() // 1024)
+
+
+def run_engine(engine: str, data: str, seq_length: int, columns: list[str], repeat: int) -> dict[str, Any]:
+    # Read from the file the parent wrote, so the process holds the table and nothing else yet.
+    with pa.OSFile(data) as source:
+        table = pa.ipc.open_file(source).read_all()
     tokens = len(table.column("input_ids").combine_chunks().values)
-    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline_kib = rss_kib()
     if engine == "trl":
         import datasets
         from datasets.table import InMemoryTable
@@ -88,7 +98,7 @@ def run_engine(engine: str, rows: int, seq_length: int, columns: list[str], repe
             lambda: fastmask.pack(table, seq_length, batch_size=batch_size, return_stats=True), repeat
         )
         bins, placed = stats.bins, stats.tokens
-    peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kib) / 1024
+    peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kib) / 1024  # above the table
     efficiency = placed / (bins * seq_length) if bins else None
     return {"engine": engine, "seconds": seconds, "bins": bins, "efficiency": efficiency, "peak_mib": peak_mib}
 
@@ -102,38 +112,55 @@ def main() -> None:
     parser.add_argument("--skip-trl", action="store_true")
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--seq-length", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     columns = args.columns.split(",")
     if args.engine:
-        print(json.dumps(run_engine(args.engine, args.rows, args.seq_length, columns, args.repeat)))
+        print(json.dumps(run_engine(args.engine, args.data, args.seq_length, columns, args.repeat)))
         return
     table = make_table(args.rows, columns)
     tokens = len(table.column("input_ids").combine_chunks().values)
     nbytes = table.nbytes
     mean = tokens / args.rows
     print(f"{args.rows:,} rows, {tokens:,} tokens (mean {mean:.0f}), columns {columns}, {nbytes / 2**20:,.0f} MiB")
-    del table
-    engines = ["floor", "fastmask", "fastmask_global"] + ([] if args.skip_trl else ["trl"])
-    for seq_length in map(int, args.seq_lengths.split(",")):
-        results = {}
-        for engine in engines:
-            command = [sys.executable, __file__, "--engine", engine, "--rows", str(args.rows)]
-            command += ["--seq-length", str(seq_length), "--columns", args.columns, "--repeat", str(args.repeat)]
-            results[engine] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-        floor = results["floor"]["seconds"]
-        trl = results.get("trl", {}).get("seconds")
-        print(f"\nseq_length {seq_length}")
+    with tempfile.TemporaryDirectory() as directory:
+        data = os.path.join(directory, "rows.arrow")
+        with pa.OSFile(data, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        del table
+        engines = ["floor", "fastmask", "fastmask_global"] + ([] if args.skip_trl else ["trl"])
+        for seq_length in map(int, args.seq_lengths.split(",")):
+            results = {}
+            for engine in engines:
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--engine",
+                    engine,
+                    "--data",
+                    data,
+                    "--seq-length",
+                    str(seq_length),
+                ]
+                command += ["--columns", args.columns, "--repeat", str(args.repeat)]
+                output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                results[engine] = json.loads(output)
+            print_results(seq_length, results)
+
+
+def print_results(seq_length: int, results: dict[str, Any]) -> None:
+    floor = results["floor"]["seconds"]
+    trl = results.get("trl", {}).get("seconds")
+    print(f"\nseq_length {seq_length}")
+    print(f"{'engine':<18}{'seconds':>9}{'x floor':>9}{'TRL / it':>10}{'bins':>10}{'efficiency':>12}{'peak MiB':>10}")
+    for engine, result in results.items():
+        seconds = result["seconds"]
+        speedup = f"{trl / seconds:.1f}" if trl else "-"
+        efficiency = f"{result['efficiency']:.4f}" if result["efficiency"] else "-"
         print(
-            f"{'engine':<18}{'seconds':>9}{'x floor':>9}{'TRL / it':>10}{'bins':>10}{'efficiency':>12}{'peak MiB':>10}"
+            f"{engine:<18}{seconds:>9.3f}{seconds / floor:>9.2f}{speedup:>10}{result['bins']:>10,}"
+            f"{efficiency:>12}{result['peak_mib']:>10,.0f}"
         )
-        for engine, result in results.items():
-            seconds = result["seconds"]
-            speedup = f"{trl / seconds:.1f}" if trl else "-"
-            efficiency = f"{result['efficiency']:.4f}" if result["efficiency"] else "-"
-            print(
-                f"{engine:<18}{seconds:>9.3f}{seconds / floor:>9.2f}{speedup:>10}{result['bins']:>10,}"
-                f"{efficiency:>12}{result['peak_mib']:>10,.0f}"
-            )
 
 
 if __name__ == "__main__":
