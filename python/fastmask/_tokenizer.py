@@ -327,7 +327,7 @@ class ChatTokenizer:
         options, variables = _core.call_options("encode_batch", options, kwargs)
         template_kwargs = _merged(template_kwargs, variables)
         if options.pack_length is not None:
-            # Encoded to Arrow (or lists), then packed: the rows never become Python objects.
+            # Encoded (to Arrow for any tensors, else to lists), then packed over the whole call.
             arrow = options.return_tensors is not None
             unpacked, _ = _core.call_options(
                 "encode_batch", options, {"pack_length": None, "return_tensors": "arrow" if arrow else None}
