@@ -138,6 +138,9 @@ def main() -> None:
         "--reference-rows", type=int, default=100_000, help="rows given to datasets+transformers (0: skip it)"
     )
     parser.add_argument("--chunk-size", type=int, default=1024)
+    parser.add_argument(
+        "--pack-length", type=int, default=0, help="also run the CLI with --pack-length N (bfd) on each size"
+    )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -169,12 +172,16 @@ def main() -> None:
                 "--chunk-size",
                 str(args.chunk_size),
             ]
-            seconds, rss, _ = run_measured(command)
-            tokens = int(in_worker("tokens", str(output)))
-            print(
-                f"{'fastmask encode (CLI)':28} {size:>8} {seconds:>8.1f} {size / seconds:>8.0f} "
-                f"{tokens / seconds:>10.0f} {rss:>13.0f}"
-            )
+            runs = [("fastmask encode (CLI)", command)]
+            if args.pack_length:
+                runs.append(
+                    (f"  with --pack-length {args.pack_length}", [*command, "--pack-length", str(args.pack_length)])
+                )
+            for label, run in runs:
+                seconds, rss, _ = run_measured(run)
+                tokens = int(in_worker("tokens", str(output)))
+                rates = f"{size / seconds:>8.0f} {tokens / seconds:>10.0f}"
+                print(f"{label:28} {size:>8} {seconds:>8.1f} {rates} {rss:>13.0f}")
             if args.reference_rows > 0 and size == max(int(s) for s in args.sizes.split(",")):
                 rows = min(args.reference_rows, size)
                 reference = Path(folder) / f"hf_{size}.parquet"

@@ -10,6 +10,7 @@ mod error;
 pub mod jinja;
 mod limits;
 pub mod mask;
+pub mod pack;
 pub mod runtime;
 pub mod tokenizer;
 

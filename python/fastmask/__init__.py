@@ -11,6 +11,7 @@ from fastmask._core import (
     TokenizerError,
 )
 from fastmask._limits import Limits
+from fastmask._pack import PackStats, pack
 from fastmask._tokenizer import ChatTokenizer
 from fastmask._transformers import apply_chat_template
 
@@ -23,9 +24,11 @@ __all__ = [
     "LimitError",
     "Limits",
     "MaskOptions",
+    "PackStats",
     "TemplateError",
     "TemplateSyntaxError",
     "TokenizerError",
     "__version__",
     "apply_chat_template",
+    "pack",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "TemplateSyntaxError",
     "TokenizerError",
     "call_options",
+    "pack",
 ]
 
 NUM_THREADS_ENV: str
@@ -140,6 +141,13 @@ class MaskOptions:
         on_error (`encode`): `"raise"`, `"skip"` or `"collect"` (see `fastmask._on_error`).
         num_threads: worker threads for the call; None: `FASTMASK_NUM_THREADS`, else all cores.
 
+    Packing (`encode`):
+        pack_length: pack the call's rows into bins of this many tokens (`fastmask.pack` over the
+            whole call): `seq_lengths` and `position_ids` per bin, other per-row columns as lists
+            per bin; `"np"`/`"pt"` pad every bin to it. Rows are packed unpadded, so `padding`
+            must be False; not with `on_error="collect"`.
+        pack_strategy: `"bfd"` (the default), `"bfd_split"` or `"wrapped"`, as TRL's `pack_dataset`.
+
     Raises:
         InputError: a value an option does not take, or options no call can run together
             (`control_tokens` without `sanitize_control_tokens`, `on_error="collect"` with
@@ -171,6 +179,8 @@ class MaskOptions:
         return_tensors: Literal["np", "pt", "arrow"] | None = None,
         num_threads: int | None = None,
         on_error: Literal["raise", "skip", "collect"] = "raise",
+        pack_length: int | None = None,
+        pack_strategy: Literal["bfd", "bfd_split", "wrapped"] = "bfd",
     ) -> MaskOptions: ...
     @property
     def mask_source(self) -> str: ...
@@ -215,6 +225,11 @@ class MaskOptions:
     def num_threads(self) -> int | None: ...
     @property
     def on_error(self) -> str: ...
+    @property
+    def pack_length(self) -> int | None: ...
+    @property
+    def pack_strategy(self) -> str:
+        """`"bfd"`, `"bfd_split"` or `"wrapped"`."""
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
     def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
@@ -231,6 +246,18 @@ def call_options(
     Raises:
         InputError: `options` is not a MaskOptions, or a keyword's value is invalid.
         TypeError: a keyword of `encode_texts` that is not one of its options.
+    """
+
+def pack(columns: dict[str, Any], seq_length: int, options: dict[str, Any]) -> dict[str, Any]:
+    """Packs the token columns `columns` (`{name: list of lists of ints | Arrow list array}`, all
+    of one kind, `input_ids` first) into bins of `seq_length` tokens (`fastmask.pack` checks and
+    documents the keywords, given here as the dict `options`). Returns the packed columns in the
+    kind given, `position_ids`, `seq_lengths`, `cu_seqlens` and `segment_ids` as asked,
+    `piece_rows` (per bin, the input row of each piece) and `stats` (a dict of counts).
+
+    Raises:
+        InputError: ragged columns, a row over `seq_length` with truncation refused, a value
+            that does not fit its column, or Arrow data of another type.
     """
 
 @final

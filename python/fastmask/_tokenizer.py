@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastmask import _arrow, _core, _model_dir, _on_error, _sanitize
+from fastmask import _arrow, _core, _model_dir, _on_error, _pack, _sanitize
 from fastmask._core import InputError, MaskOptions
 from fastmask._limits import Limits
 
@@ -310,6 +310,13 @@ class ChatTokenizer:
         padding is over all rows; `on_error="skip"` leaves out a failing conversation's rows
         (`"collect"` is refused: a conversation has no one row to put back).
 
+        `pack_length=N` packs the rows into bins of at most N tokens, as `fastmask.pack` does over
+        the whole call with `pack_strategy` (`"bfd"`, `"bfd_split"` or `"wrapped"`, TRL's
+        strategies): `input_ids`, `attention_mask`, `assistant_masks` and `labels` per bin, with
+        `seq_lengths` and `position_ids` (restarting at each conversation); `conversation_index`,
+        `turn_index` and `truncated_tokens` become lists per bin. `return_tensors="np"`/`"pt"`
+        pad every bin to N with the pad token (`(bins, N)` arrays).
+
         `sanitize_control_tokens=True` encodes the control tokens found in the caller's strings
         (messages, tools, documents, template variables; not dict keys) as plain text, so only
         the template's own control tokens are encoded as tokens: transformers' option of that
@@ -318,8 +325,23 @@ class ChatTokenizer:
         special ones, as transformers' `chat_control_tokens`).
         """
         options, variables = _core.call_options("encode_batch", options, kwargs)
-        batch = _batch(conversations)
         template_kwargs = _merged(template_kwargs, variables)
+        if options.pack_length is not None:
+            # Encoded (to Arrow for any tensors, else to lists), then packed over the whole call.
+            arrow = options.return_tensors is not None
+            unpacked, _ = _core.call_options(
+                "encode_batch", options, {"pack_length": None, "return_tensors": "arrow" if arrow else None}
+            )
+            out = self.encode_batch(
+                conversations,
+                add_generation_prompt=add_generation_prompt,
+                tools=tools,
+                documents=documents,
+                template_kwargs=template_kwargs,
+                options=unpacked,
+            )
+            return _pack.packed_encoding(out, options, self.pad_token_id)
+        batch = _batch(conversations)
         if options.sanitize_control_tokens:
             if not isinstance(batch, list):
                 batch = _arrow.conversations_from_arrow(batch)

@@ -24,6 +24,12 @@ accepts a batch of another length only when no input column keeps the old one), 
 the index within the batch) and `turn_index` (the trained message's index). A conversation with
 no trained turn makes no row. `on_error="skip"` drops a failing conversation's rows; `"collect"`
 is refused (a conversation has no one row to keep).
+
+`pack_length=N` (with `pack_strategy`, `"bfd"` by default) packs each map batch's rows into bins
+of at most N tokens, as TRL's `pack_dataset` does per batch (`fastmask.pack`): the outputs are
+concatenated per bin, with `seq_lengths` and `position_ids`, and every other column of the batch
+becomes a list per bin (one entry per sequence). Bad rows are skipped with `on_error="skip"`;
+`"collect"` is refused. A larger `batch_size` in `map` gives fuller bins.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any
 from fastmask import __version__
 from fastmask._core import InputError, MaskOptions
 from fastmask._on_error import error_detail
+from fastmask._pack import pack
 from fastmask._tokenizer import ChatTokenizer
 
 OUTPUTS = ("input_ids", "attention_mask", "assistant_masks", "labels")
@@ -59,6 +66,13 @@ class EncodeMap:
                 "on_error='collect' keeps one row per conversation, but expand_turns=True gives a conversation "
                 "one row per trained turn: use on_error='skip'"
             )
+        # Packing carries the batch's other columns per bin, so it happens here, not in encode_batch.
+        pack_length = options.pop("pack_length", getattr(given, "pack_length", None))
+        pack_strategy = options.pop("pack_strategy", getattr(given, "pack_strategy", "bfd"))
+        MaskOptions(pack_length=pack_length, pack_strategy=pack_strategy, on_error=on_error)  # checks them
+        if given is not None and given.pack_length is not None:
+            options["pack_length"] = None
+        self.pack = None if pack_length is None else {"seq_length": pack_length, "strategy": pack_strategy}
         # Part of the pickled (so hashed) state: a new fastmask version does not reuse old cache files.
         self.version = __version__
         self.tokenizer = tokenizer
@@ -84,7 +98,11 @@ class EncodeMap:
             origins = [indices[row] for row in rows] if indices is not None else rows
             outputs["conversation_index"] = pa.array(origins, type=pa.int64())
             outputs["turn_index"] = out["turn_index"]
+            if self.pack is not None:
+                return self._packed(_take_rows(batch, rows), outputs)
             return _joined(_take_rows(batch, rows), outputs, every_column=True)
+        if self.pack is not None:
+            return self._packed(_take_rows(batch, good), outputs)
         if self.on_error == "collect":
             outputs = {name: _with_empty_rows(array, good, count) for name, array in outputs.items()}
             outputs[self.error_column] = [
@@ -94,6 +112,18 @@ class EncodeMap:
             # Skipping: datasets takes a shorter batch only when no column keeps the old length.
             return _joined(_take_rows(batch, good), outputs, every_column=True)
         return _joined(batch, outputs, every_column=False)
+
+    def _packed(self, batch: Any, outputs: dict[str, Any]) -> Any:
+        """The batch's rows packed into bins (as TRL packs each map batch): the outputs
+        concatenated per bin, the batch's other columns as lists per bin."""
+        names = batch.column_names if hasattr(batch, "column_names") else list(batch)
+        passed = {name: _column(batch, name) for name in names if name not in outputs}
+        packed = pack({**passed, **outputs}, self.pack["seq_length"], strategy=self.pack["strategy"], batch_size=None)
+        if hasattr(batch, "column_names"):
+            import pyarrow as pa
+
+            return pa.table(packed)
+        return {name: values.to_pylist() for name, values in packed.items()}
 
     def _conversations(self, batch: Any) -> Any:
         if hasattr(batch, "column_names"):  # an Arrow-formatted dataset gives a pyarrow Table
@@ -130,6 +160,10 @@ def _joined(batch: Any, outputs: dict[str, Any], *, every_column: bool) -> Any:
     }
     kept = {name: values for name, values in batch.items() if name not in columns} if every_column else {}
     return {**kept, **columns}
+
+
+def _column(batch: Any, name: str) -> Any:
+    return batch.column(name) if hasattr(batch, "column_names") else batch[name]
 
 
 def _take_rows(batch: Any, rows: list[int]) -> Any:

@@ -12,6 +12,10 @@ With `expand_turns=True` each trained turn is a row: the input row's columns are
 row its conversation makes, followed by `conversation_index` (the row's index within its batch) and
 `turn_index` (the trained message's index).
 
+With `pack_length=N` (and `pack_strategy`) each batch is packed into bins of at most N tokens
+(`fastmask.pack` over the batch): the outputs concatenated per bin with `seq_lengths` and
+`position_ids`, every other column a list per bin.
+
 Passed as the class, each Ray actor builds the tokenizer once (it pickles as its parts); an
 instance works too (`map_batches(EncodeBatches(tok), ...)`) but is unpickled per task.
 """
@@ -21,6 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastmask import _arrow
+from fastmask._core import MaskOptions
+from fastmask._pack import pack
 from fastmask._tokenizer import ChatTokenizer
 
 OUTPUTS = ("input_ids", "attention_mask", "assistant_masks", "labels")
@@ -41,6 +47,10 @@ class EncodeBatches:
         self.tokenizer = tokenizer
         self.messages_field = messages_field
         self.outputs = tuple(outputs)
+        # Packing carries the table's other columns per bin, so it happens here, after encoding.
+        self.pack_length = options.pop("pack_length", None)
+        self.pack_strategy = options.pop("pack_strategy", "bfd")
+        MaskOptions(pack_length=self.pack_length, pack_strategy=self.pack_strategy)  # checks them
         self.options = options
 
     def __call__(self, table: Any) -> Any:
@@ -53,4 +63,6 @@ class EncodeBatches:
         table = table.drop_columns([name for name in names if name in table.column_names])
         for name in names:
             table = table.append_column(name, out[name])
-        return table
+        if self.pack_length is None:
+            return table
+        return pack(table, self.pack_length, strategy=self.pack_strategy, batch_size=None)

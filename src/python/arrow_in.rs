@@ -109,6 +109,35 @@ fn import_stream(batch: &Bound<'_, PyAny>) -> PyResult<Option<ArrowConversations
     Ok(ArrowConversations::new(&data_type, chunks))
 }
 
+/// The chunks of any Arrow data given through the PyCapsule interface (an array is one chunk),
+/// checked as conversations are; None for an object without the interface. `what` names the data
+/// in errors.
+pub fn arrow_chunks(data: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<Vec<ArrayRef>>> {
+    let py = data.py();
+    if data.hasattr("__arrow_c_array__")? {
+        let pair = data.call_method0("__arrow_c_array__")?;
+        let (schema, array): (Bound<'_, PyCapsule>, Bound<'_, PyCapsule>) = pair.extract()?;
+        let schema_ptr = capsule_pointer::<FFI_ArrowSchema>(&schema, c"arrow_schema")?;
+        let array_ptr = capsule_pointer::<FFI_ArrowArray>(&array, c"arrow_array")?;
+        // SAFETY: as in `import_array`: the array is moved out of its capsule, the schema borrowed.
+        let data = unsafe { from_ffi(FFI_ArrowArray::from_raw(array_ptr), &*schema_ptr) }.map_err(invalid)?;
+        return Ok(Some(vec![checked_as(py, data, what)?]));
+    }
+    if !data.hasattr("__arrow_c_stream__")? {
+        return Ok(None);
+    }
+    let capsule = data.call_method0("__arrow_c_stream__")?;
+    let stream_ptr = capsule_pointer::<FFI_ArrowArrayStream>(capsule.cast::<PyCapsule>()?, c"arrow_array_stream")?;
+    // SAFETY: as in `import_stream`.
+    let mut stream = unsafe { FFI_ArrowArrayStream::from_raw(stream_ptr) };
+    let schema = stream_schema(&mut stream)?;
+    let mut chunks = Vec::new();
+    while let Some(data) = next_chunk(&mut stream, &schema)? {
+        chunks.push(checked_as(py, data, what)?);
+    }
+    Ok(Some(chunks))
+}
+
 fn stream_schema(stream: &mut FFI_ArrowArrayStream) -> PyResult<FFI_ArrowSchema> {
     let get_schema = stream.get_schema.ok_or_else(|| invalid("the stream is released"))?;
     let mut schema = FFI_ArrowSchema::empty();
@@ -151,9 +180,13 @@ fn stream_error(stream: &mut FFI_ArrowArrayStream, status: i32) -> PyErr {
 /// producer may be any library, and reading trusts both. A panic of arrow-rs on data it did not
 /// expect is this input's error, not the process's.
 fn checked(py: Python<'_>, data: ArrayData) -> PyResult<ArrayRef> {
+    checked_as(py, data, "conversations")
+}
+
+fn checked_as(py: Python<'_>, data: ArrayData, what: &str) -> PyResult<ArrayRef> {
     let array = py.detach(|| {
         catch_panic(|| {
-            data.validate_full().map_err(|err| Error::input(format!("conversations: invalid Arrow data: {err}")))?;
+            data.validate_full().map_err(|err| Error::input(format!("{what}: invalid Arrow data: {err}")))?;
             Ok(make_array(data))
         })
     })?;

@@ -58,3 +58,8 @@ impl ArrowArray {
         self.array.len()
     }
 }
+
+/// Any Arrow array, for Python.
+pub fn array_to_py(py: Python<'_>, array: ArrayRef) -> PyResult<Bound<'_, ArrowArray>> {
+    Bound::new(py, ArrowArray { array })
+}

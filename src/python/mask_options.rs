@@ -14,7 +14,9 @@ use super::options::{
     name_of, parse, repr, side, strings, text, MaxLength, ReturnTensors, Truncate, CHANGED_TURNS, MASK_SOURCES,
     PADDINGS, POLICIES, SIDES, TENSORS, TURN_STARTS,
 };
-use crate::mask::CallOptions;
+use super::pack::strategy_name;
+use crate::mask::{CallOptions, ErrorPolicy, PaddingStrategy};
+use crate::pack::{Strategy, MAX_SEQ_LENGTH};
 use crate::Error;
 
 /// The calls of `fastmask.ChatTokenizer` that take options, by the name of their batch method.
@@ -46,7 +48,7 @@ const EVERY_CALL: &[Call] = &[Call::Render, Call::Encode, Call::EncodeTexts];
 /// Every option with the calls that take it (for the others its keyword is a template variable),
 /// in the order a call's keywords are read: `control_tokens` sees the call's
 /// `sanitize_control_tokens`.
-const FIELDS: [(&str, &[Call]); 21] = [
+const FIELDS: [(&str, &[Call]); 23] = [
     ("mask_source", MASKING),
     ("train_roles", MASKING),
     ("train_key", MASKING),
@@ -68,6 +70,8 @@ const FIELDS: [(&str, &[Call]); 21] = [
     ("return_tensors", TOKENIZING),
     ("num_threads", EVERY_CALL),
     ("on_error", ENCODING),
+    ("pack_length", ENCODING),
+    ("pack_strategy", ENCODING),
 ];
 
 /// Every per-call option of `ChatTokenizer.render`, `encode`, their batch forms and `encode_texts`.
@@ -126,6 +130,13 @@ const FIELDS: [(&str, &[Call]); 21] = [
 ///         or `"arrow"` (pyarrow list arrays; `encode` only).
 ///     on_error (`encode`): `"raise"`, `"skip"` or `"collect"` (see `fastmask._on_error`).
 ///     num_threads: worker threads for the call; None: `FASTMASK_NUM_THREADS`, else all cores.
+///
+/// Packing (`encode`):
+///     pack_length: pack the call's rows into bins of this many tokens (`fastmask.pack` over the
+///         whole call): `seq_lengths` and `position_ids` per bin, other per-row columns as lists
+///         per bin; `"np"`/`"pt"` pad every bin to it. Rows are packed unpadded, so `padding`
+///         must be False; not with `on_error="collect"`.
+///     pack_strategy: `"bfd"` (the default), `"bfd_split"` or `"wrapped"`, as TRL's `pack_dataset`.
 #[pyclass(frozen, eq, hash, module = "fastmask._core", name = "MaskOptions")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PyMaskOptions {
@@ -135,6 +146,9 @@ pub struct PyMaskOptions {
     pub return_tensors: ReturnTensors,
     /// The tokens `sanitize_control_tokens` marks (the marking is Python's part); None: the default choice.
     control_tokens: Option<Vec<String>>,
+    /// Packing after encoding (Python's part, `fastmask._pack`): the bin length, None for none.
+    pack_length: Option<usize>,
+    pack_strategy: Strategy,
 }
 
 impl PyMaskOptions {
@@ -197,6 +211,8 @@ impl PyMaskOptions {
             }
             "num_threads" => self.call.threads = value.extract()?,
             "on_error" => self.call.on_error = parse(value, name)?,
+            "pack_length" => self.pack_length = pack_length(value)?,
+            "pack_strategy" => self.pack_strategy = parse(value, name)?,
             _ => return Err(PyValueError::new_err(format!("no option is named {name:?}"))),
         }
         Ok(())
@@ -220,6 +236,17 @@ impl PyMaskOptions {
     /// The checks of the whole: combinations that no call can run.
     fn validate(&self) -> PyResult<()> {
         self.check_control_tokens(self.control_tokens.is_some())?;
+        if self.pack_length.is_some() && self.call.tokens.padding != PaddingStrategy::DoNotPad {
+            return Err(
+                Error::input("pack_length packs rows as they are: padding must be False (bins are padded)").into()
+            );
+        }
+        if self.pack_length.is_some() && self.call.on_error == ErrorPolicy::Collect {
+            return Err(Error::input(
+                "on_error='collect' keeps one row per conversation, but pack_length puts several in a bin: use 'skip'",
+            )
+            .into());
+        }
         Ok(self.call.validate()?)
     }
 
@@ -379,6 +406,32 @@ impl PyMaskOptions {
     #[getter]
     fn on_error(&self) -> &'static str {
         name_of(&POLICIES, self.call.on_error)
+    }
+
+    #[getter]
+    fn pack_length(&self) -> Option<usize> {
+        self.pack_length
+    }
+
+    /// `"bfd"`, `"bfd_split"` or `"wrapped"`.
+    #[getter]
+    fn pack_strategy(&self) -> &'static str {
+        strategy_name(self.pack_strategy)
+    }
+}
+
+/// A bin length of at least one token, or None.
+fn pack_length(value: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    match value.extract::<i64>() {
+        Ok(length) if (1..=MAX_SEQ_LENGTH as i64).contains(&length) => Ok(Some(length as usize)),
+        _ => Err(Error::input(format!(
+            "pack_length must be None or a number of tokens from 1 to {MAX_SEQ_LENGTH}, got {}",
+            repr(value)
+        ))
+        .into()),
     }
 }
 

@@ -12,6 +12,7 @@ mod limits;
 mod mask_options;
 mod options;
 mod outputs;
+mod pack;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mask_options::call_options, m)?)?;
     m.add_class::<outputs::Int64Buffer>()?;
     m.add_class::<arrow_out::ArrowArray>()?;
+    m.add_function(wrap_pyfunction!(pack::pack, m)?)?;
     #[cfg(feature = "test-hooks")]
     test_hooks::register(m)?;
     errors::register(m)?;

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import fastmask
 from fastmask.cli import encode as encode_command
 from fastmask.cli import main
 from fastmask.cli._defaults import DEFAULT_SPECIAL_TOKENS, chat_template, sample_conversations, tokenizer_json
@@ -291,3 +292,22 @@ def test_expand_turns_writes_a_row_per_turn_with_its_origin(tmp_path, chat_token
     assert len(expected["input_ids"]) > len(SAMPLE)
     for name in ("input_ids", "assistant_masks", "labels", "conversation_index", "turn_index"):
         assert table.column(name).to_pylist() == expected[name]
+
+
+def test_pack_length_writes_packed_rows_window_by_window(tmp_path, chat_tokenizer, capsys):
+    out = tmp_path / "packed.parquet"
+    args = ["encode", "-o", str(out), "--chunk-size", "2", "--pack-length", "1024", "--pack-window", "4"]
+    assert main(args) == 0
+    table = pq.read_table(out)
+    encoded = chat_tokenizer.encode_batch(SAMPLE, return_tensors="arrow")
+    columns = {name: encoded[name] for name in ("input_ids", "assistant_masks", "labels")}
+    # Windows of 4 rows (two chunks of 2), each packed on its own.
+    windows = [
+        fastmask.pack({name: values[start : start + 4] for name, values in columns.items()}, 1024, batch_size=None)
+        for start in range(0, len(SAMPLE), 4)
+    ]
+    for name in ("input_ids", "assistant_masks", "labels", "seq_lengths", "position_ids"):
+        assert table.column(name).to_pylist() == [row for window in windows for row in window[name].to_pylist()]
+    summary = capsys.readouterr().err
+    assert f"wrote {len(table)} packed rows ({len(SAMPLE)} encoded rows)" in summary
+    assert "efficiency" in summary and "dropped: 0 rows without tokens" in summary

@@ -167,3 +167,23 @@ def test_expand_turns_makes_a_row_per_turn(deepseek_json, chatml_template):
     assert within["conversation_index"] == [index % 5 for index in expected["conversation_index"]]
     with pytest.raises(fastmask.InputError, match="collect"):
         encode_map(tok, expand_turns=True, on_error="collect")
+
+
+def test_pack_length_packs_each_map_batch_as_trl_does(deepseek_json, chatml_template):
+    from trl.data_utils import pack_dataset
+
+    conversations = synth.corpus(12, seed=2, tools=False)
+    tok = build(deepseek_json, chatml_template)
+    dataset = datasets.Dataset.from_dict({"messages": conversations, "id": [f"c{i}" for i in range(12)]})
+    encoded = dataset.map(encode_map(tok), batched=True, batch_size=5, remove_columns=["messages", "id"])
+    expected = pack_dataset(encoded, 1500, "bfd", map_kwargs={"batch_size": 5})
+    for formatted in (dataset, dataset.with_format("arrow")):
+        mapped = formatted.map(
+            encode_map(tok, pack_length=1500), batched=True, batch_size=5, remove_columns=["messages"]
+        ).with_format(None)
+        for name in expected.column_names:
+            assert mapped[name] == expected[name], name
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        assert [[lengths[int(i[1:])] for i in ids] for ids in mapped["id"]] == mapped["seq_lengths"]
+    with pytest.raises(fastmask.InputError, match="collect"):
+        encode_map(tok, pack_length=100, on_error="collect")

@@ -46,3 +46,16 @@ def test_expand_turns_repeats_the_row_per_turn(chat_tokenizer):
     assert encoded.column("id").to_pylist() == expected["conversation_index"]
     for name, values in expected.items():
         assert encoded.column(name).to_pylist() == values
+
+
+def test_pack_length_packs_each_batch_with_its_columns(chat_tokenizer):
+    conversations = synth.corpus(10, seed=4, tools=False)
+    table = pa.table({"id": list(range(10)), "messages": pa.array(conversations)})
+    packed = EncodeBatches(chat_tokenizer, pack_length=2048, pack_strategy="bfd_split")(table)
+    encoded = chat_tokenizer.encode_batch(conversations, pack_length=2048, pack_strategy="bfd_split")
+    for name, values in encoded.items():
+        assert packed.column(name).to_pylist() == values
+    # Each bin lists the ids of the rows in it, in the order of their sequences.
+    lengths = [len(ids) for ids in chat_tokenizer.encode_batch(conversations)["input_ids"]]
+    for ids, seq_lengths in zip(packed.column("id").to_pylist(), packed.column("seq_lengths").to_pylist()):
+        assert [lengths[i] for i in ids] == seq_lengths

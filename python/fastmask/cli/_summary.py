@@ -19,6 +19,9 @@ class Stats:
         self.rows_read = self.rows_written = self.tokens = self.assistant_tokens = self.truncated_rows = 0
         self.skipped: Counter[str] = Counter()
         self.errors: list[dict[str, Any]] = []
+        # --pack-length: the packing's counts (a fastmask.PackStats) and the bin length.
+        self.pack: Any = None
+        self.pack_length = 0
 
     def skip(self, row: int, reason: str, message: str) -> None:
         self.skipped[reason] += 1
@@ -46,6 +49,11 @@ class Stats:
             f"  skipped rows: {sum(self.skipped.values()):,}",
         ]
         lines += [f"    {reason}: {count:,}" for reason, count in self.skipped.most_common()]
+        if self.pack is not None:
+            from fastmask.cli._packing import summary_lines
+
+            lines[0] = f"wrote {self.pack.bins:,} packed rows ({self.rows_written:,} encoded rows) to {output}"
+            lines += summary_lines(self.pack, self.pack_length)
         if report is not None:
             capped = f" (first {MAX_REPORTED_ERRORS})" if sum(self.skipped.values()) > MAX_REPORTED_ERRORS else ""
             lines.append(f"  error report{capped}: {report}")

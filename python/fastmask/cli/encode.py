@@ -1,5 +1,6 @@
 """`fastmask encode`: a dataset file of conversations -> a training-ready Parquet or JSONL file with
-`input_ids`, `assistant_masks` and `labels` next to the input's other columns."""
+`input_ids`, `assistant_masks` and `labels` next to the input's other columns; with `--pack-length`,
+packed into bins with `seq_lengths` and `position_ids`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from fastmask import ChatTokenizer, InputError
 from fastmask._on_error import error_detail
 from fastmask.cli import _defaults, _input, _output, _tokenizer_args
+from fastmask.cli._packing import Packer, packed_schema
 from fastmask.cli._summary import Stats, progress_bar
 
 OUTPUT_COLUMNS = ("input_ids", "assistant_masks", "labels")
@@ -54,6 +56,21 @@ def add_parser(commands: Any) -> None:
         help="one row per trained turn (the conversation up to it, only it trained), "
         "with conversation_index (the input row) and turn_index columns",
     )
+    parser.add_argument(
+        "--pack-length",
+        type=_positive,
+        help="pack the encoded rows into bins of at most N tokens (TRL's pack_dataset), with seq_lengths and "
+        "position_ids; the other columns become lists per bin",
+    )
+    parser.add_argument(
+        "--pack-strategy", choices=("bfd", "bfd_split", "wrapped"), default="bfd", help="how rows are packed (bfd)"
+    )
+    parser.add_argument(
+        "--pack-window",
+        type=_positive,
+        default=10_000,
+        help="rows binned together (default 10000; memory is bounded by one window, larger fills bins better)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     _tokenizer_args.add_arguments(parser)
     parser.set_defaults(run=run)
@@ -72,13 +89,21 @@ def run(args: argparse.Namespace) -> int:
         source, in_format, chunk_size=args.chunk_size, messages_field=messages_field, sharegpt=args.sharegpt
     )
     rows = _input.row_count(source, in_format)
+    packer = Packer(args.pack_length, args.pack_strategy, args.pack_window) if args.pack_length else None
     with _output.AtomicOutput(output, out_format) as sink, progress_bar(rows, args.quiet) as bar:
         for chunk in chunks:
             table = encode_chunk(tokenizer, chunk, options, stats, raise_on_error=args.on_error == "raise")
-            sink.write(table)
+            for written in [table] if packer is None else packer.add(table):
+                sink.write(written)
             bar.update(len(chunk))
             bar.set_postfix_str(f"{stats.tokens / stats.elapsed:,.0f} tokens/s", refresh=False)
-        sink.commit(empty_schema=output_schema(expand_turns=args.expand_turns))
+        schema = output_schema(expand_turns=args.expand_turns)
+        if packer is not None:
+            for written in packer.flush():
+                sink.write(written)
+            stats.pack, stats.pack_length = packer.stats, args.pack_length
+            schema = packed_schema(schema, args.pack_strategy)
+        sink.commit(empty_schema=schema)
     report = None
     if stats.skipped:
         report = output.with_name(output.name + ".errors.jsonl")
