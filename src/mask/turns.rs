@@ -8,6 +8,8 @@
 //! error pointing to `expand_turns`, or left untrained on request. What cannot be verified is an
 //! error naming the turn, never a shifted mask.
 
+use std::borrow::Cow;
+
 use minijinja::value::Value;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -362,6 +364,7 @@ fn locate_turn(
     const EARLIER_MOVE: &str = "the template renders the earlier messages differently once later ones follow";
     let written = before;
     let (before, prompt) = without_closing(full, before, prompt, through);
+    let prompt = prompt.as_deref();
     let content_start = match prompt {
         Some(prompt) if full.starts_with(prompt) => prompt.len(),
         // The turn starts after the part of the generation prompt that the full render shares: a
@@ -399,31 +402,35 @@ fn locate_turn(
 }
 
 /// `before` and `prompt` without a closing the template writes after the last message of every
-/// render (Command R7B's tool-use template opens a chatbot turn after each), which is not part
-/// of what a later turn follows: the part of `before` that `full` does not share, when `full`,
-/// `through` and `prompt` end with it too. Unchanged when `before` is a prefix of `full`.
+/// render (Command R7B's tool-use template opens a chatbot turn after each, Command R+'s adds a
+/// system instruction), which is not part of what a later turn follows: the part of `before`
+/// that `full` does not share, when `full` and `through` end with it too and the generation
+/// prompt keeps it (at its end, or before what it adds). Unchanged when `before` is a prefix of
+/// `full`, or when the prompt replaces that part (gpt-oss' `<|return|>`, which a prompt turns
+/// into `<|end|>`: a last turn's own ending, not a closing).
 fn without_closing<'a>(
     full: &str,
     before: &'a str,
     prompt: Option<&'a str>,
     through: &str,
-) -> (&'a str, Option<&'a str>) {
+) -> (&'a str, Option<Cow<'a, str>>) {
+    let unchanged = (before, prompt.map(Cow::Borrowed));
     if full.starts_with(before) {
-        return (before, prompt);
+        return unchanged;
     }
     let shared = marker_start(before, common_prefix_len(full, before));
-    let closing = &before[shared..];
-    // The generation prompt ends with it too: it is written after every render, not a last
-    // turn's own ending (gpt-oss' `<|return|>`, which a prompt replaces with `<|end|>`).
-    let everywhere = [full, through].iter().chain(prompt.as_ref()).all(|text| text.ends_with(closing));
-    if closing.is_empty() || !everywhere {
-        return (before, prompt);
+    let (head, closing) = before.split_at(shared);
+    if closing.is_empty() || !full.ends_with(closing) || !through.ends_with(closing) {
+        return unchanged;
     }
-    let head = &before[..shared];
-    let prompt = prompt.map(|prompt| match prompt.strip_suffix(closing) {
-        Some(opened) if opened.starts_with(head) => opened,
-        _ => prompt,
-    });
+    let prompt = match prompt {
+        None => None,
+        Some(prompt) => match (prompt.strip_suffix(closing), prompt.strip_prefix(before)) {
+            (Some(opened), _) if opened.starts_with(head) => Some(Cow::Borrowed(opened)),
+            (_, Some(added)) => Some(Cow::Owned([head, added].concat())),
+            _ => return unchanged,
+        },
+    };
     (head, prompt)
 }
 

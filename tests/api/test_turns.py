@@ -119,7 +119,6 @@ def gptoss_rewrites(conv: Messages) -> bool:
 
 
 REFUSED: dict[str, Callable[[Messages], bool]] = {
-    "diffusion_gemma": consecutive_assistants,
     "gptoss": gptoss_rewrites,
 }
 
