@@ -79,23 +79,40 @@ pub fn build_context(
     inputs: &RenderInputs,
     special_tokens: &[(String, Value)],
 ) -> Result<Value> {
-    let messages = conversation
+    Ok(context_of_prepared(&prepare_messages(conversation)?, inputs, inputs.add_generation_prompt, special_tokens))
+}
+
+/// Every message of `conversation` prepared as transformers prepares it; an error names the
+/// message that is not a dict.
+pub fn prepare_messages(conversation: &Conversation) -> Result<Vec<Value>> {
+    conversation
         .messages
         .iter()
         .enumerate()
         .map(|(index, message)| prepare_message(message).map_err(|msg| Error::input(msg).in_message(index)))
-        .collect::<Result<Vec<Value>>>()?;
+        .collect()
+}
+
+/// The template variables for messages already prepared ([`prepare_messages`]), with
+/// `add_generation_prompt` in place of the inputs' own: renders of a conversation's prefixes
+/// prepare its messages once.
+pub fn context_of_prepared(
+    messages: &[Value],
+    inputs: &RenderInputs,
+    add_generation_prompt: bool,
+    special_tokens: &[(String, Value)],
+) -> Value {
     let mut variables: Vec<(Value, Value)> =
         Vec::with_capacity(special_tokens.len() + inputs.template_kwargs.len() + 4);
     for (name, value) in special_tokens.iter().chain(&inputs.template_kwargs) {
         variables.push((Value::from(name.as_str()), value.clone()));
     }
-    variables.push((Value::from("messages"), Value::from(messages)));
+    variables.push((Value::from("messages"), Value::from(messages.to_vec())));
     variables.push((Value::from("tools"), inputs.tools.clone()));
     variables.push((Value::from("documents"), inputs.documents.clone()));
-    variables.push((Value::from("add_generation_prompt"), Value::from(inputs.add_generation_prompt)));
+    variables.push((Value::from("add_generation_prompt"), Value::from(add_generation_prompt)));
     // Later pairs win, so kwargs override special tokens as in `{**special_tokens_map, **kwargs}`.
-    Ok(Value::from_pairs(variables))
+    Value::from_pairs(variables)
 }
 
 /// transformers' preparation of one message: keys whose value is None are dropped, then the

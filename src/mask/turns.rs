@@ -14,7 +14,7 @@ use minijinja::value::Value;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jinja::{ChatTemplate, Rendered, Span};
-use crate::mask::conversation::{build_context, Conversation, RenderInputs};
+use crate::mask::conversation::{build_context, context_of_prepared, prepare_messages, Conversation, RenderInputs};
 use crate::mask::markers::ContentMap;
 
 /// Where assistant spans come from.
@@ -167,12 +167,13 @@ pub(crate) fn render_selected_turns(
     options: &TurnOptions,
     selected: impl Fn(usize) -> bool,
 ) -> Result<Rendered> {
+    // Prepared once: every prefix render reads a slice of them.
+    let prepared = prepare_messages(conversation)?;
     let render = |count: usize, add_generation_prompt: bool| -> Result<String> {
-        let prefix = Conversation { messages: conversation.messages[..count].to_vec() };
-        let prefix_inputs = RenderInputs { add_generation_prompt, ..inputs.clone() };
-        Ok(template.render(build_context(&prefix, &prefix_inputs, special_tokens)?)?.text)
+        let context = context_of_prepared(&prepared[..count], inputs, add_generation_prompt, special_tokens);
+        Ok(template.render(context)?.text)
     };
-    let full = template.render(build_context(conversation, inputs, special_tokens)?)?;
+    let full = template.render(context_of_prepared(&prepared, inputs, inputs.add_generation_prompt, special_tokens))?;
     // The contents of the first `count` messages placed in their render `text` (with the
     // contents as markers: one more render).
     let content_map_of = |count: usize, text: &str| -> Result<Option<ContentMap>> {
@@ -196,7 +197,12 @@ pub(crate) fn render_selected_turns(
         }
         let in_turn = |err: Error| turn_error(index, err);
         let prompt = if is_assistant { Some(render(index, true).map_err(in_turn)?) } else { None };
-        let through = render(index + 1, false).map_err(in_turn)?;
+        // Through the last message, without a generation prompt, is the full render itself.
+        let through = if index + 1 == conversation.messages.len() && !inputs.add_generation_prompt {
+            full.text.clone()
+        } else {
+            render(index + 1, false).map_err(in_turn)?
+        };
         let located = match content_turn(&full.text, prompt.as_deref(), &through, options.turn_start) {
             Some(turn) => Ok(turn),
             None => {
