@@ -26,9 +26,9 @@ const DEFAULT_SIZE: usize = 20_000;
 const FAMILIES: &[&str] = &["qwen2", "qwen3", "deepseek", "tekken", "qwen3_5"];
 
 /// A vocabulary to check: a zoo family, or a variant of one with some parts of the JSON replaced.
-struct Case {
-    name: String,
-    json: String,
+pub(in crate::tokenizer) struct Case {
+    pub(in crate::tokenizer) name: String,
+    pub(in crate::tokenizer) json: String,
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn bpe_differential_unicode_tables() {
 /// A family and the variants built from it: Qwen's vocabulary without `ignore_merges` (every
 /// piece goes through the merge loop), with GPT-2's lone ByteLevel pre-tokenizer, and with added
 /// tokens carrying every flag; DeepSeek with offsets trimmed by the ByteLevel post-processor.
-fn with_variants(family: &str, json: String) -> Vec<Case> {
+pub(in crate::tokenizer) fn with_variants(family: &str, json: String) -> Vec<Case> {
     let mut cases = vec![Case { name: family.to_owned(), json: json.clone() }];
     type Edit = (&'static str, fn(&mut Value));
     let edits: Vec<Edit> = match family {
@@ -369,6 +369,15 @@ const EMOJI: &[&str] = &[
 ];
 
 const FRAGMENTS: &[&str] = &[
+    // Invalid-looking sequences: escapes of bytes and surrogates, replacement characters,
+    // SentencePiece's own markers written as text.
+    "<0xFF>",
+    "<0x0A>",
+    "\\ud800",
+    "\u{FFFD}\u{FFFD}",
+    "\u{2581}",
+    "\u{2581}\u{2581}x",
+    "%C3%28",
     "a",
     "e",
     "the",
@@ -450,14 +459,14 @@ const FRAGMENTS: &[&str] = &[
     "'",
 ];
 
-struct Corpus {
+pub(in crate::tokenizer) struct Corpus {
     rng: Rng,
     added: Vec<String>,
     tokens: Vec<String>,
 }
 
 impl Corpus {
-    fn new(tokenizer: &tokenizers::Tokenizer, name: &str) -> Corpus {
+    pub(in crate::tokenizer) fn new(tokenizer: &tokenizers::Tokenizer, name: &str) -> Corpus {
         let seed = name.bytes().fold(0x243F_6A88_85A3_08D3u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
         let mut added: Vec<String> = tokenizer.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
         added.sort();
@@ -471,14 +480,17 @@ impl Corpus {
             .into_iter()
             .filter_map(|(token, id)| {
                 let bytes: Option<Vec<u8>> = token.chars().map(|c| byte_of.get(&c).copied()).collect();
-                Some((id, String::from_utf8(bytes?).ok()?))
+                // Not byte-level: a SentencePiece piece, whose '▁' spells a space.
+                let text =
+                    bytes.and_then(|b| String::from_utf8(b).ok()).unwrap_or_else(|| token.replace('\u{2581}', " "));
+                Some((id, text))
             })
             .collect();
         tokens.sort();
         Corpus { rng: Rng(seed | 1), added, tokens: tokens.into_iter().map(|(_, t)| t).collect() }
     }
 
-    fn next_text(&mut self) -> String {
+    pub(in crate::tokenizer) fn next_text(&mut self) -> String {
         let mut text = String::new();
         match self.rng.below(100) {
             0..=11 => self.natural(&mut text),

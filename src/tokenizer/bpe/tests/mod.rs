@@ -8,7 +8,7 @@ use crate::tokenizer::bpe::merge::byte_chars;
 use crate::tokenizer::bpe::FastBpe;
 use crate::tokenizer::TokenOffsets;
 
-mod differential;
+pub(in crate::tokenizer) mod differential;
 
 pub(in crate::tokenizer) const QWEN2_PATTERN: &str =
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
