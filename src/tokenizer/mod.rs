@@ -33,14 +33,18 @@ impl Tokenizer {
     /// Loads a serialized tokenizer. Truncation and padding stored in the JSON are cleared: they
     /// are per-call options here, as in transformers.
     pub fn from_json(json: &str, backend: Backend) -> Result<Self> {
-        let mut model = tokenizers::Tokenizer::from_str(json)
-            .map_err(|err| Error::tokenizer(format!("cannot load tokenizer JSON: {err}")))?;
+        let wants_pipeline = matches!(backend, Backend::Auto | Backend::Tokenizers1);
+        // The two libraries read the file independently, and each load takes most of a second
+        // on a large vocabulary: side by side, construction costs about one load, not two.
+        let (model, loaded) = std::thread::scope(|scope| {
+            let loaded = wants_pipeline.then(|| scope.spawn(|| pipeline::load(json)));
+            let model = tokenizers::Tokenizer::from_str(json);
+            (model, loaded.and_then(|handle| handle.join().ok().flatten()))
+        });
+        let mut model = model.map_err(|err| Error::tokenizer(format!("cannot load tokenizer JSON: {err}")))?;
         model.with_truncation(None).map_err(|err| Error::tokenizer(format!("cannot clear truncation: {err}")))?;
         model.with_padding(None);
-        let pipeline = match backend {
-            Backend::Auto | Backend::Tokenizers1 => Pipeline::new(json, &model),
-            Backend::Tokenizers | Backend::Fast => None,
-        };
+        let pipeline = loaded.and_then(|loaded| Pipeline::with_loaded(loaded, &model));
         if backend == Backend::Tokenizers1 && pipeline.is_none() {
             return Err(Error::tokenizer(
                 "backend='tokenizers1' but tokenizers 1.0 cannot encode this tokenizer.json, or it is not a shape \

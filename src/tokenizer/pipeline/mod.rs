@@ -43,17 +43,19 @@ impl Pipeline {
     /// The engine for `json`, whose `tokenizers` 0.23 load is `reference`; None when tokenizers 1.0
     /// cannot load or run it, or when its shape is one the offsets are not derived for.
     pub fn new(json: &str, reference: &tokenizers::Tokenizer) -> Option<Pipeline> {
+        Pipeline::with_loaded(load(json)?, reference)
+    }
+
+    /// The engine for a tokenizer [`load`] returned, whose `tokenizers` 0.23 load is `reference`.
+    pub fn with_loaded(tokenizer: PipelineTokenizer, reference: &tokenizers::Tokenizer) -> Option<Pipeline> {
         let spelling = pieces::spelling(reference)?;
         let trims = offset_trims(reference)?;
         if spelling.sentencepiece && !trims.is_empty() {
             return None;
         }
-        let canonical = tokenizers1::canonicalize_str(json).ok()?;
-        let tokenizer = tokenizers1::from_json(&canonical).ok()?;
-        let options = EncodeOptions::no_specials();
-        tokenizer.encode_into(PROBE, &options, &mut Vec::new()).ok()?;
         let pieces = Pieces::new(reference, spelling)?;
         let spaces = if trims.is_empty() { Vec::new() } else { spaces(reference) };
+        let options = EncodeOptions::no_specials();
         Some(Pipeline { tokenizer, options, pieces, prefix: spelling.prefix, trims, spaces })
     }
 
@@ -86,6 +88,15 @@ impl Pipeline {
         }
         Some(TokenOffsets { ids, offsets, truncated })
     }
+}
+
+/// tokenizers 1.0's load of `json` (upgraded to its canonical format first), when it can also
+/// run it; needs nothing of 0.23, so it can run beside 0.23's load.
+pub fn load(json: &str) -> Option<PipelineTokenizer> {
+    let canonical = tokenizers1::canonicalize_str(json).ok()?;
+    let tokenizer = tokenizers1::from_json(&canonical).ok()?;
+    tokenizer.encode_into(PROBE, &EncodeOptions::no_specials(), &mut Vec::new()).ok()?;
+    Some(tokenizer)
 }
 
 /// Per id, ByteLevel's spaces: of the token string for model tokens, of the content for added ones.

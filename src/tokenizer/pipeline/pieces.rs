@@ -98,7 +98,7 @@ impl Pieces {
                     None => (Kind::Text, sentencepiece_bytes(&token)),
                 }
             } else {
-                let bytes: Option<Vec<u8>> = token.chars().map(|c| byte_of(c)).collect();
+                let bytes: Option<Vec<u8>> = token.chars().map(&byte_of).collect();
                 bytes.map_or((Kind::Missing, Vec::new()), |bytes| (Kind::Text, bytes))
             };
             put(id, entry);

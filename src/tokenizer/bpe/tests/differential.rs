@@ -262,7 +262,7 @@ fn check_truncation(
     use crate::tokenizer::Truncation;
     use tokenizers::{TruncationDirection, TruncationParams};
 
-    let (side, direction) = if index % 16 == 0 {
+    let (side, direction) = if index.is_multiple_of(16) {
         (Side::Left, TruncationDirection::Left)
     } else {
         (Side::Right, TruncationDirection::Right)
@@ -478,12 +478,12 @@ impl Corpus {
             byte_chars().iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
         let mut tokens: Vec<(u32, String)> = tokenizers::Model::get_vocab(tokenizer.get_model())
             .into_iter()
-            .filter_map(|(token, id)| {
+            .map(|(token, id)| {
                 let bytes: Option<Vec<u8>> = token.chars().map(|c| byte_of.get(&c).copied()).collect();
                 // Not byte-level: a SentencePiece piece, whose '▁' spells a space.
                 let text =
                     bytes.and_then(|b| String::from_utf8(b).ok()).unwrap_or_else(|| token.replace('\u{2581}', " "));
-                Some((id, text))
+                (id, text)
             })
             .collect();
         tokens.sort();

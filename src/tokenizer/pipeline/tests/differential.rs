@@ -183,7 +183,7 @@ fn check_truncation(
 ) {
     use tokenizers::{TruncationDirection, TruncationParams};
 
-    let (side, direction) = if index % 16 == 0 {
+    let (side, direction) = if index.is_multiple_of(16) {
         (Side::Left, TruncationDirection::Left)
     } else {
         (Side::Right, TruncationDirection::Right)
