@@ -27,9 +27,9 @@ ENGINES = ("tokenizers_from_file", "fastmask_auto", "fastmask_fast", "fastmask_t
 
 def tokenizer_path(family: str) -> Path:
     if family == "qwen3_6":
-        from compat import test_bpe_backend
+        from _support import rust_differential
 
-        return test_bpe_backend.qwen3_5_dir() / "tokenizer.json"
+        return rust_differential.qwen3_5_dir() / "tokenizer.json"
     from _support import tokenizer_zoo
 
     return tokenizer_zoo.model_dir(family) / "tokenizer.json"

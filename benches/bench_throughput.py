@@ -236,39 +236,30 @@ def print_targets(results: dict, thread_counts: list[int]) -> None:
         lambda: seconds("transformers_per_conversation") / seconds("fastmask_per_conversation"),
         ">= 15x",
     )
-    for threads in thread_counts:
-        row(
-            f"whole pipeline (numpy) / tokenizers 1.0 bare encode_batch, {threads} thread(s)",
-            ("fastmask_batch_numpy", TK1),
-            lambda threads=threads: seconds("fastmask_batch_numpy", threads) / seconds(TK1, threads),
-            "<= 3x",
-        )
-    for threads in thread_counts:
-        row(
-            f"whole pipeline (numpy) / tiktoken pre-rendered, {threads} thread(s)",
-            ("fastmask_batch_numpy", "tiktoken_prerendered"),
-            lambda threads=threads: seconds("fastmask_batch_numpy", threads) / seconds("tiktoken_prerendered", threads),
-            "<= 1.2x",
-        )
-    for threads in thread_counts:
-        row(
-            f"auto (numpy) / fast BPE backend (numpy), {threads} thread(s)",
-            ("fastmask_batch_numpy", "fastmask_batch_numpy_fast_backend"),
-            lambda threads=threads: (
-                seconds("fastmask_batch_numpy", threads) / seconds("fastmask_batch_numpy_fast_backend", threads)
-            ),
+    per_thread = (
+        ("whole pipeline (numpy) / tokenizers 1.0 bare encode_batch", "fastmask_batch_numpy", TK1, "<= 3x"),
+        ("whole pipeline (numpy) / tiktoken pre-rendered", "fastmask_batch_numpy", "tiktoken_prerendered", "<= 1.2x"),
+        (
+            "auto (numpy) / fast BPE backend (numpy)",
+            "fastmask_batch_numpy",
+            "fastmask_batch_numpy_fast_backend",
             "<= 1.0x",
-        )
-    for threads in thread_counts:
-        row(
-            f"tokenizers backend (numpy) / tokenizers encode_batch, {threads} thread(s)",
-            ("fastmask_batch_numpy_tokenizers_backend", "tokenizers_encode_batch_prerendered"),
-            lambda threads=threads: (
-                seconds("fastmask_batch_numpy_tokenizers_backend", threads)
-                / seconds("tokenizers_encode_batch_prerendered", threads)
-            ),
+        ),
+        (
+            "tokenizers backend (numpy) / tokenizers encode_batch",
+            "fastmask_batch_numpy_tokenizers_backend",
+            "tokenizers_encode_batch_prerendered",
             "<= 1.1x",
-        )
+        ),
+    )
+    for label, measure, base, wanted in per_thread:
+        for threads in thread_counts:
+            row(
+                f"{label}, {threads} thread(s)",
+                (measure, base),
+                lambda measure=measure, base=base, threads=threads: seconds(measure, threads) / seconds(base, threads),
+                wanted,
+            )
     if many > one:
         row(
             f"numpy encode_batch scaling {one} -> {many} threads",

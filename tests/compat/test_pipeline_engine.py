@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from _support import tokenizer_zoo
-from compat import test_bpe_backend as bpe_backend  # a module, so pytest does not collect its test twice
+from _support import rust_differential
 
-ROOT = Path(__file__).resolve().parents[2]
 ZOO_FAMILIES = ("qwen2", "qwen3", "deepseek", "tekken", "mistral_spm")
 CHECKED = (
     *ZOO_FAMILIES,
@@ -46,25 +42,7 @@ REPORT = re.compile(
 
 
 def test_pipeline_engine_equals_tokenizers_on_real_vocabularies(tmp_path: Path) -> None:
-    zoo = tmp_path / "zoo"
-    zoo.mkdir()
-    for family in ZOO_FAMILIES:
-        (zoo / family).symlink_to(tokenizer_zoo.model_dir(family), target_is_directory=True)
-    (zoo / "qwen3_5").symlink_to(bpe_backend.qwen3_5_dir(), target_is_directory=True)
-    cargo = shutil.which("cargo")
-    assert cargo, "cargo is needed to run the Rust differential test"
-    command = [cargo, "test", "--release", "--lib", "pipeline_differential", "--", "--include-ignored", "--nocapture"]
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "FASTMASK_ZOO_DIR": str(zoo)},
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-8000:]}"
-    assert "SKIPPED" not in output, output[-4000:]
+    output = rust_differential.run("pipeline_differential", (*ZOO_FAMILIES, *REFUSED), tmp_path / "zoo")
     assert re.search(
         r"^test tokenizer::pipeline::tests::differential::pipeline_differential \.\.\. ok$", output, re.MULTILINE
     ), output[-4000:]
@@ -84,7 +62,7 @@ def test_pipeline_engine_equals_tokenizers_on_real_vocabularies(tmp_path: Path) 
 def test_auto_keeps_the_fast_bpe_where_tokenizers_1_cannot_run() -> None:
     import fastmask
 
-    tokenizer_json = (bpe_backend.qwen3_5_dir() / "tokenizer.json").read_text(encoding="utf-8")
+    tokenizer_json = (rust_differential.qwen3_5_dir() / "tokenizer.json").read_text(encoding="utf-8")
     template = "{% for m in messages %}{{ m.content }}{% endfor %}"
     assert fastmask.ChatTokenizer.from_parts(tokenizer_json, template).backend == "fast"
     with pytest.raises(fastmask.TokenizerError, match="backend='tokenizers1'"):
