@@ -55,8 +55,10 @@ def test_pipeline_engine_equals_tokenizers_on_real_vocabularies(tmp_path: Path) 
         report = reports[name]
         strings, deferred, mismatches = int(report[2]), int(report[4]), int(report[5])
         assert not report[6] and strings >= minimum and mismatches == 0, report[0]
-        # Only texts not in NFC (Qwen's normalizer) or next to whitespace-stripping added tokens leave the engine.
-        assert deferred * 10 < strings, f"{name}: too many texts left to tokenizers 0.23: {report[0]}"
+        # Texts leave the engine when they are not in NFC (Qwen's normalizer), touch an added token that
+        # strips whitespace, or hold a character unassigned in onig's Unicode 16 (the corpus draws code
+        # points from every plane, most of them unassigned: about 8% of its strings, 10% more at most).
+        assert deferred * 5 < strings, f"{name}: too many texts left to tokenizers 0.23: {report[0]}"
 
 
 def test_auto_keeps_the_fast_bpe_where_tokenizers_1_cannot_run() -> None:

@@ -37,6 +37,8 @@ pub struct Pipeline {
     /// Per id, the leading and trailing spaces ByteLevel's `trim_offsets` removes; empty when
     /// nothing trims.
     spaces: Vec<(u32, u32)>,
+    /// The pre-tokenizer splits by Unicode character classes (byte-level BPE's Split regexes).
+    splits_by_class: bool,
 }
 
 impl Pipeline {
@@ -56,12 +58,16 @@ impl Pipeline {
         let pieces = Pieces::new(reference, spelling)?;
         let spaces = if trims.is_empty() { Vec::new() } else { spaces(reference) };
         let options = EncodeOptions::no_specials();
-        Some(Pipeline { tokenizer, options, pieces, prefix: spelling.prefix, trims, spaces })
+        let splits_by_class = !spelling.sentencepiece;
+        Some(Pipeline { tokenizer, options, pieces, prefix: spelling.prefix, trims, spaces, splits_by_class })
     }
 
     /// Ids and byte offsets of `text` as `tokenizers::Tokenizer::encode(text, false)` (0.23) gives
     /// them, truncated as it truncates; None when this text needs the reference path.
     pub fn encode_truncated(&self, text: &str, truncation: Option<Truncation>) -> Option<TokenOffsets> {
+        if self.splits_by_class && !assigned_in_onig(text) {
+            return None;
+        }
         let mut tokens: Vec<PipelineToken> = Vec::with_capacity(text.len() / 4 + 8);
         self.tokenizer.encode_into(text, &self.options, &mut tokens).ok()?;
         // Same size and alignment (`PipelineToken` is a transparent u32): collected in place.
@@ -97,6 +103,16 @@ pub fn load(json: &str) -> Option<PipelineTokenizer> {
     let tokenizer = tokenizers1::from_json(&canonical).ok()?;
     tokenizer.encode_into(PROBE, &EncodeOptions::no_specials(), &mut Vec::new()).ok()?;
     Some(tokenizer)
+}
+
+/// Whether every character of `text` is assigned in the Unicode version of 0.23's regex engine
+/// (onig, Unicode 16.0, as `unicode-general-category` 1.1). tokenizers 1.0's splitter classifies
+/// by Unicode 17, where characters new in 17 have a category and in 16 are unassigned (`Cn`):
+/// U+1F6D8 is a symbol to one and not the other, so the two split "🛘ר" differently and their ids
+/// differ while the pieces of each still tile the text. Such texts take the reference path.
+fn assigned_in_onig(text: &str) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory};
+    text.is_ascii() || text.chars().all(|c| c.is_ascii() || get_general_category(c) != GeneralCategory::Unassigned)
 }
 
 /// Per id, ByteLevel's spaces: of the token string for model tokens, of the content for added ones.

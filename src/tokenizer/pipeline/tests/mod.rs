@@ -182,3 +182,13 @@ fn unsupported_shapes_are_refused() {
     assert!(err.message.contains("backend='tokenizers1'"), "{}", err.message);
     assert_eq!(Tokenizer::from_json(&json.to_string(), Backend::Auto).expect("loads").backend_name(), "tokenizers");
 }
+
+/// A character Unicode 17 assigned and 16 did not: tokenizers 1.0 splits by the newer tables,
+/// 0.23 (onig) by the older, so the engine must leave such text to the reference.
+#[test]
+fn characters_new_in_unicode_17_fall_back() {
+    let json = tokenizer_json(MERGES, standard_added());
+    let landslide = "x \u{1f6d8}\u{5e8} y";
+    assert_same(&json, &[landslide, "x \u{1f6d7}\u{5e8} y"], |text| text != landslide);
+    assert!(pipeline(&json).encode_truncated(landslide, None).is_none());
+}
