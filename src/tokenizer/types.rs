@@ -62,15 +62,18 @@ impl Truncation {
     }
 }
 
-/// Which backend encodes: `Auto` takes the fast BPE when the tokenizer's shape is supported,
-/// `Tokenizers` always uses the `tokenizers` crate, `Fast` is `Auto` that refuses an unsupported
-/// shape. Texts the fast BPE declines (not NFC under an NFC normalizer) always go to `tokenizers`.
+/// Which backend encodes: `Auto` takes tokenizers 1.0's pipeline where it applies, else the fast
+/// BPE where the tokenizer's shape is supported, else `tokenizers` 0.23; `Tokenizers` always uses
+/// `tokenizers` 0.23; `Fast` is the fast BPE, refusing an unsupported shape; `Tokenizers1` is the
+/// pipeline, refusing a tokenizer.json it does not apply to. Texts an engine declines (its
+/// offsets would not be exact) always go to `tokenizers` 0.23.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
     #[default]
     Auto,
     Tokenizers,
     Fast,
+    Tokenizers1,
 }
 
 impl FromStr for Backend {
@@ -81,7 +84,10 @@ impl FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "tokenizers" => Ok(Backend::Tokenizers),
             "fast" => Ok(Backend::Fast),
-            other => Err(Error::input(format!("backend must be 'auto', 'tokenizers' or 'fast', got {other:?}"))),
+            "tokenizers1" => Ok(Backend::Tokenizers1),
+            other => Err(Error::input(format!(
+                "backend must be 'auto', 'tokenizers', 'fast' or 'tokenizers1', got {other:?}"
+            ))),
         }
     }
 }

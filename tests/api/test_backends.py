@@ -1,10 +1,12 @@
-"""The tokenizer backend: fastmask's byte-level BPE (src/bpe) is chosen where its shape applies
-and changes nothing. For every zoo family, `backend="auto"` gives exactly what the forced
-`backend="tokenizers"` gives on the differential corpus, untruncated and truncated from either
-side; the `backend` property says which one encodes.
+"""The tokenizer backends: tokenizers 1.0's pipeline (src/tokenizer/pipeline) and fastmask's
+byte-level BPE (src/tokenizer/bpe) are chosen where their shape applies and change nothing. For
+every zoo family, `backend="auto"` and each engine that applies, forced, give exactly what the
+forced `backend="tokenizers"` (0.23) gives on the differential corpus, untruncated and truncated
+from either side; the `backend` property says which one encodes.
 
-The ids and offsets of the fast BPE itself are proven against the `tokenizers` crate by
-tests/compat/test_bpe_backend.py; this checks the wiring (choice, per-call fallback, truncation, masks).
+The ids and offsets of the engines themselves are proven against the `tokenizers` crate by
+tests/compat/test_pipeline_engine.py and tests/compat/test_bpe_backend.py; this checks the wiring
+(choice, per-call fallback, truncation, masks).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from _support.trl_templates import training_templates
 
 import fastmask
 
-# Byte-level BPE families take the fast backend; SentencePiece (byte fallback) and WordPiece do not.
+# Byte-level BPE families can take either engine, `auto` the pipeline; SentencePiece BPE only the
+# pipeline; WordPiece neither.
 FAST_FAMILIES = ("qwen2", "qwen3", "deepseek", "tekken")
-TOKENIZERS_FAMILIES = ("mistral_spm", "bert")
+PIPELINE_FAMILIES = (*FAST_FAMILIES, "mistral_spm")
+TOKENIZERS_FAMILIES = ("bert",)
 TEMPLATE = "qwen3_training"  # tool calls, reasoning, content parts: many shapes of rendered text
 OPTIONS = (
     {},
@@ -31,15 +35,21 @@ OPTIONS = (
 
 
 def test_families_cover_the_zoo() -> None:
-    assert sorted(FAST_FAMILIES + TOKENIZERS_FAMILIES) == sorted(FAMILIES)
+    assert sorted(PIPELINE_FAMILIES + TOKENIZERS_FAMILIES) == sorted(FAMILIES)
 
 
-def chat_tokenizers(family: str) -> tuple[fastmask.ChatTokenizer, fastmask.ChatTokenizer]:
+def chat_tokenizers(family: str, backend: str) -> tuple[fastmask.ChatTokenizer, fastmask.ChatTokenizer]:
     template = dict(training_templates())[TEMPLATE]
     return tuple(  # type: ignore[return-value]
-        fastmask.ChatTokenizer.from_pretrained(model_dir(family), chat_template=template, backend=backend)
-        for backend in ("auto", "tokenizers")
+        fastmask.ChatTokenizer.from_pretrained(model_dir(family), chat_template=template, backend=name)
+        for name in (backend, "tokenizers")
     )
+
+
+def engine_cases() -> list[tuple[str, str]]:
+    cases = [(family, "auto") for family in FAMILIES]
+    cases += [(family, "tokenizers1") for family in PIPELINE_FAMILIES]
+    return cases + [(family, "fast") for family in FAST_FAMILIES]
 
 
 def outcome(call: Any) -> Any:
@@ -50,10 +60,10 @@ def outcome(call: Any) -> Any:
     return {name: value.tolist() if hasattr(value, "tolist") else value for name, value in out.items()}
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_auto_and_forced_tokenizers_backends_are_identical(family: str) -> None:
-    auto, forced = chat_tokenizers(family)
-    expected = "fast" if family in FAST_FAMILIES else "tokenizers"
+@pytest.mark.parametrize(("family", "backend"), engine_cases())
+def test_each_engine_and_the_forced_tokenizers_backend_are_identical(family: str, backend: str) -> None:
+    auto, forced = chat_tokenizers(family, backend)
+    expected = {"auto": "tokenizers1" if family in PIPELINE_FAMILIES else "tokenizers"}.get(backend, backend)
     assert (auto.backend, forced.backend) == (expected, "tokenizers")
     # One case at a time: a case the template rejects must be rejected alike, without hiding the rest.
     for case in CASES:
@@ -87,5 +97,7 @@ def test_forcing_fast_on_an_unsupported_shape_is_an_error() -> None:
     )
     forced = fastmask.ChatTokenizer.from_pretrained(model_dir("qwen2"), chat_template=template, backend="tokenizers")
     assert pickle.loads(pickle.dumps(forced)).backend == "tokenizers"
+    with pytest.raises(fastmask.TokenizerError, match="backend='tokenizers1'"):
+        fastmask.ChatTokenizer.from_pretrained(model_dir("bert"), chat_template=template, backend="tokenizers1")
     with pytest.raises(fastmask.InputError, match="backend must be"):
         fastmask.ChatTokenizer.from_pretrained(model_dir("qwen2"), chat_template=template, backend="bpe")

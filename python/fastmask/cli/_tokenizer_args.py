@@ -22,10 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--chat-template", type=Path, metavar="FILE", help="a .jinja template (overrides the model's)")
     group.add_argument(
         "--backend",
-        choices=("auto", "tokenizers", "fast"),
+        choices=("auto", "tokenizers", "fast", "tokenizers1"),
         default="auto",
-        help="tokenizer backend: fastmask's byte-level BPE when the tokenizer allows it (auto, default), "
-        "always the tokenizers library, or always the fast BPE (an error if the tokenizer is not byte-level BPE)",
+        help="tokenizer backend: tokenizers 1.0 or else fastmask's byte-level BPE where the tokenizer allows it "
+        "(auto, default), always the tokenizers 0.23 library, always the fast BPE (an error if the tokenizer is "
+        "not byte-level BPE), or always tokenizers 1.0 (an error where it does not apply)",
     )
     group.add_argument(
         "--mask-source",

@@ -737,7 +737,7 @@ fn group_digits(digits: &str, separator: char, group: usize) -> String {
     let count = digits.chars().count();
     let mut out = String::with_capacity(count + count / group);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (count - i) % group == 0 {
+        if i > 0 && (count - i).is_multiple_of(group) {
             out.push(separator);
         }
         out.push(c);

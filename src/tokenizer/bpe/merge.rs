@@ -11,28 +11,13 @@ use std::collections::{BinaryHeap, HashMap};
 
 use ahash::AHashMap;
 
+pub(super) use crate::tokenizer::byte_level::byte_chars;
+
 /// Pieces up to this many bytes merge with a quadratic scan over a vector (no heap, no links),
 /// longer ones with the heap `tokenizers` itself uses, so a 100 kB word stays O(n log n).
 const SCAN_MAX_BYTES: usize = 96;
 
 const NO_MERGE: (u32, u32) = (u32::MAX, u32::MAX);
-
-/// The character GPT-2's byte-level alphabet spells each byte with, as `tokenizers`' `bytes_char`.
-pub(super) fn byte_chars() -> [char; 256] {
-    let mut table = ['\0'; 256];
-    let mut next_extra = 0u32;
-    for byte in 0..=255u8 {
-        let printable = matches!(byte, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
-        let code = if printable {
-            u32::from(byte)
-        } else {
-            next_extra += 1;
-            255 + next_extra
-        };
-        table[usize::from(byte)] = char::from_u32(code).unwrap_or('\0');
-    }
-    table
-}
 
 /// Reusable buffers of one `encode` call.
 #[derive(Default)]

@@ -11,12 +11,12 @@ use tokenizers::{ModelWrapper, NormalizedString, Normalizer, Tokenizer};
 use super::added::AddedSpec;
 use super::merge::Model;
 use super::pretokenize::GPT2_PATTERN;
+pub(super) use crate::tokenizer::components::offset_trims;
+use crate::tokenizer::components::{normalizer_steps, pre_tokenizer_steps, type_of};
 
 /// Whether the normalizer is NFC (Some(true)), absent or a no-op (Some(false)), or unsupported.
 pub(super) fn normalizer_is_nfc(tokenizer: &Tokenizer) -> Option<bool> {
-    let Some(normalizer) = tokenizer.get_normalizer() else { return Some(false) };
-    let mut steps = Vec::new();
-    flatten(&serde_json::to_value(normalizer).ok()?, "normalizers", &mut steps)?;
+    let steps = normalizer_steps(tokenizer)?;
     steps.iter().all(|step| type_of(step) == Some("NFC")).then_some(!steps.is_empty())
 }
 
@@ -24,8 +24,8 @@ pub(super) fn normalizer_is_nfc(tokenizer: &Tokenizer) -> Option<bool> {
 /// lone `ByteLevel` (whose `use_regex` adds GPT-2's regex last). ByteLevel must be last and must
 /// not add a prefix space.
 pub(super) fn split_patterns(tokenizer: &Tokenizer) -> Option<Vec<String>> {
-    let mut steps = Vec::new();
-    flatten(&serde_json::to_value(tokenizer.get_pre_tokenizer()?).ok()?, "pretokenizers", &mut steps)?;
+    tokenizer.get_pre_tokenizer()?;
+    let steps = pre_tokenizer_steps(tokenizer)?;
     let (byte_level, splits) = steps.split_last()?;
     if type_of(byte_level) != Some("ByteLevel") || byte_level["add_prefix_space"] != Value::Bool(false) {
         return None;
@@ -49,37 +49,6 @@ fn split_pattern(step: &Value) -> Option<String> {
         (Value::Null, Value::String(literal)) => Some(regex::escape(literal)),
         _ => None,
     }
-}
-
-/// For each ByteLevel post-processor with `trim_offsets`, in order, its `add_prefix_space`.
-/// Supported: none, ByteLevel, TemplateProcessing (which adds nothing with add_special_tokens
-/// false, as long as its single template holds sequence A once), and Sequences of those.
-pub(super) fn offset_trims(tokenizer: &Tokenizer) -> Option<Vec<bool>> {
-    let Some(processor) = tokenizer.get_post_processor() else { return Some(Vec::new()) };
-    let mut steps = Vec::new();
-    flatten(&serde_json::to_value(processor).ok()?, "processors", &mut steps)?;
-    let mut trims = Vec::new();
-    for step in &steps {
-        match type_of(step)? {
-            "ByteLevel" => match (&step["trim_offsets"], &step["add_prefix_space"]) {
-                (Value::Bool(false), _) => {}
-                (Value::Bool(true), Value::Bool(add_prefix_space)) => trims.push(*add_prefix_space),
-                _ => return None,
-            },
-            "TemplateProcessing" => {
-                let pieces = step["single"].as_array()?;
-                let sequences: Vec<&Value> = pieces.iter().filter_map(|piece| piece.get("Sequence")).collect();
-                if pieces.iter().any(|p| p.get("Sequence").is_none() && p.get("SpecialToken").is_none())
-                    || sequences.len() != 1
-                    || sequences[0]["id"] != "A"
-                {
-                    return None;
-                }
-            }
-            _ => return None,
-        }
-    }
-    Some(trims)
 }
 
 /// The BPE model, when it is plain byte-level BPE: no dropout, no byte fallback, no subword
@@ -122,20 +91,4 @@ pub(super) fn added_tokens(tokenizer: &Tokenizer) -> Option<Vec<AddedSpec>> {
     }
     specs.sort_by_key(|spec| spec.id);
     Some(specs)
-}
-
-fn type_of(value: &Value) -> Option<&str> {
-    value.get("type")?.as_str()
-}
-
-/// Appends the steps of a component, expanding nested `Sequence`s (whose list is under `key`).
-fn flatten(value: &Value, key: &str, out: &mut Vec<Value>) -> Option<()> {
-    if type_of(value)? == "Sequence" {
-        for step in value.get(key)?.as_array()? {
-            flatten(step, key, out)?;
-        }
-    } else {
-        out.push(value.clone());
-    }
-    Some(())
 }

@@ -10,13 +10,14 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::tokenizer::bpe::merge::byte_chars;
 use crate::tokenizer::bpe::pattern::{escape_class, CATEGORY_NAMES};
 use crate::tokenizer::bpe::{is_nfc, FastBpe};
+use crate::tokenizer::{Side, TokenOffsets, Truncation};
 
 const ZOO_ENV: &str = "FASTMASK_ZOO_DIR";
 const SIZE_ENV: &str = "FASTMASK_BPE_CORPUS";
@@ -26,46 +27,21 @@ const DEFAULT_SIZE: usize = 20_000;
 const FAMILIES: &[&str] = &["qwen2", "qwen3", "deepseek", "tekken", "qwen3_5"];
 
 /// A vocabulary to check: a zoo family, or a variant of one with some parts of the JSON replaced.
-struct Case {
-    name: String,
-    json: String,
+pub(in crate::tokenizer) struct Case {
+    pub(in crate::tokenizer) name: String,
+    pub(in crate::tokenizer) json: String,
 }
 
 #[test]
 #[ignore = "needs the tokenizer zoo and a release build: run by tests/compat/test_bpe_backend.py"]
 fn bpe_differential() {
-    let zoo = std::env::var_os(ZOO_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/tokenizer_zoo"));
-    let size = std::env::var(SIZE_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SIZE);
-    let mut cases = Vec::new();
-    for family in FAMILIES {
-        let path = zoo.join(family).join("tokenizer.json");
-        match std::fs::read_to_string(&path) {
-            Ok(json) => cases.extend(with_variants(family, json)),
-            Err(_) => eprintln!("bpe_differential: SKIPPED {family}: no {} (build the zoo first)", path.display()),
-        }
-    }
+    let size = corpus_size(SIZE_ENV);
+    let cases = zoo_cases("bpe_differential", FAMILIES, with_variants);
     if cases.is_empty() {
-        eprintln!("bpe_differential: SKIPPED: no tokenizer zoo under {} (set {ZOO_ENV})", zoo.display());
         return;
     }
     let started = Instant::now();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let reports: Vec<Report> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    while let Some(case) = cases.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-                        done.push(check(case, size));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
-    });
+    let reports = run_parallel(&cases, |case| check(case, size));
     let mut failed = false;
     for report in &reports {
         println!(
@@ -90,6 +66,54 @@ fn bpe_differential() {
     }
     println!("bpe_differential: {} vocabularies checked in {:.1?}", reports.len(), started.elapsed());
     assert!(!failed, "the fast backend differs from tokenizers");
+}
+
+/// The strings per vocabulary: the environment variable `name`, else 20,000.
+pub(in crate::tokenizer) fn corpus_size(name: &str) -> usize {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SIZE)
+}
+
+/// The cases of `families` found in the zoo (`FASTMASK_ZOO_DIR`), each with its variants; a family
+/// missing from it is reported as SKIPPED under the test's name.
+pub(in crate::tokenizer) fn zoo_cases(
+    test: &str,
+    families: &[&str],
+    variants: fn(&str, String) -> Vec<Case>,
+) -> Vec<Case> {
+    let zoo = std::env::var_os(ZOO_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/tokenizer_zoo"));
+    let mut cases = Vec::new();
+    for family in families {
+        let path = zoo.join(family).join("tokenizer.json");
+        match std::fs::read_to_string(&path) {
+            Ok(json) => cases.extend(variants(family, json)),
+            Err(_) => eprintln!("{test}: SKIPPED {family}: no {} (build the zoo first)", path.display()),
+        }
+    }
+    if cases.is_empty() {
+        eprintln!("{test}: SKIPPED: no tokenizer zoo under {} (set {ZOO_ENV})", zoo.display());
+    }
+    cases
+}
+
+/// `check` over every case, on two threads (the CI machine's cores).
+pub(in crate::tokenizer) fn run_parallel(cases: &[Case], check: impl Fn(&Case) -> Report + Sync) -> Vec<Report> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(case) = cases.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                        done.push(check(case));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
+    })
 }
 
 /// The fast split matcher's character classes equal onig's over every code point: `\s`, `\S`,
@@ -129,7 +153,7 @@ fn bpe_differential_unicode_tables() {
 /// A family and the variants built from it: Qwen's vocabulary without `ignore_merges` (every
 /// piece goes through the merge loop), with GPT-2's lone ByteLevel pre-tokenizer, and with added
 /// tokens carrying every flag; DeepSeek with offsets trimmed by the ByteLevel post-processor.
-fn with_variants(family: &str, json: String) -> Vec<Case> {
+pub(in crate::tokenizer) fn with_variants(family: &str, json: String) -> Vec<Case> {
     let mut cases = vec![Case { name: family.to_owned(), json: json.clone() }];
     type Edit = (&'static str, fn(&mut Value));
     let edits: Vec<Edit> = match family {
@@ -187,64 +211,95 @@ fn add_flagged_tokens(v: &mut Value) {
     }
 }
 
-struct Report {
-    name: String,
-    strings: usize,
-    bytes: usize,
-    deferred: usize,
-    mismatches: Vec<String>,
-    declined: String,
-    load: std::time::Duration,
-    run: std::time::Duration,
+pub(in crate::tokenizer) struct Report {
+    pub(in crate::tokenizer) name: String,
+    pub(in crate::tokenizer) strings: usize,
+    pub(in crate::tokenizer) bytes: usize,
+    pub(in crate::tokenizer) deferred: usize,
+    pub(in crate::tokenizer) mismatches: Vec<String>,
+    /// Why the engine was not built for this case; empty when it was.
+    pub(in crate::tokenizer) declined: String,
+    pub(in crate::tokenizer) load: Duration,
+    pub(in crate::tokenizer) run: Duration,
 }
 
-fn check(case: &Case, size: usize) -> Report {
-    let started = Instant::now();
-    let mut report = Report {
-        name: case.name.clone(),
-        strings: 0,
-        bytes: 0,
-        deferred: 0,
-        mismatches: Vec::new(),
-        declined: String::new(),
-        load: Default::default(),
-        run: Default::default(),
-    };
+impl Report {
+    pub(in crate::tokenizer) fn new(name: &str) -> Report {
+        Report {
+            name: name.to_owned(),
+            strings: 0,
+            bytes: 0,
+            deferred: 0,
+            mismatches: Vec::new(),
+            declined: String::new(),
+            load: Duration::ZERO,
+            run: Duration::ZERO,
+        }
+    }
+}
+
+/// An engine under test: ids and offsets of a text, truncated; None where it leaves the text to
+/// the reference.
+pub(in crate::tokenizer) type Encode<'a> = dyn Fn(&str, Option<Truncation>) -> Option<TokenOffsets> + 'a;
+
+/// The case's tokenizer as the reference encodes with it (stored truncation and padding cleared).
+pub(in crate::tokenizer) fn reference(case: &Case) -> tokenizers::Tokenizer {
     let mut tokenizer = tokenizers::Tokenizer::from_str(&case.json).expect("the reference loads");
     tokenizer.with_truncation(None).expect("no truncation");
     tokenizer.with_padding(None);
-    let Some(fast) = FastBpe::from_tokenizer(&tokenizer) else {
-        report.declined = "the fast backend declined this supported shape".to_owned();
-        return report;
-    };
-    report.load = started.elapsed();
-    let nfc = matches!(&tokenizer.get_normalizer(), Some(n) if serde_json::to_value(n).is_ok_and(|v| v.to_string().contains("NFC")));
-    let mut corpus = Corpus::new(&tokenizer, &case.name);
-    let mut truncating = tokenizer.clone();
+    tokenizer
+}
+
+/// `engine` against `reference` on `size` corpus strings, truncation every eighth; a text the
+/// engine leaves to the reference is deferred where `may_defer` allows it, else a mismatch.
+pub(in crate::tokenizer) fn compare(
+    report: &mut Report,
+    reference: &tokenizers::Tokenizer,
+    engine: &Encode,
+    may_defer: &dyn Fn(&str) -> bool,
+    size: usize,
+) {
+    let started = Instant::now();
+    let mut corpus = Corpus::new(reference, &report.name);
+    let mut truncating = reference.clone();
     for index in 0..size {
         let text = corpus.next_text();
         report.strings += 1;
         report.bytes += text.len();
-        let expected = tokenizer.encode(text.as_str(), false).expect("the reference encodes");
-        match fast.encode(&text) {
-            None if nfc && !is_nfc(&text) => report.deferred += 1,
+        let expected = reference.encode(text.as_str(), false).expect("the reference encodes");
+        match engine(&text, None) {
+            None if may_defer(&text) => report.deferred += 1,
             None => report.mismatches.push(format!("{text:?}: declined a text it must take")),
             Some(got) => {
                 if got.ids != expected.get_ids() || got.offsets != expected.get_offsets() {
                     report.mismatches.push(format!(
-                        "{text:?}\n    fast ids {:?} offsets {:?}\n    tokenizers ids {:?} offsets {:?}",
+                        "{text:?}\n    engine ids {:?} offsets {:?}\n    tokenizers ids {:?} offsets {:?}",
                         got.ids,
                         got.offsets,
                         expected.get_ids(),
                         expected.get_offsets()
                     ));
                 } else if index % TRUNCATION_EVERY == 0 {
-                    check_truncation(&fast, &mut truncating, &text, index, &mut report);
+                    check_truncation(engine, &mut truncating, &text, got.ids.len(), index, report);
                 }
             }
         }
     }
-    report.run = started.elapsed() - report.load;
+    report.run = started.elapsed();
+}
+
+fn check(case: &Case, size: usize) -> Report {
+    let started = Instant::now();
+    let mut report = Report::new(&case.name);
+    let tokenizer = reference(case);
+    let Some(fast) = FastBpe::from_tokenizer(&tokenizer) else {
+        report.declined = "the fast backend declined this supported shape".to_owned();
+        return report;
+    };
+    report.load = started.elapsed();
+    let nfc = matches!(&tokenizer.get_normalizer(), Some(n) if serde_json::to_value(n).is_ok_and(|v| v.to_string().contains("NFC")));
+    let encode = |text: &str, truncation| fast.encode_truncated(text, truncation);
+    compare(&mut report, &tokenizer, &encode, &|text| nfc && !is_nfc(text), size);
     report
 }
 
@@ -252,28 +307,26 @@ fn check(case: &Case, size: usize) -> Report {
 const TRUNCATION_EVERY: usize = 8;
 
 fn check_truncation(
-    fast: &FastBpe,
+    engine: &Encode,
     reference: &mut tokenizers::Tokenizer,
     text: &str,
+    full: usize,
     index: usize,
     report: &mut Report,
 ) {
-    use crate::tokenizer::Side;
-    use crate::tokenizer::Truncation;
     use tokenizers::{TruncationDirection, TruncationParams};
 
-    let (side, direction) = if index % 16 == 0 {
+    let (side, direction) = if index.is_multiple_of(16) {
         (Side::Left, TruncationDirection::Left)
     } else {
         (Side::Right, TruncationDirection::Right)
     };
-    let full = fast.encode(text).map_or(0, |t| t.ids.len());
     let max_length = full * (index % 7) / 7;
     reference
         .with_truncation(Some(TruncationParams { max_length, direction, ..Default::default() }))
         .expect("truncation");
     let expected = reference.encode(text, false).expect("the reference encodes");
-    let got = fast.encode_truncated(text, Some(Truncation { max_length, side }));
+    let got = engine(text, Some(Truncation { max_length, side }));
     if got.as_ref().map(|t| (&t.ids[..], &t.offsets[..])) != Some((expected.get_ids(), expected.get_offsets())) {
         report.mismatches.push(format!("{text:?} truncated to {max_length} from {side:?}: {got:?}"));
     }
@@ -369,6 +422,15 @@ const EMOJI: &[&str] = &[
 ];
 
 const FRAGMENTS: &[&str] = &[
+    // Invalid-looking sequences: escapes of bytes and surrogates, replacement characters,
+    // SentencePiece's own markers written as text.
+    "<0xFF>",
+    "<0x0A>",
+    "\\ud800",
+    "\u{FFFD}\u{FFFD}",
+    "\u{2581}",
+    "\u{2581}\u{2581}x",
+    "%C3%28",
     "a",
     "e",
     "the",
@@ -450,14 +512,14 @@ const FRAGMENTS: &[&str] = &[
     "'",
 ];
 
-struct Corpus {
+pub(in crate::tokenizer) struct Corpus {
     rng: Rng,
     added: Vec<String>,
     tokens: Vec<String>,
 }
 
 impl Corpus {
-    fn new(tokenizer: &tokenizers::Tokenizer, name: &str) -> Corpus {
+    pub(in crate::tokenizer) fn new(tokenizer: &tokenizers::Tokenizer, name: &str) -> Corpus {
         let seed = name.bytes().fold(0x243F_6A88_85A3_08D3u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
         let mut added: Vec<String> = tokenizer.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
         added.sort();
@@ -469,16 +531,19 @@ impl Corpus {
             byte_chars().iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
         let mut tokens: Vec<(u32, String)> = tokenizers::Model::get_vocab(tokenizer.get_model())
             .into_iter()
-            .filter_map(|(token, id)| {
+            .map(|(token, id)| {
                 let bytes: Option<Vec<u8>> = token.chars().map(|c| byte_of.get(&c).copied()).collect();
-                Some((id, String::from_utf8(bytes?).ok()?))
+                // Not byte-level: a SentencePiece piece, whose '▁' spells a space.
+                let text =
+                    bytes.and_then(|b| String::from_utf8(b).ok()).unwrap_or_else(|| token.replace('\u{2581}', " "));
+                (id, text)
             })
             .collect();
         tokens.sort();
         Corpus { rng: Rng(seed | 1), added, tokens: tokens.into_iter().map(|(_, t)| t).collect() }
     }
 
-    fn next_text(&mut self) -> String {
+    pub(in crate::tokenizer) fn next_text(&mut self) -> String {
         let mut text = String::new();
         match self.rng.below(100) {
             0..=11 => self.natural(&mut text),

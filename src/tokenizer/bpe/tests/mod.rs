@@ -8,19 +8,19 @@ use crate::tokenizer::bpe::merge::byte_chars;
 use crate::tokenizer::bpe::FastBpe;
 use crate::tokenizer::TokenOffsets;
 
-mod differential;
+pub(in crate::tokenizer) mod differential;
 
-const QWEN2_PATTERN: &str =
+pub(in crate::tokenizer) const QWEN2_PATTERN: &str =
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-fn added(content: &str, special: bool) -> Value {
+pub(in crate::tokenizer) fn added(content: &str, special: bool) -> Value {
     json!({"content": content, "single_word": false, "lstrip": false, "rstrip": false,
            "normalized": !special, "special": special})
 }
 
 /// A byte-level BPE tokenizer.json: the 256 byte tokens, the merges given (their results join
 /// the vocabulary), a Qwen2-style split, and the added tokens given.
-fn tokenizer_json(merges: &[(&str, &str)], added_tokens: Vec<Value>) -> Value {
+pub(in crate::tokenizer) fn tokenizer_json(merges: &[(&str, &str)], added_tokens: Vec<Value>) -> Value {
     let mut vocab = serde_json::Map::new();
     for (id, c) in byte_chars().iter().enumerate() {
         vocab.insert(c.to_string(), json!(id));
@@ -56,7 +56,7 @@ fn tokenizer_json(merges: &[(&str, &str)], added_tokens: Vec<Value>) -> Value {
     })
 }
 
-const MERGES: &[(&str, &str)] = &[
+pub(in crate::tokenizer) const MERGES: &[(&str, &str)] = &[
     ("Ġ", "t"),
     ("h", "e"),
     ("Ġt", "he"),
@@ -79,7 +79,7 @@ const MERGES: &[(&str, &str)] = &[
     ("x", "yz"),
 ];
 
-fn standard_added() -> Vec<Value> {
+pub(in crate::tokenizer) fn standard_added() -> Vec<Value> {
     let mut lstrip = added("[L]", true);
     lstrip["lstrip"] = json!(true);
     let mut rstrip = added("[R]", true);
@@ -92,7 +92,7 @@ fn standard_added() -> Vec<Value> {
     vec![added("<|im_start|>", true), added("<|im_end|>", true), lstrip, rstrip, word, both, added("caf", false)]
 }
 
-fn reference(json: &Value, text: &str) -> TokenOffsets {
+pub(in crate::tokenizer) fn reference(json: &Value, text: &str) -> TokenOffsets {
     let mut tokenizer = tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
     tokenizer.with_truncation(None).expect("no truncation");
     tokenizer.with_padding(None);
@@ -111,7 +111,7 @@ fn assert_same(json: &Value, texts: &[&str]) {
     }
 }
 
-const TEXTS: &[&str] = &[
+pub(in crate::tokenizer) const TEXTS: &[&str] = &[
     "",
     " ",
     "hello the  the   world\n\n\nthe",

@@ -1,0 +1,194 @@
+//! The pipeline engine on small inline tokenizers, each checked against `tokenizers` 0.23; the
+//! real vocabularies are in `differential`.
+
+mod differential;
+
+use serde_json::{json, Value};
+
+use super::Pipeline;
+use crate::tokenizer::bpe::tests::{added, reference, standard_added, tokenizer_json, MERGES, TEXTS};
+use crate::tokenizer::{Backend, TokenOffsets, Tokenizer};
+
+fn pipeline(json: &Value) -> Pipeline {
+    let reference = tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
+    Pipeline::new(&json.to_string(), &reference).expect("the pipeline applies")
+}
+
+use std::str::FromStr;
+
+/// Every text through the engine equals the reference; `taken` texts must be derived, not fall back.
+fn assert_same(json: &Value, texts: &[&str], taken: impl Fn(&str) -> bool) {
+    let engine = pipeline(json);
+    let tokenizer = Tokenizer::from_json(&json.to_string(), Backend::Tokenizers1).expect("loads");
+    assert_eq!(tokenizer.backend_name(), "tokenizers1");
+    for text in texts {
+        let expected = reference(json, text);
+        assert_eq!(tokenizer.encode(text, None).expect("encodes"), expected, "text {text:?}");
+        match engine.encode_truncated(text, None) {
+            Some(got) => assert_eq!(got, expected, "text {text:?}"),
+            None => assert!(!taken(text), "text {text:?} fell back"),
+        }
+    }
+}
+
+/// Added tokens that strip whitespace take bytes no piece covers: those texts fall back.
+fn strips(text: &str) -> bool {
+    ["[L]", "[R]", "<both>", "[W]"].iter().any(|token| text.contains(token))
+}
+
+#[test]
+fn byte_level_matches_tokenizers_and_falls_back_where_tokens_strip() {
+    assert_same(&tokenizer_json(MERGES, standard_added()), TEXTS, |text| !strips(text));
+    let engine = pipeline(&tokenizer_json(MERGES, standard_added()));
+    assert!(engine.encode_truncated("x   [L]", None).is_none());
+    assert_eq!(engine.encode_truncated("", None), Some(TokenOffsets::default()));
+}
+
+#[test]
+fn byte_level_trim_offsets() {
+    for add_prefix_space in [true, false] {
+        let mut json = tokenizer_json(MERGES, standard_added());
+        json["post_processor"] =
+            json!({"type": "ByteLevel", "add_prefix_space": add_prefix_space, "trim_offsets": true, "use_regex": true});
+        assert_same(&json, TEXTS, |text| !strips(text));
+        assert_same(&json, &[" the", "  the ", "\u{3000}the\u{3000}"], |_| true);
+    }
+}
+
+#[test]
+fn a_normalizer_that_changes_the_text_falls_back() {
+    let mut json = tokenizer_json(MERGES, standard_added());
+    json["normalizer"] = json!({"type": "NFC"});
+    let decomposed = "cafe\u{301} the";
+    assert_same(&json, &["café the", decomposed], |text| text != decomposed);
+    assert!(pipeline(&json).encode_truncated(decomposed, None).is_none());
+}
+
+#[test]
+fn truncation_cuts_before_the_trim() {
+    use crate::tokenizer::{Side, Truncation};
+    let mut json = tokenizer_json(MERGES, standard_added());
+    json["post_processor"] =
+        json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true});
+    let engine = Tokenizer::from_json(&json.to_string(), Backend::Tokenizers1).expect("loads");
+    let reference = Tokenizer::from_json(&json.to_string(), Backend::Tokenizers).expect("loads");
+    for text in [" the  the hello", "<|im_start|> the<|im_end|>\n the"] {
+        for side in [Side::Left, Side::Right] {
+            for max_length in 0..10 {
+                let truncation = Some(Truncation { max_length, side });
+                assert_eq!(
+                    engine.encode(text, truncation).expect("encodes"),
+                    reference.encode(text, truncation).expect("encodes"),
+                    "{text:?} {side:?} {max_length}"
+                );
+            }
+        }
+    }
+}
+
+/// A SentencePiece BPE with byte fallback: `<unk>`, `<s>`, `</s>`, the 256 byte tokens, then
+/// single characters and the merges given; `[INST]` as a special added token.
+pub(super) fn sentencepiece_json(normalizer: Value, pre_tokenizer: Value) -> Value {
+    let mut vocab = serde_json::Map::new();
+    for token in ["<unk>", "<s>", "</s>"] {
+        vocab.insert(token.to_owned(), json!(vocab.len()));
+    }
+    for byte in 0..=255u8 {
+        vocab.insert(format!("<0x{byte:02X}>"), json!(vocab.len()));
+    }
+    for c in "\u{2581}abcdehilHxyé".chars() {
+        vocab.insert(c.to_string(), json!(vocab.len()));
+    }
+    let merges =
+        [("\u{2581}", "\u{2581}"), ("\u{2581}", "a"), ("H", "i"), ("\u{2581}", "Hi"), ("a", "b"), ("\u{2581}a", "b")];
+    for (left, right) in merges {
+        vocab.insert(format!("{left}{right}"), json!(vocab.len()));
+    }
+    let mut inst = added("[INST]", true);
+    inst["id"] = json!(vocab.len());
+    let mut unk = added("<unk>", true);
+    unk["id"] = json!(0);
+    json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [unk, inst],
+        "normalizer": normalizer,
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}}], "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+            {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+        "decoder": null,
+        "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>", "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+                  "vocab": vocab, "merges": merges.iter().map(|(l, r)| json!([l, r])).collect::<Vec<_>>()}
+    })
+}
+
+const SENTENCEPIECE_TEXTS: &[&str] = &[
+    "",
+    " ",
+    "  ",
+    "Hi",
+    " Hi",
+    "ab  ab\tab\n",
+    "[INST] Hi[INST]Hi [INST]",
+    "[INST][INST]  ",
+    "\u{2581}ab \u{2581}\u{2581}x",
+    "é👍🏽 y 中文",
+    "\u{0}\u{7f}\r\n",
+];
+
+fn replace() -> Value {
+    json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"})
+}
+
+#[test]
+fn sentencepiece_legacy_prepend_and_replace() {
+    let normalizer =
+        json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u{2581}"}, replace()]});
+    assert_same(&sentencepiece_json(normalizer, Value::Null), SENTENCEPIECE_TEXTS, |_| true);
+}
+
+#[test]
+fn sentencepiece_replace_only_as_gemma() {
+    assert_same(&sentencepiece_json(replace(), Value::Null), SENTENCEPIECE_TEXTS, |_| true);
+}
+
+#[test]
+fn sentencepiece_metaspace_pre_tokenizer() {
+    for scheme in ["first", "always", "never"] {
+        for split in [false, true] {
+            let metaspace =
+                json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": scheme, "split": split});
+            assert_same(&sentencepiece_json(Value::Null, metaspace), SENTENCEPIECE_TEXTS, |_| true);
+        }
+    }
+}
+
+#[test]
+fn the_unknown_token_falls_back() {
+    let mut json = sentencepiece_json(replace(), Value::Null);
+    json["model"]["byte_fallback"] = json!(false);
+    assert_same(&json, &["ab", "a\u{1f44d}b"], |text| text == "ab");
+}
+
+#[test]
+fn unsupported_shapes_are_refused() {
+    let mut json = tokenizer_json(MERGES, standard_added());
+    json["normalizer"] = json!({"type": "Lowercase"});
+    let reference = tokenizers::Tokenizer::from_str(&json.to_string()).expect("loads");
+    assert!(Pipeline::new(&json.to_string(), &reference).is_none());
+    let err = Tokenizer::from_json(&json.to_string(), Backend::Tokenizers1).err().expect("refused");
+    assert!(err.message.contains("backend='tokenizers1'"), "{}", err.message);
+    assert_eq!(Tokenizer::from_json(&json.to_string(), Backend::Auto).expect("loads").backend_name(), "tokenizers");
+}
+
+/// A character Unicode 17 assigned and 16 did not: tokenizers 1.0 splits by the newer tables,
+/// 0.23 (onig) by the older, so the engine must leave such text to the reference.
+#[test]
+fn characters_new_in_unicode_17_fall_back() {
+    let json = tokenizer_json(MERGES, standard_added());
+    let landslide = "x \u{1f6d8}\u{5e8} y";
+    assert_same(&json, &[landslide, "x \u{1f6d7}\u{5e8} y"], |text| text != landslide);
+    assert!(pipeline(&json).encode_truncated(landslide, None).is_none());
+}
