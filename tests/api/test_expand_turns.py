@@ -161,3 +161,30 @@ def test_render_of_one_conversation_points_to_render_batch(base):
     with pytest.raises(fastmask.InputError, match="render_batch"):
         base.render(CONVERSATIONS[0], expand_turns=True)
     assert fastmask.MaskOptions(expand_turns=True).expand_turns
+
+
+def test_a_rewritten_turn_is_refused_pointing_to_expansion_or_left_untrained(base, hf):
+    """Qwen3.6's stock template drops the reasoning of turns before the last query: the first
+    turn is not trained as its rewritten text, by default an error says expand_turns=True trains
+    it, changed_turns="skip" trains only the last turn (as transformers' text has it)."""
+    stock = base.with_chat_template(template("qwen3_6"))
+    conversation = CONVERSATIONS[0]
+    with pytest.raises(fastmask.TemplateError, match="expand_turns=True") as refused:
+        stock.render(conversation)
+    assert refused.value.message == 2 and refused.value.conversation == 0
+    text, spans = stock.render(conversation, changed_turns="skip")
+    hf.chat_template = template("qwen3_6")
+    assert text == hf.apply_chat_template(conversation, tokenize=False)
+    assert "Two and two make four." not in text  # dropped from the history, hence untrained
+    # The generation prompt prefills `<think>\n`, so the trained turn starts after it.
+    assert [text[start:end] for start, end in spans] == [text[text.index("Three doubled.") :]]
+    rows = stock.render_batch([conversation], expand_turns=True)
+    assert [row[3] for row in rows] == [2, 4]
+    assert "Two and two make four." in rows[0][0][rows[0][1][0][0] : rows[0][1][0][1]]
+
+
+def test_changed_turns_option_values():
+    assert fastmask.MaskOptions(changed_turns="skip").changed_turns == "skip"
+    assert fastmask.MaskOptions().changed_turns == "error"
+    with pytest.raises(fastmask.InputError, match="^changed_turns must be 'error' or 'skip', got 'train'$"):
+        fastmask.MaskOptions(changed_turns="train")
