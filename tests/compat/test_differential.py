@@ -26,7 +26,6 @@ all. transformers' results are computed once per (template, family, case) and re
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +38,7 @@ import pytest
 transformers = pytest.importorskip("transformers")
 jinja2 = pytest.importorskip("jinja2")
 
+from _support import clock  # noqa: E402
 from _support.corpus import chat_cases  # noqa: E402
 from _support.trl_templates import training_templates  # noqa: E402
 from transformers.utils import chat_template_utils  # noqa: E402
@@ -50,21 +50,9 @@ from fastmask.conformance.corpus import BY_NAME, CASES, PINNED_NOW, TOOLS, Case 
 transformers_logging.set_verbosity_error()
 
 
-class _PinnedDatetime(datetime.datetime):
-    """transformers' `strftime_now` reads `datetime.now()` from its module; this pins it."""
-
-    @classmethod
-    def now(cls, tz: Any = None) -> datetime.datetime:
-        return PINNED_NOW
-
-
 @pytest.fixture(scope="module", autouse=True)
 def pinned_clock() -> Iterator[None]:
-    """Both engines read PINNED_NOW: transformers through its module's `datetime`, fastmask
-    through `FASTMASK_NOW` (which also pins the drop-in `apply_chat_template`)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chat_template_utils, "datetime", _PinnedDatetime)
-        patch.setenv("FASTMASK_NOW", PINNED_NOW.isoformat())
+    with clock.pinned_clock():
         yield
 
 

@@ -18,14 +18,13 @@ a user, system or tool text. The per-template table is printed (`pytest -s`) and
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from _support import clock
 from _support.rich_chats import RichChat, rich_chats
 from _support.trl_templates import all_templates
 
@@ -57,16 +56,9 @@ RENDERS_DIFFERENTLY = {
 }
 
 
-class _PinnedDatetime(datetime.datetime):
-    @classmethod
-    def now(cls, tz: Any = None) -> datetime.datetime:
-        return PINNED_NOW
-
-
 @pytest.fixture(scope="module", autouse=True)
 def pinned_clock() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chat_template_utils, "datetime", _PinnedDatetime)
+    with clock.pinned_clock():
         yield
 
 
