@@ -7,7 +7,7 @@
 
 use minijinja::value::{Value, ValueKind};
 
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::jinja::ChatTemplate;
 use crate::mask::conversation::{build_context, Conversation, RenderInputs};
 
@@ -33,8 +33,8 @@ pub struct ContentMap {
 
 impl ContentMap {
     /// Maps the contents of `conversation` onto `full`, its render. `Ok(None)` when the marked
-    /// render does not give `full` back (the template reads the contents, not only prints them),
-    /// so nothing can be verified.
+    /// render fails or does not give `full` back (the template reads the contents, not only
+    /// prints them), so nothing can be verified.
     pub fn build(
         template: &ChatTemplate,
         conversation: &Conversation,
@@ -53,7 +53,13 @@ impl ContentMap {
             return Ok(None);
         }
         let marked_conversation = Conversation { messages };
-        let rendered = template.render(build_context(&marked_conversation, inputs, special_tokens)?)?;
+        // A template that refuses the markers (it checks what a content holds) reads the
+        // contents: nothing can be verified, which is not an error of the conversation itself.
+        let rendered = match template.render(build_context(&marked_conversation, inputs, special_tokens)?) {
+            Ok(rendered) => rendered,
+            Err(err) if err.kind == ErrorKind::Template => return Ok(None),
+            Err(err) => return Err(err),
+        };
         let messages = conversation.messages.len();
         Ok(place(&rendered.text, full, &contents).map(|placed| ContentMap { placed, messages }))
     }

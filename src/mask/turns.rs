@@ -616,6 +616,20 @@ mod tests {
     }
 
     #[test]
+    fn a_template_that_refuses_the_markers_cannot_be_verified() {
+        let source = SYSTEM_BESIDE_LAST_USER.replace(
+            "{{ m.content }}</s>",
+            "{% if m.content[:1] != 'a' %}{{ raise_exception('no') }}{% endif %}{{ m.content }}</s>",
+        );
+        let template = ChatTemplate::compile(&source, Clock::Local).unwrap();
+        let conv =
+            conversation(&[("system", "S"), ("user", "q1"), ("assistant", "a1"), ("user", "q2"), ("assistant", "a2")]);
+        let err = render_turns(&template, &conv, &RenderInputs::default(), &[], &TurnOptions::default()).unwrap_err();
+        assert!(err.message.starts_with("message 2: "), "{}", err.message);
+        assert!(err.message.contains("cannot be verified"), "{}", err.message);
+    }
+
+    #[test]
     fn a_moved_turn_whose_text_is_ambiguous_or_missing_is_an_error() {
         // The assistant content equals the user's: the turn's text (" x</s>") is found once,
         // but the content map cannot tell the contents apart only by text, so it checks places.
