@@ -9,7 +9,7 @@ use minijinja::value::{Value, ValueKind};
 
 use crate::error::{ErrorKind, Result};
 use crate::jinja::ChatTemplate;
-use crate::mask::conversation::{build_context, Conversation, RenderInputs};
+use crate::mask::conversation::{context_of_prepared, prepare_messages, Conversation, RenderInputs};
 
 /// Opens and closes a marker; private-use characters, which no template writes or trims.
 const OPEN: char = '\u{F0000}';
@@ -32,13 +32,15 @@ pub struct ContentMap {
 }
 
 impl ContentMap {
-    /// Maps the contents of `conversation` onto `full`, its render. `Ok(None)` when the marked
+    /// Maps the contents of `conversation` onto `full`, its render (with `add_generation_prompt`
+    /// in place of the inputs' own). `Ok(None)` when the marked
     /// render fails or does not give `full` back (the template reads the contents, not only
     /// prints them), so nothing can be verified.
     pub fn build(
         template: &ChatTemplate,
         conversation: &Conversation,
         inputs: &RenderInputs,
+        add_generation_prompt: bool,
         special_tokens: &[(String, Value)],
         full: &str,
     ) -> Result<Option<ContentMap>> {
@@ -55,7 +57,13 @@ impl ContentMap {
         let marked_conversation = Conversation { messages };
         // A template that refuses the markers (it checks what a content holds) reads the
         // contents: nothing can be verified, which is not an error of the conversation itself.
-        let rendered = match template.render(build_context(&marked_conversation, inputs, special_tokens)?) {
+        let context = context_of_prepared(
+            &prepare_messages(&marked_conversation)?,
+            inputs,
+            add_generation_prompt,
+            special_tokens,
+        );
+        let rendered = match template.render(context) {
             Ok(rendered) => rendered,
             Err(err) if err.kind == ErrorKind::Template => return Ok(None),
             Err(err) => return Err(err),

@@ -178,9 +178,8 @@ pub(crate) fn render_selected_turns(
     // contents as markers: one more render).
     let content_map_of = |count: usize, text: &str| -> Result<Option<ContentMap>> {
         let prefix = Conversation { messages: conversation.messages[..count].to_vec() };
-        let prefix_inputs = RenderInputs { add_generation_prompt: false, ..inputs.clone() };
-        let prefix_inputs = if count == conversation.messages.len() { inputs } else { &prefix_inputs };
-        ContentMap::build(template, &prefix, prefix_inputs, special_tokens, text)
+        let whole = count == conversation.messages.len();
+        ContentMap::build(template, &prefix, inputs, whole && inputs.add_generation_prompt, special_tokens, text)
     };
     // Built on the first turn that needs it.
     let mut content_map: Option<Option<ContentMap>> = None;
