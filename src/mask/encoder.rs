@@ -13,6 +13,7 @@ use crate::mask::conversation::{RenderInputs, ToConversation};
 use crate::mask::encode::{encode_rendered, pad_batch, EncodeOptions, Encoded, PaddingStrategy};
 use crate::mask::expand::{expand_turns, TurnRow};
 use crate::mask::turns::{MaskPlan, MaskSource};
+use crate::runtime::phases::{timed, Phase};
 use crate::runtime::pool::{check_thread_count, run_each, run_indexed, run_produced, Threads};
 use crate::tokenizer::{Side, Tokenizer};
 
@@ -322,8 +323,8 @@ impl ChatEncoder {
     }
 
     fn render(&self, conversation: &impl ToConversation, inputs: &RenderInputs, plan: &MaskPlan) -> Result<Rendered> {
-        let conversation = conversation.to_conversation()?;
-        plan.render(&self.template, &conversation, inputs, &self.special_tokens)
+        let conversation = timed(Phase::Values, || conversation.to_conversation())?;
+        timed(Phase::Render, || plan.render(&self.template, &conversation, inputs, &self.special_tokens))
     }
 
     fn expand(
@@ -332,8 +333,8 @@ impl ChatEncoder {
         inputs: &RenderInputs,
         plan: &MaskPlan,
     ) -> Result<Vec<TurnRow>> {
-        let conversation = conversation.to_conversation()?;
-        expand_turns(plan, &self.template, &conversation, inputs, &self.special_tokens)
+        let conversation = timed(Phase::Values, || conversation.to_conversation())?;
+        timed(Phase::Render, || expand_turns(plan, &self.template, &conversation, inputs, &self.special_tokens))
     }
 
     fn encode(

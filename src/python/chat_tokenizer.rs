@@ -18,6 +18,7 @@ use super::{arrow_in, conversations, outputs};
 use crate::error::catch_panic;
 use crate::jinja::Span;
 use crate::mask::{ChatEncoder, ErrorPolicy, RenderInputs, TokenizerDefaults};
+use crate::runtime::phases::{timed, Phase};
 use crate::runtime::pool;
 use crate::{Backend, ChatTemplate, Clock, Error, Limits, Tokenizer};
 
@@ -143,7 +144,9 @@ impl PyChatTokenizer {
                 let produce = |send: &mut dyn FnMut(crate::Result<conversations::PlainConversation>)| {
                     Python::attach(|py| {
                         for (index, item) in items.iter().enumerate() {
-                            match conversations::conversation_at(item.bind(py), index, limits) {
+                            let converted =
+                                timed(Phase::Convert, || conversations::conversation_at(item.bind(py), index, limits));
+                            match converted {
                                 Err(err) if !keep_going => return Err(err),
                                 converted => send(converted),
                             }
@@ -156,14 +159,16 @@ impl PyChatTokenizer {
             arrow_in::Source::Arrow(column) => py.detach(|| {
                 catch_panic(|| {
                     if keep_going {
-                        encoder.encode_batch(&column.read_each(limits, threads)?, &inputs, options)
+                        let conversations = timed(Phase::Convert, || column.read_each(limits, threads))?;
+                        encoder.encode_batch(&conversations, &inputs, options)
                     } else {
-                        encoder.encode_batch(&column.read_all(limits, threads)?, &inputs, options)
+                        let conversations = timed(Phase::Convert, || column.read_all(limits, threads))?;
+                        encoder.encode_batch(&conversations, &inputs, options)
                     }
                 })
             })?,
         };
-        let out = outputs::to_py(py, &batch.rows, &self.encoder, options, &self.ids)?;
+        let out = timed(Phase::Output, || outputs::to_py(py, &batch.rows, &self.encoder, options, &self.ids))?;
         if options.expand_turns {
             outputs::origins_to_py(&out, &batch.origins, options.layout)?;
         }

@@ -3,7 +3,7 @@
 
 use pyo3::prelude::*;
 
-use crate::runtime::pool;
+use crate::runtime::{phases, pool};
 
 /// Runs `items` trivial tasks on the batch pool, the one at `panic_at`
 /// panicking, through the same per-item guard every batch uses. Returns each item's value or its
@@ -41,9 +41,17 @@ fn _hold_pool_registry(py: Python<'_>, seconds: f64) {
     py.detach(|| pool::hold_pool_registry(duration));
 }
 
+/// Seconds spent per phase of the batches since the last call, as `{phase: seconds}`
+/// (`runtime::phases`), and timing switched on or off for the calls that follow.
+#[pyfunction]
+fn _phase_seconds(enable: bool) -> Vec<(&'static str, f64)> {
+    phases::PHASE_NAMES.into_iter().zip(phases::take_seconds(enable)).collect()
+}
+
 /// Set as plain attributes: `add_function` would list them in `__all__`, the module's exports,
 /// which `_core.pyi` (the release module's stub) is checked against.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_panic_in_batch", wrap_pyfunction!(_panic_in_batch, m)?)?;
-    m.setattr("_hold_pool_registry", wrap_pyfunction!(_hold_pool_registry, m)?)
+    m.setattr("_hold_pool_registry", wrap_pyfunction!(_hold_pool_registry, m)?)?;
+    m.setattr("_phase_seconds", wrap_pyfunction!(_phase_seconds, m)?)
 }
