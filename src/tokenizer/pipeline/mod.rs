@@ -14,6 +14,8 @@ mod tiling;
 #[cfg(test)]
 mod tests;
 
+use std::sync::OnceLock;
+
 use tokenizers1::pipeline::{EncodeOptions, PipelineToken, PipelineTokenizer};
 
 use crate::tokenizer::components::offset_trims;
@@ -111,8 +113,28 @@ pub fn load(json: &str) -> Option<PipelineTokenizer> {
 /// U+1F6D8 is a symbol to one and not the other, so the two split "🛘ר" differently and their ids
 /// differ while the pieces of each still tile the text. Such texts take the reference path.
 fn assigned_in_onig(text: &str) -> bool {
+    text.is_ascii() || text.chars().all(|c| c.is_ascii() || assigned(c))
+}
+
+fn assigned(c: char) -> bool {
     use unicode_general_category::{get_general_category, GeneralCategory};
-    text.is_ascii() || text.chars().all(|c| c.is_ascii() || get_general_category(c) != GeneralCategory::Unassigned)
+    // The category lookup is a search over ranges; every text with a non-ASCII character asks it
+    // per character, so the Basic Multilingual Plane's answers are kept as one bit each (8 KiB).
+    static BMP_ASSIGNED: OnceLock<Vec<u64>> = OnceLock::new();
+    let code = c as usize;
+    if code >= 0x10000 {
+        return get_general_category(c) != GeneralCategory::Unassigned;
+    }
+    let bits = BMP_ASSIGNED.get_or_init(|| {
+        let mut bits = vec![0u64; 0x10000 / 64];
+        for c in (0..0x10000u32).filter_map(char::from_u32) {
+            if get_general_category(c) != GeneralCategory::Unassigned {
+                bits[c as usize / 64] |= 1 << (c as usize % 64);
+            }
+        }
+        bits
+    });
+    bits[code / 64] & (1 << (code % 64)) != 0
 }
 
 /// Per id, ByteLevel's spaces: of the token string for model tokens, of the content for added ones.

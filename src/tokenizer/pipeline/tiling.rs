@@ -46,6 +46,12 @@ pub(super) fn derive(pieces: &Pieces, prefix: Prefix, text: &str, ids: &[u32], o
                     rest = after;
                     end_at_least = ceil_char(text, at + 1).min(bytes.len());
                 }
+                // Byte-level pieces, and SentencePiece pieces over a text that spells `▁` as
+                // itself, match byte for byte: one comparison. Otherwise each `▁` may stand for a space.
+                if bytes[at..].starts_with(rest) {
+                    at += rest.len();
+                    rest = &[];
+                }
                 for &byte in rest {
                     let step = match byte {
                         SPACE_MARK if bytes.get(at) == Some(&b' ') => 1,

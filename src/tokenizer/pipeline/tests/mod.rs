@@ -192,3 +192,14 @@ fn characters_new_in_unicode_17_fall_back() {
     assert_same(&json, &[landslide, "x \u{1f6d7}\u{5e8} y"], |text| text != landslide);
     assert!(pipeline(&json).encode_truncated(landslide, None).is_none());
 }
+
+/// The kept bits of the Basic Multilingual Plane say what the category lookup says, for every
+/// character of it and a few beyond (new in Unicode 17 in the BMP too: U+A7CE..).
+#[test]
+fn assigned_bits_agree_with_the_category_lookup() {
+    use unicode_general_category::{get_general_category, GeneralCategory};
+    let probes = (0..0x10000u32).chain([0x1f6d7, 0x1f6d8, 0x10ffff, 0xe0001]).filter_map(char::from_u32);
+    for c in probes {
+        assert_eq!(super::assigned(c), get_general_category(c) != GeneralCategory::Unassigned, "U+{:04X}", c as u32);
+    }
+}
