@@ -14,3 +14,4 @@ mod value;
 
 pub use environment::Clock;
 pub use render::{ChatTemplate, Rendered, Span};
+pub use value::types::dict_pairs;

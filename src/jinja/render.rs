@@ -16,6 +16,7 @@ use super::scope::{reached, with_state, Scope};
 use super::source::generation::{rewrite_generation_tags, GENERATION_FUNCTION};
 use super::source::semantics::rewrite_for_jinja2;
 use super::value::print::write_str;
+use super::value::types::{dict_pairs, list_items};
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
 
@@ -152,23 +153,35 @@ fn render_error(err: &minijinja::Error, raised: Option<String>, limits: &Limits,
 }
 
 /// Bytes of text (strings and map keys) in a template context: what a render's fuel scales with.
-/// Iterative, since a context built through the Rust API has no depth limit.
+/// Iterative, since a context built through the Rust API has no depth limit. Dicts and lists as
+/// minijinja builds them are walked in place (every render walks its whole context).
 fn text_bytes(context: &Value) -> usize {
     let mut bytes = 0usize;
     let mut pending = vec![context.clone()];
+    let mut count = |value: &Value, pending: &mut Vec<Value>| match value.kind() {
+        ValueKind::String => bytes = bytes.saturating_add(value.as_str().map_or(0, str::len)),
+        ValueKind::Seq | ValueKind::Map => pending.push(value.clone()),
+        _ => {}
+    };
     while let Some(value) = pending.pop() {
-        match value.kind() {
-            ValueKind::String => bytes = bytes.saturating_add(value.as_str().map_or(0, str::len)),
-            ValueKind::Seq => pending.extend(value.try_iter().into_iter().flatten()),
-            ValueKind::Map => {
-                for key in value.try_iter().into_iter().flatten() {
-                    if let Ok(item) = value.get_item(&key) {
-                        pending.push(item);
-                    }
-                    pending.push(key);
-                }
+        if let Some(pairs) = dict_pairs(&value) {
+            for (key, item) in pairs {
+                count(key, &mut pending);
+                count(item, &mut pending);
             }
-            _ => {}
+        } else if let Some(items) = list_items(&value) {
+            items.iter().for_each(|item| count(item, &mut pending));
+        } else if value.kind() == ValueKind::Map {
+            for key in value.try_iter().into_iter().flatten() {
+                if let Ok(item) = value.get_item(&key) {
+                    count(&item, &mut pending);
+                }
+                count(&key, &mut pending);
+            }
+        } else if value.kind() == ValueKind::Seq {
+            value.try_iter().into_iter().flatten().for_each(|item| count(&item, &mut pending));
+        } else {
+            count(&value, &mut pending);
         }
     }
     bytes
@@ -252,6 +265,21 @@ mod tests {
 
     fn char_spans(rendered: &Rendered) -> Vec<(usize, usize)> {
         rendered.spans.iter().map(|s| (s.start_char, s.end_char)).collect()
+    }
+
+    /// Every string and key counts once, in dicts and lists minijinja builds (walked in place)
+    /// and in other sequences (tuples) alike.
+    #[test]
+    fn text_bytes_counts_every_string_and_key() {
+        use minijinja::value::Tuple;
+        let message = Value::from_pairs([("role", Value::from("user")), ("content", Value::from("héllo"))]);
+        let tuple = Value::from(Tuple::from(vec![Value::from("ab"), Value::from(7)]));
+        // The walk in place applies to the dicts and lists messages are built as.
+        assert!(dict_pairs(&message).is_some() && list_items(&Value::from(vec![message.clone()])).is_some());
+        let context = context! { messages => vec![message.clone(), message], t => tuple, n => 3 };
+        // keys "messages", "t", "n" (8 + 1 + 1); each message "role"+"user"+"content"+"héllo" (4+4+7+6); "ab".
+        assert_eq!(text_bytes(&context), 10 + 2 * 21 + 2);
+        assert_eq!(text_bytes(&Value::from("abc")), 3);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use minijinja::value::{Value, ValueKind};
 
 use crate::error::{Error, Result};
+use crate::jinja::dict_pairs;
 
 /// One conversation: its messages, each already converted to a template value.
 #[derive(Debug, Clone, Default)]
@@ -122,10 +123,14 @@ fn prepare_message(message: &Value) -> std::result::Result<Value, String> {
         return Err(format!("must be a dict, got {}", message.kind()));
     }
     let mut entries: Vec<(Value, Value)> = Vec::new();
-    for key in message.try_iter().map_err(|err| err.to_string())? {
-        let value = message.get_item(&key).map_err(|err| err.to_string())?;
-        if !value.is_none() {
-            entries.push((key, value));
+    if let Some(pairs) = dict_pairs(message) {
+        entries.extend(pairs.iter().filter(|(_, value)| !value.is_none()).map(|(k, v)| (k.clone(), v.clone())));
+    } else {
+        for key in message.try_iter().map_err(|err| err.to_string())? {
+            let value = message.get_item(&key).map_err(|err| err.to_string())?;
+            if !value.is_none() {
+                entries.push((key, value));
+            }
         }
     }
     let field = |name: &str| entries.iter().find(|(key, _)| key.as_str() == Some(name)).map(|(_, v)| v.clone());

@@ -28,6 +28,19 @@ pub fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// The pairs of a dict as minijinja builds it (`Value::from_pairs`), borrowed in order: walking
+/// them costs no hash lookup per key, as `try_iter` + `get_item` does. None for any other map
+/// (a namespace, a dict view), which the caller walks the generic way.
+pub fn dict_pairs(value: &Value) -> Option<&indexmap::IndexMap<Value, Value>> {
+    value.downcast_object_ref::<indexmap::IndexMap<Value, Value>>()
+}
+
+/// The items of a list as minijinja builds it (`Value::from(Vec<Value>)`), borrowed; None for
+/// any other sequence (a tuple, a range).
+pub fn list_items(value: &Value) -> Option<&[Value]> {
+    value.downcast_object_ref::<Vec<Value>>().map(Vec::as_slice)
+}
+
 /// minijinja's namespace type is private; its derived `Debug` output, which starts with the type
 /// name, is the one way to tell it from a dict (needed for its repr, `is mapping` and `tojson`).
 /// Only the first bytes are formatted, so the check costs the same for any size of map.
