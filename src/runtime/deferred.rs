@@ -111,6 +111,8 @@ impl<T> Shared<T> {
             }
         }
         let _give_back = GiveBack(&self.builder);
+        #[cfg(feature = "test-hooks")]
+        std::thread::sleep(Duration::from_micros(BUILD_DELAY_MICROS.load(Ordering::Acquire)));
         // SAFETY: `build` is freed only after the value is published, and only the claiming
         // thread of a process reads it, so it is live until this thread publishes.
         let Some(build) = (unsafe { self.build.load(Ordering::Acquire).as_ref() }) else { return };
@@ -136,6 +138,16 @@ impl<T> Drop for Shared<T> {
         }
     }
 }
+
+/// Test support: every build from now on first sleeps `duration`, so a test can fork, or call,
+/// while a build is under way.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn delay_builds(duration: Duration) {
+    BUILD_DELAY_MICROS.store(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX), Ordering::Release);
+}
+
+#[cfg(feature = "test-hooks")]
+static BUILD_DELAY_MICROS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[cfg(test)]
 mod tests {
