@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use tokenizers::ModelWrapper;
 use tokenizers1::pipeline::{EncodeOptions, PipelineTokenizer};
 
+use super::canonical;
 use super::pieces::METASPACE;
 use crate::tokenizer::byte_level::byte_chars;
 
@@ -22,8 +23,11 @@ const PROBE: &str = "Probe 12, \u{4f60}\u{597d} \u{1f44d}\n";
 /// tokenizers 1.0's load of `json` (upgraded to its canonical format first), when it can also
 /// run it; needs nothing of 0.23, so it can run beside 0.23's load.
 pub fn load(json: &str) -> Option<PipelineTokenizer> {
-    let canonical = tokenizers1::canonicalize_str(json).ok()?;
-    let tokenizer = tokenizers1::from_json(&canonical).ok()?;
+    let spliced = canonical::canonicalize(json).and_then(|canonical| tokenizers1::from_json(&canonical).ok());
+    let tokenizer = match spliced {
+        Some(tokenizer) => tokenizer,
+        None => tokenizers1::from_json(&tokenizers1::canonicalize_str(json).ok()?).ok()?,
+    };
     tokenizer.encode_into(PROBE, &EncodeOptions::no_specials(), &mut Vec::new()).ok()?;
     Some(tokenizer)
 }

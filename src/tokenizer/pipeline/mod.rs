@@ -8,6 +8,7 @@
 //! which gives `tokenizers` 0.23's offsets. The ids themselves are 1.0's: the differential tests
 //! (tests/, tests/compat/test_pipeline_engine.py) prove them equal to 0.23's on every family.
 
+mod canonical;
 mod load;
 mod pieces;
 mod tiling;
