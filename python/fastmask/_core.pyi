@@ -276,6 +276,8 @@ class ChatTokenizer:
             always), "fast" (the fast byte-level BPE; an unsupported shape is an error) or
             "tokenizers1" (tokenizers 1.0; an unsupported shape is an error). All give identical
             ids and offsets: a text an engine cannot take exactly goes to `tokenizers` 0.23.
+            The engine is built on a background thread after construction; the first call that
+            encodes waits for it, and rendering never does.
         limits: limit names to values (`LIMIT_FIELDS` names); missing ones keep the default.
         padding_side, truncation_side: what calls that do not give a side use.
         model_max_length: the length truncation and `padding="max_length"` fall back to when a
@@ -317,7 +319,12 @@ class ChatTokenizer:
         """Whether the template has `{% generation %}` blocks."""
     @property
     def backend(self) -> str:
-        """The backend that encodes: "tokenizers1", "fast" or "tokenizers"."""
+        """The backend that encodes: "tokenizers1", "fast" or "tokenizers"; waits for the engine.
+
+        Raises:
+            TokenizerError: backend="tokenizers1" and tokenizers 1.0 failed on the whole file
+                although it ran a stub of it at construction.
+        """
     @property
     def limits(self) -> dict[str, int]:
         """The limits templates and inputs are held to, by `LIMIT_FIELDS` name."""

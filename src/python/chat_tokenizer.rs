@@ -47,9 +47,12 @@ impl PyChatTokenizer {
             // On a worker-sized stack: a hostile template must not depend on the caller's stack size.
             let template = pool::on_large_stack(|| ChatTemplate::compile_with_limits(chat_template, clock, limits))?;
             let tokenizer = Arc::new(Tokenizer::from_json(tokenizer_json, backend)?);
-            ChatEncoder::new(template, tokenizer, special_tokens, pad_token.as_deref(), defaults)
+            let encoder = ChatEncoder::new(template, tokenizer, special_tokens, pad_token.as_deref(), defaults)?;
+            // Only once nothing can fail: a refused construction leaves no build behind.
+            encoder.tokenizer.load_engine_in_background();
+            Ok(encoder)
         })?;
-        let ids = Arc::new(IdObjects::new(encoder.tokenizer.id_end()));
+        let ids = Arc::new(IdObjects::new(Arc::clone(&encoder.tokenizer)));
         Ok(PyChatTokenizer { encoder: Arc::new(encoder), ids })
     }
 
@@ -71,10 +74,11 @@ impl PyChatTokenizer {
     }
 
     /// The backend that encodes: "tokenizers1" (tokenizers 1.0, src/tokenizer/pipeline), "fast"
-    /// (the byte-level BPE of src/tokenizer/bpe) or "tokenizers" (0.23).
+    /// (the byte-level BPE of src/tokenizer/bpe) or "tokenizers" (0.23). Waits for the engine.
     #[getter]
-    fn backend(&self) -> &'static str {
-        self.encoder.tokenizer.backend_name()
+    fn backend(&self, py: Python<'_>) -> PyResult<&'static str> {
+        let tokenizer = &self.encoder.tokenizer;
+        Ok(py.detach(|| catch_panic(|| tokenizer.backend_name()))?)
     }
 
     /// The limits templates and inputs are held to, as a dict (see `fastmask.Limits`).
@@ -194,6 +198,13 @@ impl PyChatTokenizer {
         let (encoder, options) = (&self.encoder, &options.call);
         let encoded = py.detach(|| catch_panic(|| encoder.encode_texts(&texts, options)))?;
         outputs::to_py(py, &encoded, &self.encoder, options, &self.ids)
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+impl PyChatTokenizer {
+    pub(super) fn engine_is_built(&self) -> bool {
+        self.encoder.tokenizer.engine_is_built()
     }
 }
 

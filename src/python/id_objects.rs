@@ -4,13 +4,18 @@
 //! garbage collector's passes over young lists then read from as many places in memory.
 //! Ints are immutable, so sharing them is invisible (as CPython does for ints below 257).
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
 
+use crate::Tokenizer;
+
 pub struct IdObjects {
-    /// Ids below this have a shared object (one past the vocabulary's largest id).
-    id_end: usize,
+    /// Each id below its `id_end` gets a shared object. Read when the objects are made: finding
+    /// the largest id copies the whole vocabulary, which construction need not pay.
+    tokenizer: Arc<Tokenizer>,
     objects: PyOnceLock<Vec<Py<PyAny>>>,
 }
 
@@ -20,13 +25,14 @@ pub struct IdTable<'a> {
 }
 
 impl IdObjects {
-    pub fn new(id_end: usize) -> Self {
-        IdObjects { id_end, objects: PyOnceLock::new() }
+    pub fn new(tokenizer: Arc<Tokenizer>) -> Self {
+        IdObjects { tokenizer, objects: PyOnceLock::new() }
     }
 
     pub fn table(&self, py: Python<'_>) -> PyResult<IdTable<'_>> {
         let objects = self.objects.get_or_try_init(py, || {
-            (0..self.id_end).map(|id| Ok(id.into_pyobject(py)?.into_any().unbind())).collect::<PyResult<Vec<_>>>()
+            let id_end = self.tokenizer.id_end();
+            (0..id_end).map(|id| Ok(id.into_pyobject(py)?.into_any().unbind())).collect::<PyResult<Vec<_>>>()
         })?;
         Ok(IdTable { objects })
     }

@@ -1,6 +1,9 @@
-//! Where the work runs: worker pools (one per thread count, rebuilt after `fork`) and the large
-//! stacks that template recursion needs, on pool workers and on the calling thread alike.
+//! Where the work runs: worker pools (one per thread count, rebuilt after `fork`), the large
+//! stacks that template recursion needs, on pool workers and on the calling thread alike, and
+//! values built in the background that a forked child still gets (`deferred`), and the time
+//! per phase of a batch (`phases`, for the throughput harness).
 
+pub mod deferred;
 pub mod phases;
 pub mod pool;
 mod stack;

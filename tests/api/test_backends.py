@@ -101,3 +101,59 @@ def test_forcing_fast_on_an_unsupported_shape_is_an_error() -> None:
         fastmask.ChatTokenizer.from_pretrained(model_dir("bert"), chat_template=template, backend="tokenizers1")
     with pytest.raises(fastmask.InputError, match="backend must be"):
         fastmask.ChatTokenizer.from_pretrained(model_dir("qwen2"), chat_template=template, backend="bpe")
+
+
+# -- the engine is built after construction ----------------------------------------------------------
+# Construction loads only tokenizers 0.23 and starts building the engine on a background thread
+# (src/runtime/deferred.rs); calls that encode wait for it, calls that render never do. The test
+# hooks hold every build for a while, so each test runs while the build is under way.
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hi, 你好 👍"}, {"role": "assistant", "content": "Hello there.\n\n```py\nx = 1\n```"}],
+    [{"role": "user", "content": "  spaces   and\ttabs "}, {"role": "assistant", "content": "ok"}],
+]
+
+
+@pytest.fixture
+def held_builds() -> Any:
+    from fastmask import _core
+
+    _core._delay_engine_builds(1.0)
+    yield _core
+    _core._delay_engine_builds(0)
+
+
+def test_rendering_never_waits_for_the_engine(held_builds: Any) -> None:
+    auto, forced = chat_tokenizers("qwen2", "auto")
+    assert auto.render_batch(CONVERSATIONS) == forced.render_batch(CONVERSATIONS)
+    assert not held_builds._engine_is_built(auto._core), "rendering waited for the engine"
+    # The masks come from the offsets: equal masks on text the template marks mean equal offsets.
+    assert auto.encode_batch(CONVERSATIONS) == forced.encode_batch(CONVERSATIONS)
+    assert held_builds._engine_is_built(auto._core)
+    assert auto.backend == "tokenizers1"
+
+
+def test_a_child_forked_mid_build_builds_the_engine_itself(held_builds: Any) -> None:
+    import multiprocessing
+
+    auto, forced = chat_tokenizers("qwen2", "auto")
+    assert not held_builds._engine_is_built(auto._core)
+    # The child has no builder thread: it must build the engine itself, not wait for the parent's.
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_encode_and_name_backend, args=(auto, queue), daemon=True)
+    child.start()
+    try:
+        result = queue.get(timeout=120)
+        child.join(timeout=60)
+    finally:
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    expected = forced.encode_batch(CONVERSATIONS)
+    assert result == (expected, "tokenizers1")
+    assert (auto.encode_batch(CONVERSATIONS), auto.backend) == result
+
+
+def _encode_and_name_backend(tokenizer: fastmask.ChatTokenizer, queue: Any) -> None:
+    queue.put((tokenizer.encode_batch(CONVERSATIONS), tokenizer.backend))

@@ -59,9 +59,14 @@ impl FastBpe {
 
     /// Builds the fast backend for a loaded tokenizer, or None when its shape is unsupported.
     pub fn from_tokenizer(tokenizer: &tokenizers::Tokenizer) -> Option<FastBpe> {
+        FastBpe::with_trims(tokenizer, shape::offset_trims(tokenizer)?)
+    }
+
+    /// [`FastBpe::from_tokenizer`] for a tokenizer whose post-processor trims `trims`
+    /// (`components::offset_trims`), passed apart: the caller may have taken it off `tokenizer`.
+    pub fn with_trims(tokenizer: &tokenizers::Tokenizer, trims: Vec<bool>) -> Option<FastBpe> {
         let nfc = shape::normalizer_is_nfc(tokenizer)?;
         let pre_tokenizer = PreTokenizer::new(&shape::split_patterns(tokenizer)?)?;
-        let trims = shape::offset_trims(tokenizer)?;
         let model = shape::bpe_model(tokenizer)?;
         let added = AddedTokens::new(shape::added_tokens(tokenizer)?)?;
         let model_spaces = if trims.is_empty() { Vec::new() } else { model_spaces(tokenizer) };

@@ -8,6 +8,8 @@
 //! which gives `tokenizers` 0.23's offsets. The ids themselves are 1.0's: the differential tests
 //! (tests/, tests/compat/test_pipeline_engine.py) prove them equal to 0.23's on every family.
 
+mod canonical;
+mod load;
 mod pieces;
 mod tiling;
 
@@ -16,17 +18,13 @@ mod tests;
 
 use std::sync::OnceLock;
 
+pub use load::{load, runs_stub};
 use tokenizers1::pipeline::{EncodeOptions, PipelineToken, PipelineTokenizer};
 
 use crate::tokenizer::components::offset_trims;
 use crate::tokenizer::trim::{model_spaces, str_spaces, trim_offsets};
 use crate::tokenizer::{TokenOffsets, Truncation};
 use pieces::{Pieces, Prefix};
-
-/// A text that loads the pipeline's pre-tokenizer and model: rc.3 reads some Split patterns it
-/// cannot run (no regex engine for patterns its native splitter does not know) and fails only at
-/// encode, so the engine is taken only after this encodes.
-const PROBE: &str = "Probe 12, \u{4f60}\u{597d} \u{1f44d}\n";
 
 /// The engine of one tokenizer; immutable, `Send + Sync`, shared across worker threads.
 pub struct Pipeline {
@@ -47,16 +45,24 @@ impl Pipeline {
     /// The engine for `json`, whose `tokenizers` 0.23 load is `reference`; None when tokenizers 1.0
     /// cannot load or run it, or when its shape is one the offsets are not derived for.
     pub fn new(json: &str, reference: &tokenizers::Tokenizer) -> Option<Pipeline> {
-        Pipeline::with_loaded(load(json)?, reference)
+        Pipeline::with_loaded(load(json)?, reference, offset_trims(reference)?)
     }
 
-    /// The engine for a tokenizer [`load`] returned, whose `tokenizers` 0.23 load is `reference`.
-    pub fn with_loaded(tokenizer: PipelineTokenizer, reference: &tokenizers::Tokenizer) -> Option<Pipeline> {
-        let spelling = pieces::spelling(reference)?;
-        let trims = offset_trims(reference)?;
-        if spelling.sentencepiece && !trims.is_empty() {
-            return None;
-        }
+    /// Whether the offsets are derived for the shape of `reference` (a `tokenizers` 0.23 load)
+    /// with these post-processor `trims` (`components::offset_trims`); cheap, no table is built.
+    pub fn takes_shape(reference: &tokenizers::Tokenizer, trims: &[bool]) -> bool {
+        shape(reference, trims).is_some()
+    }
+
+    /// The engine for a tokenizer [`load`] returned, whose `tokenizers` 0.23 load is `reference`
+    /// and whose post-processor trims `trims` (passed apart: the caller may have taken the
+    /// post-processor off `reference`).
+    pub fn with_loaded(
+        tokenizer: PipelineTokenizer,
+        reference: &tokenizers::Tokenizer,
+        trims: Vec<bool>,
+    ) -> Option<Pipeline> {
+        let spelling = shape(reference, &trims)?;
         let pieces = Pieces::new(reference, spelling)?;
         let spaces = if trims.is_empty() { Vec::new() } else { spaces(reference) };
         let options = EncodeOptions::no_specials();
@@ -98,13 +104,11 @@ impl Pipeline {
     }
 }
 
-/// tokenizers 1.0's load of `json` (upgraded to its canonical format first), when it can also
-/// run it; needs nothing of 0.23, so it can run beside 0.23's load.
-pub fn load(json: &str) -> Option<PipelineTokenizer> {
-    let canonical = tokenizers1::canonicalize_str(json).ok()?;
-    let tokenizer = tokenizers1::from_json(&canonical).ok()?;
-    tokenizer.encode_into(PROBE, &EncodeOptions::no_specials(), &mut Vec::new()).ok()?;
-    Some(tokenizer)
+/// The spelling of a shape the offsets are derived for: SentencePiece vocabularies with a
+/// trimming post-processor are not.
+fn shape(reference: &tokenizers::Tokenizer, trims: &[bool]) -> Option<pieces::Spelling> {
+    let spelling = pieces::spelling(reference)?;
+    (!spelling.sentencepiece || trims.is_empty()).then_some(spelling)
 }
 
 /// Whether every character of `text` is assigned in the Unicode version of 0.23's regex engine

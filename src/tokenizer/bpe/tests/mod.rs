@@ -202,7 +202,7 @@ fn truncation_equals_tokenizers_with_truncation_set() {
                 let expected = reference.encode(text, false).expect("reference encodes");
                 for backend in &backends {
                     let got = backend.encode(text, Some(Truncation { max_length, side })).expect("encodes");
-                    let context = format!("{} {text:?} {side:?} {max_length}", backend.backend_name());
+                    let context = format!("{:?} {text:?} {side:?} {max_length}", backend.backend_name());
                     assert_eq!(got.ids, expected.get_ids(), "{context}");
                     assert_eq!(got.offsets, expected.get_offsets(), "{context}");
                 }

@@ -90,10 +90,27 @@ fn check(case: &Case, size: usize) -> Report {
     let started = Instant::now();
     let mut report = Report::new(&case.name);
     let tokenizer = reference(case);
+    // The upgrade that leaves the vocabulary and merges as written equals the whole upgrade.
+    if let (Some(spliced), Ok(whole)) =
+        (crate::tokenizer::pipeline::canonical::canonicalize(&case.json), tokenizers1::canonicalize_str(&case.json))
+    {
+        let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
+        if parse(&spliced) != parse(&whole) {
+            report.mismatches.push("the spliced upgrade differs from canonicalize_str".to_owned());
+        }
+    }
+    // Construction decides on the stub alone: it must agree with the whole file's load.
+    let stub_runs = crate::tokenizer::pipeline::runs_stub(&tokenizer, tokenizer.get_post_processor());
     let Some(engine) = Pipeline::new(&case.json, &tokenizer) else {
         report.declined = "tokenizers 1.0 cannot run this tokenizer.json".to_owned();
+        if stub_runs {
+            report.mismatches.push("the stub runs in tokenizers 1.0 but the whole file does not".to_owned());
+        }
         return report;
     };
+    if !stub_runs {
+        report.mismatches.push("the whole file runs in tokenizers 1.0 but its stub does not".to_owned());
+    }
     report.load = started.elapsed();
     // Any text may be left to the reference (that is the engine's contract): the pytest driver
     // bounds how many are.
