@@ -14,6 +14,9 @@
 //! The cut points are found here; everything else is tokenizers 1.0's, called in the order its
 //! `PipelineTokenizer::encode_into` calls them (added tokens on the raw text, the normalizers,
 //! added tokens on the normalized text, then the model on the pieces, with its word cache).
+//! A pre-tokenizer added to the JSON it loads cannot make these cuts in rc.3: a `Split` on the
+//! literal `▁`, with any behavior, inverted or not, also cuts inside runs of `▁` (which merge:
+//! "▁▁" is an entry), and its reader compiles no regex its native splitter does not know.
 
 use std::sync::{Mutex, PoisonError};
 
