@@ -3,7 +3,9 @@
 //! With no pre-tokenizer, each text segment between added tokens reaches the BPE model as one
 //! word: merges run over a whole message, and no word repeats for tokenizers 1.0's word cache to
 //! answer. Most of such a segment can be cut without changing its ids. A merge joins two adjacent
-//! symbols into a vocabulary entry, and every symbol is a substring of the normalized segment.
+//! symbols into a vocabulary entry (`tokenizers` refuses to load a merge whose result is not one,
+//! so checking the vocabulary checks every merge), and every symbol is a substring of the
+//! normalized segment.
 //! When no vocabulary entry holds a `▁` right after another character, no symbol ever spans a
 //! point where a `▁` follows another character: no merge pairs the two sides of it, the merges of
 //! each side are the ones it would make alone, in the same order of rank, and so each side
