@@ -7,11 +7,14 @@
 //! token that strips whitespace) it returns None and the caller encodes with the reference path,
 //! which gives `tokenizers` 0.23's offsets. The ids themselves are 1.0's: the differential tests
 //! (tests/, tests/compat/test_pipeline_engine.py) prove them equal to 0.23's on every family.
+//! SentencePiece BPE without a pre-tokenizer is handed to 1.0's model word by word (`words`),
+//! where the vocabulary proves that gives the same ids.
 
 mod canonical;
 mod load;
 mod pieces;
 mod tiling;
+mod words;
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +28,7 @@ use crate::tokenizer::components::offset_trims;
 use crate::tokenizer::trim::{model_spaces, str_spaces, trim_offsets};
 use crate::tokenizer::{TokenOffsets, Truncation};
 use pieces::{Pieces, Prefix};
+use words::Words;
 
 /// The engine of one tokenizer; immutable, `Send + Sync`, shared across worker threads.
 pub struct Pipeline {
@@ -39,6 +43,8 @@ pub struct Pipeline {
     spaces: Vec<(u32, u32)>,
     /// The pre-tokenizer splits by Unicode character classes (byte-level BPE's Split regexes).
     splits_by_class: bool,
+    /// A SentencePiece BPE encoded word by word, where that provably keeps the ids.
+    words: Option<Words>,
 }
 
 impl Pipeline {
@@ -67,7 +73,8 @@ impl Pipeline {
         let spaces = if trims.is_empty() { Vec::new() } else { spaces(reference) };
         let options = EncodeOptions::no_specials();
         let splits_by_class = !spelling.sentencepiece;
-        Some(Pipeline { tokenizer, options, pieces, prefix: spelling.prefix, trims, spaces, splits_by_class })
+        let words = if spelling.sentencepiece { Words::new(&tokenizer, reference) } else { None };
+        Some(Pipeline { tokenizer, options, pieces, prefix: spelling.prefix, trims, spaces, splits_by_class, words })
     }
 
     /// Ids and byte offsets of `text` as `tokenizers::Tokenizer::encode(text, false)` (0.23) gives
@@ -77,7 +84,11 @@ impl Pipeline {
             return None;
         }
         let mut tokens: Vec<PipelineToken> = Vec::with_capacity(text.len() / 4 + 8);
-        self.tokenizer.encode_into(text, &self.options, &mut tokens).ok()?;
+        match &self.words {
+            Some(words) => words.encode_into(&self.tokenizer, text, &mut tokens),
+            None => self.tokenizer.encode_into(text, &self.options, &mut tokens),
+        }
+        .ok()?;
         // Same size and alignment (`PipelineToken` is a transparent u32): collected in place.
         let mut ids: Vec<u32> = tokens.into_iter().map(u32::from).collect();
         let mut offsets = Vec::with_capacity(ids.len());

@@ -49,30 +49,50 @@ pub(super) struct Spelling {
 pub(super) enum Kind {
     /// Not derivable (the unknown token, an id outside the vocabulary): the text falls back.
     Missing,
-    /// Model output (or an added token matched after normalization): its bytes, `SPACE_MARK` for `▁`.
+    /// Model output (or an added token matched after normalization): its bytes, `SPACE_MARK` for
+    /// `▁`, where every `▁` leads (`Piece::lead` of them), so the rest matches as one slice.
     Text,
+    /// As `Text`, with a `▁` after another character: matched byte by byte.
+    Spaced,
     /// A byte-fallback token: exactly one input byte.
     Byte,
     /// An added token matched on the raw text: its content, and the end of a segment.
     Added,
 }
 
-/// Per id, its kind and bytes (a range of one flat buffer).
+/// What one id covers, read from [`Pieces`].
+pub(super) struct Piece<'a> {
+    pub(super) kind: Kind,
+    pub(super) bytes: &'a [u8],
+    /// How many `SPACE_MARK`s `bytes` starts with (for `Kind::Text`).
+    pub(super) lead: usize,
+}
+
+/// Per id, an [`Entry`] of its piece, whose bytes are a range of one flat buffer.
 pub(super) struct Pieces {
-    kinds: Vec<Kind>,
-    ends: Vec<u32>,
+    entries: Vec<Entry>,
     bytes: Vec<u8>,
 }
 
+/// One id's piece in a single 12-byte record: reading a token costs one load of the table, not one
+/// per field (this lookup is most of the time the offsets take).
+#[derive(Clone, Copy)]
+struct Entry {
+    start: u32,
+    end: u32,
+    kind: Kind,
+    lead: u8,
+}
+
 impl Pieces {
-    pub(super) fn get(&self, id: u32) -> (Kind, &[u8]) {
-        let id = id as usize;
-        match self.kinds.get(id) {
-            Some(&kind) => {
-                let start = if id == 0 { 0 } else { self.ends[id - 1] as usize };
-                (kind, &self.bytes[start..self.ends[id] as usize])
+    #[inline]
+    pub(super) fn get(&self, id: u32) -> Piece<'_> {
+        match self.entries.get(id as usize) {
+            Some(&Entry { start, end, kind, lead }) => {
+                let bytes = self.bytes.get(start as usize..end as usize).unwrap_or_default();
+                Piece { kind, bytes, lead: usize::from(lead) }
             }
-            None => (Kind::Missing, &[]),
+            None => Piece { kind: Kind::Missing, bytes: &[], lead: 0 },
         }
     }
 
@@ -112,12 +132,21 @@ impl Pieces {
             };
             put(id, entry);
         }
-        let mut pieces = Pieces { kinds: Vec::new(), ends: Vec::new(), bytes: Vec::new() };
+        let mut pieces = Pieces { entries: Vec::with_capacity(entries.len()), bytes: Vec::new() };
         for entry in entries {
-            let (kind, bytes) = entry.unwrap_or((Kind::Missing, Vec::new()));
-            pieces.kinds.push(kind);
+            let (mut kind, bytes) = entry.unwrap_or((Kind::Missing, Vec::new()));
+            let lead = bytes.iter().take_while(|&&byte| byte == SPACE_MARK).count();
+            let lead = match u8::try_from(lead) {
+                Ok(lead) if !bytes[usize::from(lead)..].contains(&SPACE_MARK) => lead,
+                _ => {
+                    kind = if kind == Kind::Text { Kind::Spaced } else { kind };
+                    0
+                }
+            };
+            let start = u32::try_from(pieces.bytes.len()).ok()?;
             pieces.bytes.extend_from_slice(&bytes);
-            pieces.ends.push(u32::try_from(pieces.bytes.len()).ok()?);
+            let end = u32::try_from(pieces.bytes.len()).ok()?;
+            pieces.entries.push(Entry { start, end, kind, lead });
         }
         Some(pieces)
     }

@@ -136,22 +136,49 @@ const SENTENCEPIECE_TEXTS: &[&str] = &[
     "\u{2581}ab \u{2581}\u{2581}x",
     "é👍🏽 y 中文",
     "\u{0}\u{7f}\r\n",
+    "abab ab  Hi\u{2581}ab x\u{e9} ab\u{2581} \u{2581}",
 ];
 
 fn replace() -> Value {
     json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"})
 }
 
+fn prepend_and_replace() -> Value {
+    json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u{2581}"}, replace()]})
+}
+
 #[test]
 fn sentencepiece_legacy_prepend_and_replace() {
-    let normalizer =
-        json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u{2581}"}, replace()]});
-    assert_same(&sentencepiece_json(normalizer, Value::Null), SENTENCEPIECE_TEXTS, |_| true);
+    let json = sentencepiece_json(prepend_and_replace(), Value::Null);
+    assert_same(&json, SENTENCEPIECE_TEXTS, |_| true);
+    assert!(pipeline(&json).words.is_some(), "encoded word by word");
+}
+
+/// An entry with a `▁` after another character, merged first: BPE over the whole segment joins
+/// across the point the word cut would split at ("▁ab▁ab" is "▁a", "b▁", "ab", where the words
+/// "▁ab" and "▁ab" would give "▁ab" twice), so the engine must not cut there.
+#[test]
+fn a_vocabulary_that_merges_across_a_metaspace_is_not_cut() {
+    let mut json = sentencepiece_json(prepend_and_replace(), Value::Null);
+    let next_id = json["added_tokens"].as_array().map_or(0, |tokens| tokens.len())
+        + json["model"]["vocab"].as_object().map_or(0, |vocab| vocab.len());
+    json["model"]["vocab"]["b\u{2581}"] = json!(next_id);
+    if let Some(merges) = json["model"]["merges"].as_array_mut() {
+        merges.insert(0, json!(["b", "\u{2581}"]));
+    }
+    let reference = tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
+    let across = reference.token_to_id("b\u{2581}").expect("in the vocabulary");
+    assert!(reference.encode("ab ab", false).expect("encodes").get_ids().contains(&across));
+    assert!(pipeline(&json).words.is_none(), "not cut");
+    assert_same(&json, SENTENCEPIECE_TEXTS, |_| true);
+    assert_same(&json, &["ab ab", "xab  ab"], |_| true);
 }
 
 #[test]
 fn sentencepiece_replace_only_as_gemma() {
-    assert_same(&sentencepiece_json(replace(), Value::Null), SENTENCEPIECE_TEXTS, |_| true);
+    let json = sentencepiece_json(replace(), Value::Null);
+    assert_same(&json, SENTENCEPIECE_TEXTS, |_| true);
+    assert!(pipeline(&json).words.is_some(), "encoded word by word");
 }
 
 #[test]
@@ -160,7 +187,10 @@ fn sentencepiece_metaspace_pre_tokenizer() {
         for split in [false, true] {
             let metaspace =
                 json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": scheme, "split": split});
-            assert_same(&sentencepiece_json(Value::Null, metaspace), SENTENCEPIECE_TEXTS, |_| true);
+            let json = sentencepiece_json(Value::Null, metaspace);
+            assert_same(&json, SENTENCEPIECE_TEXTS, |_| true);
+            // tokenizers 1.0 runs `split: true` as a Split pre-tokenizer, whose words stand.
+            assert_eq!(pipeline(&json).words.is_some(), !split, "{scheme} {split}");
         }
     }
 }
