@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from _support.corpus import CASES
+from _support.forked import result_in_forked_child
 from _support.tokenizer_zoo import FAMILIES, model_dir
 from _support.trl_templates import training_templates
 
@@ -134,26 +135,14 @@ def test_rendering_never_waits_for_the_engine(held_builds: Any) -> None:
 
 
 def test_a_child_forked_mid_build_builds_the_engine_itself(held_builds: Any) -> None:
-    import multiprocessing
-
     auto, forced = chat_tokenizers("qwen2", "auto")
     assert not held_builds._engine_is_built(auto._core)
     # The child has no builder thread: it must build the engine itself, not wait for the parent's.
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_encode_and_name_backend, args=(auto, queue), daemon=True)
-    child.start()
-    try:
-        result = queue.get(timeout=120)
-        child.join(timeout=60)
-    finally:
-        if child.is_alive():
-            child.kill()
-    assert child.exitcode == 0
+    result = result_in_forked_child(_encode_and_name_backend, auto)
     expected = forced.encode_batch(CONVERSATIONS)
     assert result == (expected, "tokenizers1")
     assert (auto.encode_batch(CONVERSATIONS), auto.backend) == result
 
 
-def _encode_and_name_backend(tokenizer: fastmask.ChatTokenizer, queue: Any) -> None:
-    queue.put((tokenizer.encode_batch(CONVERSATIONS), tokenizer.backend))
+def _encode_and_name_backend(tokenizer: fastmask.ChatTokenizer) -> tuple:
+    return tokenizer.encode_batch(CONVERSATIONS), tokenizer.backend

@@ -7,11 +7,11 @@ fails that item alone, as a FastmaskError.
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import threading
 
 import pytest
+from _support.forked import result_in_forked_child
 
 import fastmask
 from fastmask import _core
@@ -145,21 +145,10 @@ def test_fork_while_another_thread_holds_the_pool_registry(chat_tokenizer):
         holder.join()
 
 
-def _encode_in_child_with(tokenizer, batch, num_threads, queue):
-    queue.put(tokenizer.encode_batch(batch, num_threads=num_threads))
-
-
 def _encode_in_forked_child(tokenizer, batch, num_threads):
     """A forked child's encode_batch result; a deadlocked child fails the test, not hangs it."""
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_encode_in_child_with, args=(tokenizer, batch, num_threads, queue), daemon=True)
-    child.start()
-    try:
-        result = queue.get(timeout=60)
-        child.join(timeout=60)
-    finally:
-        if child.is_alive():
-            child.kill()
-    assert child.exitcode == 0
-    return result
+    return result_in_forked_child(_encode_with_threads, tokenizer, batch, num_threads, timeout=60)
+
+
+def _encode_with_threads(tokenizer, batch, num_threads):
+    return tokenizer.encode_batch(batch, num_threads=num_threads)
