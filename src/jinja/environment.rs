@@ -4,6 +4,8 @@
 //! `strftime_now`, and the operator functions `source::semantics` calls. The generation tag and
 //! `raise_exception` are registered by `render.rs`, whose per-render state (`scope.rs`) they touch.
 
+use std::borrow::Cow;
+
 use chrono::format::{Item, StrftimeItems};
 use chrono::{NaiveDateTime, TimeZone};
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
@@ -37,13 +39,20 @@ pub fn hf_environment(clock: Clock) -> Environment<'static> {
     env.set_recursion_limit(limits.recursion);
     env.set_unknown_method_callback(crate::jinja::methods::call_method);
     env.set_formatter(|out, _state, value| {
-        let mut text = String::new();
-        write_str(value, &mut text);
+        // Strings, nearly everything a chat template prints, are written as they are.
+        let printed = match (value.kind(), value.as_str()) {
+            (ValueKind::String, Some(text)) => Cow::Borrowed(text),
+            _ => {
+                let mut text = String::new();
+                write_str(value, &mut text);
+                Cow::Owned(text)
+            }
+        };
         if crate::jinja::scope::any_reached() {
             // Printing stopped at a limit; end the render here (it fails with that limit).
             return Err(Error::new(ErrorKind::InvalidOperation, "a limit was reached"));
         }
-        out.write_str(&text).map_err(|_| Error::new(ErrorKind::WriteFailure, "failed to write output"))
+        out.write_str(&printed).map_err(|_| Error::new(ErrorKind::WriteFailure, "failed to write output"))
     });
     crate::jinja::filters::register(&mut env);
     crate::jinja::operators::register(&mut env);

@@ -12,7 +12,7 @@ use minijinja::{Environment, State};
 
 use super::environment::{hf_environment, hf_syntax, Clock};
 pub use super::scope::Span;
-use super::scope::{reached, with_state, Scope};
+use super::scope::{reached, utf8_chars, with_state, Scope};
 use super::source::generation::{rewrite_generation_tags, GENERATION_FUNCTION};
 use super::source::semantics::rewrite_for_jinja2;
 use super::value::print::write_str;
@@ -21,6 +21,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
 
 const TEMPLATE_NAME: &str = "chat_template";
+
+/// Room the output buffer starts with beyond the context's own text, for the template's markup.
+const OUTPUT_MARKUP_BYTES: usize = 1024;
 
 /// The rendered text and its generation blocks in the order transformers records them
 /// (a block is recorded when it ends, so an inner block comes before the block around it).
@@ -82,7 +85,8 @@ impl ChatTemplate {
 
     /// Renders with `context` as the template's variables.
     pub fn render(&self, context: Value) -> Result<Rendered> {
-        let fuel = self.limits.render_fuel(text_bytes(&context));
+        let context_bytes = text_bytes(&context);
+        let fuel = self.limits.render_fuel(context_bytes);
         // minijinja sets fuel per environment; a clone shares the compiled template.
         let with_more_fuel;
         let env = if fuel == self.limits.fuel {
@@ -95,7 +99,8 @@ impl ChatTemplate {
         };
         let template =
             env.get_template(TEMPLATE_NAME).map_err(|err| template_error(ErrorKind::Template, &err, None))?;
-        let scope = Scope::install(&self.limits, fuel);
+        // Chat templates mostly print their messages with a little markup around each.
+        let scope = Scope::install(&self.limits, fuel, context_bytes.saturating_add(OUTPUT_MARKUP_BYTES));
         let result = template.render_captured_to(context, TrackingWriter).map(drop);
         let state = scope.finish();
         // A limit reached fails the render with its own message, also where no error could be
@@ -123,8 +128,13 @@ impl ChatTemplate {
 /// Ends past the text stay past it, by the characters they overshoot.
 fn end_spans_where_their_characters_end(text: &str, spans: &mut [Span]) {
     for span in spans {
-        let tail = &text[span.start_byte..];
         let chars = span.end_char - span.start_char;
+        // A block at the top level is followed by its own body: the bytes it recorded hold
+        // exactly its characters.
+        if text.get(span.start_byte..span.end_byte).is_some_and(|body| utf8_chars(body.as_bytes()) == chars) {
+            continue;
+        }
+        let tail = &text[span.start_byte..];
         span.end_byte = span.start_byte
             + match tail.char_indices().nth(chars) {
                 Some((offset, _)) => offset,
@@ -200,18 +210,16 @@ fn template_error(kind: ErrorKind, err: &minijinja::Error, raised: Option<String
     Error::new(kind, message)
 }
 
-/// The top-level output stream: keeps the bytes and counts characters as they are written.
+/// The top-level output stream: keeps the bytes (characters are counted when a span needs them).
 struct TrackingWriter;
 
 impl io::Write for TrackingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let chars = buf.iter().filter(|b| (**b & 0xC0) != 0x80).count();
         let within = with_state(|state| {
             if state.output.len().saturating_add(buf.len()) > state.output_limit {
                 return Err(state.output_limit);
             }
             state.output.extend_from_slice(buf);
-            state.chars_written += chars;
             Ok(())
         });
         if let Some(Err(limit)) = within {
@@ -235,7 +243,7 @@ fn generation(state: &mut State, kwargs: Kwargs) -> std::result::Result<Value, m
     let (body_bytes, body_chars) = (text.len(), text.chars().count());
     with_state(|state| {
         let start_byte = state.output.len();
-        let start_char = state.chars_written;
+        let start_char = state.output_chars();
         state.spans.push(Span {
             start_byte,
             end_byte: start_byte + body_bytes,

@@ -32,14 +32,42 @@ pub struct RenderState {
     printed_bytes_left: u64,
     /// The message of the first limit the render reached.
     pub reached: Option<String>,
-    /// The top-level output, at most `output_limit` bytes, and its length in characters.
+    /// The top-level output, at most `output_limit` bytes.
     pub output: Vec<u8>,
     pub output_limit: usize,
-    pub chars_written: usize,
+    /// Characters in `output[..counted_bytes]`: counted when a span needs them, not per write.
+    counted_bytes: usize,
+    counted_chars: usize,
     /// Generation blocks in the order they finished.
     pub spans: Vec<Span>,
     /// The message of `raise_exception`, when the template raised.
     pub raised: Option<String>,
+}
+
+impl RenderState {
+    /// The top-level output's length in characters, counting only what was written since the
+    /// last call.
+    pub fn output_chars(&mut self) -> usize {
+        self.counted_chars += utf8_chars(&self.output[self.counted_bytes..]);
+        self.counted_bytes = self.output.len();
+        self.counted_chars
+    }
+}
+
+/// Characters in UTF-8 `bytes`: the bytes that do not continue a character (`10xxxxxx`),
+/// counted eight at a time.
+pub fn utf8_chars(bytes: &[u8]) -> usize {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let (words, tail) = bytes.as_chunks::<8>();
+    let continuations: u32 = words
+        .iter()
+        .map(|word| {
+            let word = u64::from_ne_bytes(*word);
+            (word & !(word << 1) & HIGH_BITS).count_ones()
+        })
+        .sum();
+    let tail_continuations = tail.iter().filter(|byte| (**byte & 0xC0) == 0x80).count();
+    bytes.len() - continuations as usize - tail_continuations
 }
 
 thread_local! {
@@ -50,11 +78,13 @@ thread_local! {
 pub struct Scope(());
 
 impl Scope {
-    /// A fresh state for a render under `limits` that has `fuel`.
-    pub fn install(limits: &Limits, fuel: u64) -> Self {
+    /// A fresh state for a render under `limits` that has `fuel`, its output buffer sized for
+    /// `expected_bytes`.
+    pub fn install(limits: &Limits, fuel: u64, expected_bytes: usize) -> Self {
         let state = RenderState {
             string_bytes: limits.string_bytes,
             printed_bytes_left: fuel,
+            output: Vec::with_capacity(expected_bytes.min(limits.output_bytes)),
             output_limit: limits.output_bytes,
             ..RenderState::default()
         };
@@ -160,9 +190,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn utf8_chars_counts_characters_at_every_length_and_offset() {
+        let text = "aé€😀 x\u{7f}\u{80}\u{7ff}\u{800}\u{ffff}\u{10000}".repeat(5);
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                if let Some(slice) = text.get(start..end) {
+                    assert_eq!(utf8_chars(slice.as_bytes()), slice.chars().count(), "{start}..{end}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_installed_limit_applies_and_is_recorded() {
         let limits = Limits { string_bytes: 10, ..Limits::default() };
-        let scope = Scope::install(&limits, limits.fuel);
+        let scope = Scope::install(&limits, limits.fuel, 0);
         assert!(check_string(10, "x").is_ok());
         let err = check_string(11, "indent").unwrap_err();
         assert!(err.to_string().contains("indent would build 11 bytes"), "{err}");

@@ -124,6 +124,13 @@ fn prepare_message(message: &Value) -> std::result::Result<Value, String> {
     }
     let mut entries: Vec<(Value, Value)> = Vec::new();
     if let Some(pairs) = dict_pairs(message) {
+        let unchanged = |(key, value): (&Value, &Value)| {
+            !value.is_none() && !key.as_str().is_some_and(|name| REASONING_FIELDS.contains(&name))
+        };
+        // Most messages have no None value and no reasoning: they are used as they are.
+        if pairs.iter().all(unchanged) {
+            return Ok(message.clone());
+        }
         entries.extend(pairs.iter().filter(|(_, value)| !value.is_none()).map(|(k, v)| (k.clone(), v.clone())));
     } else {
         for key in message.try_iter().map_err(|err| err.to_string())? {
