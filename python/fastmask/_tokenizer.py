@@ -263,6 +263,11 @@ class ChatTokenizer:
     def encode(self, conversation: Sequence[Mapping[str, Any]], **options: Any) -> dict[str, Any]:
         """`encode_batch` for one conversation: the same keys, one row each (with
         `expand_turns=True`, the batch's form: a row per trained turn)."""
+        if not options:
+            # The defaults: the core's lists as they are (what `encode_batch` returns for them),
+            # without its option handling, which is most of a short conversation's call.
+            out = self._core.encode_batch([_single(conversation)], template_kwargs={}, options=_DEFAULT_OPTIONS)
+            return {name: value[0] for name, value in out.items()}
         out = self.encode_batch([_single(conversation)], **options)
         if "turn_index" in out:
             return out
@@ -431,6 +436,9 @@ def _pinned_clock(now: datetime.datetime | None) -> str | None:
         except ValueError as err:
             raise InputError(f"{NOW_ENV} must be an ISO date-time such as 2025-03-14T15:09:26, got {text!r}") from err
     return now.replace(tzinfo=None).isoformat()
+
+
+_DEFAULT_OPTIONS = MaskOptions()
 
 
 def _batch(conversations: Any) -> Any:

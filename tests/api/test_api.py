@@ -169,6 +169,19 @@ def test_spans_cover_the_assistant_text(chat_tokenizer):
     ]
 
 
+def test_encode_with_default_options_is_the_batch_row(chat_tokenizer):
+    # `encode()` without options takes a shorter path to the core than `encode_batch`.
+    short = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    batch = chat_tokenizer.encode_batch([CONV, short])
+    for index, conversation in enumerate([CONV, short]):
+        assert chat_tokenizer.encode(conversation) == {name: rows[index] for name, rows in batch.items()}
+        assert chat_tokenizer.encode(conversation) == chat_tokenizer.encode(conversation, num_threads=1)
+    with pytest.raises(fastmask.InputError, match=r"^conversation 0: a conversation must be a list"):
+        chat_tokenizer.encode("not a conversation")
+    with pytest.raises(fastmask.InputError, match=r"^conversation 0: message 0: must be a dict"):
+        chat_tokenizer.encode([3])
+
+
 def test_labels_follow_the_mask(chat_tokenizer):
     out = chat_tokenizer.encode(CONV, ignore_index=-1)
     assert len(out["input_ids"]) == len(out["assistant_masks"]) == len(out["labels"])

@@ -236,3 +236,17 @@ fn assigned_bits_agree_with_the_category_lookup() {
         assert_eq!(super::assigned(c), get_general_category(c) != GeneralCategory::Unassigned, "U+{:04X}", c as u32);
     }
 }
+
+/// The text check skips ASCII runs and looks up every other character, wherever it stands.
+#[test]
+fn the_text_check_finds_an_unassigned_character_anywhere() {
+    let new_in_17 = '\u{1f6d8}';
+    for text in ["", "abc", "é", "日本語 and ascii", "x\u{1f6d7}y"] {
+        assert!(super::assigned_in_onig(text), "{text:?}");
+    }
+    for text in
+        [format!("{new_in_17}"), format!("ab{new_in_17}"), format!("é{new_in_17}z"), format!("abc é {new_in_17}")]
+    {
+        assert!(!super::assigned_in_onig(&text), "{text:?}");
+    }
+}
