@@ -35,7 +35,13 @@ pub struct Rendered {
 
 /// A template compiled once, rendered many times from any thread.
 pub struct ChatTemplate {
+    /// Declared before `source`, which it borrows: fields drop in order, so it goes first.
     env: Environment<'static>,
+    /// The source `env` compiled, as a borrowed template: minijinja finds a borrowed template
+    /// without the lock it takes around owned ones, a lock that a process forked while another
+    /// thread rendered inherited held, and its first render then waited forever (datasets'
+    /// `map(num_proc=N)` forks while the caller may be encoding in another thread).
+    _source: Box<str>,
     has_generation: bool,
     limits: Limits,
 }
@@ -68,9 +74,15 @@ impl ChatTemplate {
         env.set_recursion_limit(limits.recursion);
         env.add_function(GENERATION_FUNCTION, generation);
         env.add_function("raise_exception", raise_exception);
-        env.add_template_owned(TEMPLATE_NAME, jinja2_source)
+        let source = jinja2_source.into_boxed_str();
+        // SAFETY: `source` is a heap allocation that the returned ChatTemplate owns beside `env`
+        // and never changes; it stays where it is when the ChatTemplate moves, and it is dropped
+        // after `env` (field order). Every borrow of it goes through `env` or a clone of `env`
+        // made inside `render`, so no reference outlives it.
+        let borrowed: &'static str = unsafe { &*std::ptr::from_ref::<str>(&source) };
+        env.add_template(TEMPLATE_NAME, borrowed)
             .map_err(|err| template_error(ErrorKind::TemplateSyntax, &err, None))?;
-        Ok(ChatTemplate { env, has_generation: rewritten.has_generation, limits })
+        Ok(ChatTemplate { env, _source: source, has_generation: rewritten.has_generation, limits })
     }
 
     /// The limits this template renders under.

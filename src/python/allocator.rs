@@ -7,7 +7,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc options by their index in `mi_option_t` of the mimalloc (v2) the lock file pins; the
+/// mimalloc options by their index in `mi_option_t` of mimalloc v2 (Cargo.toml selects it); the
 /// Rust bindings do not name these.
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

@@ -7,8 +7,11 @@ fails that item alone, as a FastmaskError.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
+import time
 
 import pytest
 from _support.forked import result_in_forked_child
@@ -127,6 +130,56 @@ def test_fork_while_other_threads_encode_does_not_deadlock(chat_tokenizer):
         stop.set()
         for worker in workers:
             worker.join()
+
+
+def test_many_forks_while_threads_render_encode_start_and_end(chat_tokenizer):
+    # A lock held by another thread at the moment of fork stays held in the child, where no
+    # thread will release it. Two such locks made children hang now and then (about one fork in
+    # a hundred here): minijinja's around owned templates (taken by every render) and mimalloc
+    # v3's around a thread's allocator heap (taken when a thread starts or ends). Many forks,
+    # each child with new threads, while the parent renders, encodes and starts and ends threads.
+    batch = [_conversation(i) for i in range(20)]
+    large = [_conversation(i) * 30 for i in range(100)]
+    expected = chat_tokenizer.encode_batch(batch, num_threads=2)
+    stop = threading.Event()
+
+    def encoding() -> None:
+        while not stop.is_set():
+            chat_tokenizer.encode_batch(large, num_threads=1, padding=True, return_tensors="np")
+
+    def short_lived_threads() -> None:
+        while not stop.is_set():
+            thread = threading.Thread(target=chat_tokenizer.render_batch, args=(batch[:1],), kwargs={"num_threads": 1})
+            thread.start()
+            thread.join()
+
+    busy = [threading.Thread(target=encoding), threading.Thread(target=short_lived_threads)]
+    for thread in busy:
+        thread.start()
+    hung = failed = 0
+    try:
+        for _ in range(150):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = 0 if chat_tokenizer.encode_batch(batch, num_threads=2) == expected else 1
+                finally:
+                    os._exit(code)
+            deadline = time.monotonic() + 20
+            while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if status[0] == 0:
+                hung += 1
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            elif os.waitstatus_to_exitcode(status[1]) != 0:
+                failed += 1
+    finally:
+        stop.set()
+        for thread in busy:
+            thread.join()
+    assert (hung, failed) == (0, 0)
 
 
 def test_fork_while_another_thread_holds_the_pool_registry(chat_tokenizer):
