@@ -7,33 +7,35 @@
 //! token that strips whitespace) it returns None and the caller encodes with the reference path,
 //! which gives `tokenizers` 0.23's offsets. The ids themselves are 1.0's: the differential tests
 //! (tests/, tests/compat/test_pipeline_engine.py) prove them equal to 0.23's on every family.
-//! SentencePiece BPE without a pre-tokenizer is handed to 1.0's model word by word (`words`),
-//! where the vocabulary proves that gives the same ids.
+//! 1.0's steps are called one by one (`steps`): a text an NFC normalizer would leave as it is
+//! skips it (`chars`), and a SentencePiece BPE without a pre-tokenizer is handed to 1.0's model
+//! word by word (`words`), where the vocabulary proves that gives the same ids.
 
 mod canonical;
+mod chars;
 mod load;
 mod pieces;
+mod steps;
 mod tiling;
 mod words;
 
 #[cfg(test)]
 mod tests;
 
-use std::sync::OnceLock;
-
 pub use load::{load, runs_stub};
-use tokenizers1::pipeline::{EncodeOptions, PipelineToken, PipelineTokenizer};
+use tokenizers1::pipeline::{PipelineNormalizer, PipelineToken, PipelineTokenizer};
 
 use crate::tokenizer::components::offset_trims;
 use crate::tokenizer::trim::{model_spaces, str_spaces, trim_offsets};
 use crate::tokenizer::{TokenOffsets, Truncation};
+use chars::CharTable;
 use pieces::{Pieces, Prefix};
-use words::Words;
+use steps::{Split, Steps};
 
 /// The engine of one tokenizer; immutable, `Send + Sync`, shared across worker threads.
 pub struct Pipeline {
     tokenizer: PipelineTokenizer,
-    options: EncodeOptions,
+    steps: Steps,
     pieces: Pieces,
     prefix: Prefix,
     /// `add_prefix_space` of each ByteLevel post-processor that trims offsets, in order.
@@ -43,8 +45,10 @@ pub struct Pipeline {
     spaces: Vec<(u32, u32)>,
     /// The pre-tokenizer splits by Unicode character classes (byte-level BPE's Split regexes).
     splits_by_class: bool,
-    /// A SentencePiece BPE encoded word by word, where that provably keeps the ids.
-    words: Option<Words>,
+    /// The normalizers are NFC alone (Qwen's): skipped for a text of NFC-stable characters.
+    nfc_only: bool,
+    /// What a text's characters allow, where either of the two above asks.
+    chars: Option<CharTable>,
 }
 
 impl Pipeline {
@@ -71,24 +75,41 @@ impl Pipeline {
         let spelling = shape(reference, &trims)?;
         let pieces = Pieces::new(reference, spelling)?;
         let spaces = if trims.is_empty() { Vec::new() } else { spaces(reference) };
-        let options = EncodeOptions::no_specials();
         let splits_by_class = !spelling.sentencepiece;
-        let words = if spelling.sentencepiece { Words::new(&tokenizer, reference) } else { None };
-        Some(Pipeline { tokenizer, options, pieces, prefix: spelling.prefix, trims, spaces, splits_by_class, words })
+        let split = if spelling.sentencepiece && words::apply(&tokenizer, reference) {
+            Split::Words
+        } else {
+            Split::PreTokenizer
+        };
+        let nfc_only = matches!(tokenizer.get_normalizers(), [PipelineNormalizer::NFC(_)]);
+        let steps = Steps::new(split);
+        let chars = (splits_by_class || nfc_only).then(CharTable::new);
+        Some(Pipeline {
+            tokenizer,
+            steps,
+            pieces,
+            prefix: spelling.prefix,
+            trims,
+            spaces,
+            splits_by_class,
+            nfc_only,
+            chars,
+        })
     }
 
     /// Ids and byte offsets of `text` as `tokenizers::Tokenizer::encode(text, false)` (0.23) gives
     /// them, truncated as it truncates; None when this text needs the reference path.
     pub fn encode_truncated(&self, text: &str, truncation: Option<Truncation>) -> Option<TokenOffsets> {
-        if self.splits_by_class && !assigned_in_onig(text) {
-            return None;
+        let mut normalize = true;
+        if let Some(table) = &self.chars {
+            let chars = table.scan(text);
+            if self.splits_by_class && !chars.assigned {
+                return None;
+            }
+            normalize = !(self.nfc_only && chars.nfc_stable);
         }
         let mut tokens: Vec<PipelineToken> = Vec::with_capacity(text.len() / 4 + 8);
-        match &self.words {
-            Some(words) => words.encode_into(&self.tokenizer, text, &mut tokens),
-            None => self.tokenizer.encode_into(text, &self.options, &mut tokens),
-        }
-        .ok()?;
+        self.steps.encode_into(&self.tokenizer, text, normalize, &mut tokens).ok()?;
         // Same size and alignment (`PipelineToken` is a transparent u32): collected in place.
         let mut ids: Vec<u32> = tokens.into_iter().map(u32::from).collect();
         let mut offsets = Vec::with_capacity(ids.len());
@@ -120,36 +141,6 @@ impl Pipeline {
 fn shape(reference: &tokenizers::Tokenizer, trims: &[bool]) -> Option<pieces::Spelling> {
     let spelling = pieces::spelling(reference)?;
     (!spelling.sentencepiece || trims.is_empty()).then_some(spelling)
-}
-
-/// Whether every character of `text` is assigned in the Unicode version of 0.23's regex engine
-/// (onig, Unicode 16.0, as `unicode-general-category` 1.1). tokenizers 1.0's splitter classifies
-/// by Unicode 17, where characters new in 17 have a category and in 16 are unassigned (`Cn`):
-/// U+1F6D8 is a symbol to one and not the other, so the two split "🛘ר" differently and their ids
-/// differ while the pieces of each still tile the text. Such texts take the reference path.
-fn assigned_in_onig(text: &str) -> bool {
-    text.is_ascii() || text.chars().all(|c| c.is_ascii() || assigned(c))
-}
-
-fn assigned(c: char) -> bool {
-    use unicode_general_category::{get_general_category, GeneralCategory};
-    // The category lookup is a search over ranges; every text with a non-ASCII character asks it
-    // per character, so the Basic Multilingual Plane's answers are kept as one bit each (8 KiB).
-    static BMP_ASSIGNED: OnceLock<Vec<u64>> = OnceLock::new();
-    let code = c as usize;
-    if code >= 0x10000 {
-        return get_general_category(c) != GeneralCategory::Unassigned;
-    }
-    let bits = BMP_ASSIGNED.get_or_init(|| {
-        let mut bits = vec![0u64; 0x10000 / 64];
-        for c in (0..0x10000u32).filter_map(char::from_u32) {
-            if get_general_category(c) != GeneralCategory::Unassigned {
-                bits[c as usize / 64] |= 1 << (c as usize % 64);
-            }
-        }
-        bits
-    });
-    bits[code / 64] & (1 << (code % 64)) != 0
 }
 
 /// Per id, ByteLevel's spaces: of the token string for model tokens, of the content for added ones.

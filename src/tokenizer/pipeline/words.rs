@@ -13,103 +13,31 @@
 //! holds `▁` itself, so a `▁` is never a byte or an unknown symbol, and the byte tokens are
 //! vocabulary entries checked like the others.
 //!
-//! The cut points are found here; everything else is tokenizers 1.0's, called in the order its
-//! `PipelineTokenizer::encode_into` calls them (added tokens on the raw text, the normalizers,
-//! added tokens on the normalized text, then the model on the pieces, with its word cache).
+//! The cut points are found here; `steps` calls tokenizers 1.0's steps around them.
 //! A pre-tokenizer added to the JSON it loads cannot make these cuts in rc.3: a `Split` on the
 //! literal `▁`, with any behavior, inverted or not, also cuts inside runs of `▁` (which merge:
 //! "▁▁" is an entry), and its reader compiles no regex its native splitter does not know.
 
-use std::sync::{Mutex, PoisonError};
-
 use tokenizers::ModelWrapper;
-use tokenizers1::pipeline::{
-    normalize_all, Model, PipelineModelScratch, PipelinePreTokenizer, PipelineToken, PipelineTokenizer, Segment, Span,
-    SpecialSegmentIterator,
-};
-use tokenizers1::tokenizer::Result;
+use tokenizers1::pipeline::{PipelinePreTokenizer, PipelineTokenizer, Span};
 
 use super::pieces::METASPACE;
 
-/// The word-by-word encoder of one tokenizer, with the scratch of each thread that encoded
-/// (the model's buffers and its word cache, which must outlive a call to be of use).
-pub(super) struct Words {
-    scratches: Mutex<Vec<Scratch>>,
-}
-
-struct Scratch {
-    model: PipelineModelScratch,
-    spans: Vec<Span>,
-}
-
-impl Words {
-    /// The encoder for `tokenizer`, a SentencePiece BPE loaded from the same tokenizer.json as
-    /// `reference`; None unless tokenizers 1.0 leaves its segments uncut and cutting before a `▁`
-    /// that follows another character provably keeps the ids.
-    pub(super) fn new(tokenizer: &PipelineTokenizer, reference: &tokenizers::Tokenizer) -> Option<Words> {
-        let ModelWrapper::BPE(bpe) = reference.get_model() else { return None };
-        // `ignore_merges` emits a word found in the vocabulary whole, which BPE over the longer
-        // word would not; dropout makes merges random; a subword prefix or suffix is not a `▁`.
-        let plain_bpe = !bpe.ignore_merges
-            && bpe.dropout.is_none_or(|p| p == 0.0)
-            && bpe.continuing_subword_prefix.is_none()
-            && bpe.end_of_word_suffix.is_none();
-        let vocab = bpe.get_vocab();
-        let separable = vocab.contains_key(METASPACE.encode_utf8(&mut [0; 4])) && vocab.keys().all(|t| !joins(t));
-        let unsplit = matches!(tokenizer.get_pre_tokenizer(), PipelinePreTokenizer::None);
-        (plain_bpe && separable && unsplit).then(|| Words { scratches: Mutex::new(Vec::new()) })
-    }
-
-    /// Appends the ids of `text` to `out`, as `tokenizer.encode_into` with no special tokens.
-    pub(super) fn encode_into(
-        &self,
-        tokenizer: &PipelineTokenizer,
-        text: &str,
-        out: &mut Vec<PipelineToken>,
-    ) -> Result<()> {
-        let model = tokenizer.get_model();
-        let mut scratch = self.take().unwrap_or_else(|| Scratch { model: model.init_scratch(), spans: Vec::new() });
-        let encoded = encode(tokenizer, text, &mut scratch, out);
-        self.put(scratch);
-        encoded
-    }
-
-    fn take(&self) -> Option<Scratch> {
-        self.scratches.lock().unwrap_or_else(PoisonError::into_inner).pop()
-    }
-
-    fn put(&self, scratch: Scratch) {
-        self.scratches.lock().unwrap_or_else(PoisonError::into_inner).push(scratch);
-    }
-}
-
-/// `PipelineTokenizer::encode_into`'s steps, with the model given words instead of segments.
-fn encode(
-    tokenizer: &PipelineTokenizer,
-    text: &str,
-    scratch: &mut Scratch,
-    out: &mut Vec<PipelineToken>,
-) -> Result<()> {
-    let added = tokenizer.get_added_vocabulary();
-    for segment in SpecialSegmentIterator::new(text, added, false, false) {
-        match segment {
-            Segment::SpecialToken(id) => out.push(PipelineToken::from(id)),
-            Segment::Text { text: chunk, input_offset } => {
-                let normalized = normalize_all(tokenizer.get_normalizers(), chunk, input_offset)?;
-                for segment in SpecialSegmentIterator::new(&normalized, added, true, false) {
-                    match segment {
-                        Segment::SpecialToken(id) => out.push(PipelineToken::from(id)),
-                        Segment::Text { text: piece, .. } => {
-                            scratch.spans.clear();
-                            cut(piece, &mut scratch.spans)?;
-                            tokenizer.get_model().tokenize_spans(piece, &scratch.spans, &mut scratch.model, out)?;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
+/// Whether `tokenizer`, a SentencePiece BPE loaded from the same tokenizer.json as `reference`,
+/// is encoded word by word: tokenizers 1.0 leaves its segments uncut, and cutting before a `▁`
+/// that follows another character provably keeps the ids.
+pub(super) fn apply(tokenizer: &PipelineTokenizer, reference: &tokenizers::Tokenizer) -> bool {
+    let ModelWrapper::BPE(bpe) = reference.get_model() else { return false };
+    // `ignore_merges` emits a word found in the vocabulary whole, which BPE over the longer
+    // word would not; dropout makes merges random; a subword prefix or suffix is not a `▁`.
+    let plain_bpe = !bpe.ignore_merges
+        && bpe.dropout.is_none_or(|p| p == 0.0)
+        && bpe.continuing_subword_prefix.is_none()
+        && bpe.end_of_word_suffix.is_none();
+    let vocab = bpe.get_vocab();
+    let separable = vocab.contains_key(METASPACE.encode_utf8(&mut [0; 4])) && vocab.keys().all(|t| !joins(t));
+    let unsplit = matches!(tokenizer.get_pre_tokenizer(), PipelinePreTokenizer::None);
+    plain_bpe && separable && unsplit
 }
 
 /// Whether a vocabulary entry holds a `▁` right after another character, so that BPE could merge
@@ -123,14 +51,13 @@ fn joins(token: &str) -> bool {
     })
 }
 
-/// Appends to `spans` the words of a normalized segment: cut before each `▁` that follows another
-/// character. An error when the segment is too long for `Span`'s u32 offsets.
-fn cut(text: &str, spans: &mut Vec<Span>) -> Result<()> {
-    let end = u32::try_from(text.len()).map_err(|_| "a text segment past 4 GiB")?;
+/// Appends to `spans` the words of a normalized segment, whose length fits in u32: cut before
+/// each `▁` that follows another character.
+pub(super) fn cut(text: &str, spans: &mut Vec<Span>) {
+    let end = text.len() as u32;
     let mut start = 0;
     for (at, _) in text.match_indices(METASPACE) {
         if at > 0 && !text[..at].ends_with(METASPACE) {
-            // `at` is below `text.len()`, which fits in u32.
             spans.push(Span { start, end: at as u32 });
             start = at as u32;
         }
@@ -138,7 +65,6 @@ fn cut(text: &str, spans: &mut Vec<Span>) -> Result<()> {
     if start < end {
         spans.push(Span { start, end });
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -147,7 +73,7 @@ mod tests {
 
     fn words(text: &str) -> Vec<&str> {
         let mut spans = Vec::new();
-        cut(text, &mut spans).expect("fits");
+        cut(text, &mut spans);
         spans.iter().map(|span| &text[span.start as usize..span.end as usize]).collect()
     }
 

@@ -5,7 +5,8 @@ mod differential;
 
 use serde_json::{json, Value};
 
-use super::Pipeline;
+use super::steps::Split;
+use super::{chars, Pipeline};
 use crate::tokenizer::bpe::tests::{added, reference, standard_added, tokenizer_json, MERGES, TEXTS};
 use crate::tokenizer::{Backend, TokenOffsets, Tokenizer};
 
@@ -151,7 +152,7 @@ fn prepend_and_replace() -> Value {
 fn sentencepiece_legacy_prepend_and_replace() {
     let json = sentencepiece_json(prepend_and_replace(), Value::Null);
     assert_same(&json, SENTENCEPIECE_TEXTS, |_| true);
-    assert!(pipeline(&json).words.is_some(), "encoded word by word");
+    assert!(pipeline(&json).steps.split == Split::Words, "encoded word by word");
 }
 
 /// An entry with a `▁` after another character, merged first: BPE over the whole segment joins
@@ -169,7 +170,7 @@ fn a_vocabulary_that_merges_across_a_metaspace_is_not_cut() {
     let reference = tokenizers::Tokenizer::from_str(&json.to_string()).expect("reference loads");
     let across = reference.token_to_id("b\u{2581}").expect("in the vocabulary");
     assert!(reference.encode("ab ab", false).expect("encodes").get_ids().contains(&across));
-    assert!(pipeline(&json).words.is_none(), "not cut");
+    assert!(pipeline(&json).steps.split == Split::PreTokenizer, "not cut");
     assert_same(&json, SENTENCEPIECE_TEXTS, |_| true);
     assert_same(&json, &["ab ab", "xab  ab"], |_| true);
 }
@@ -178,7 +179,7 @@ fn a_vocabulary_that_merges_across_a_metaspace_is_not_cut() {
 fn sentencepiece_replace_only_as_gemma() {
     let json = sentencepiece_json(replace(), Value::Null);
     assert_same(&json, SENTENCEPIECE_TEXTS, |_| true);
-    assert!(pipeline(&json).words.is_some(), "encoded word by word");
+    assert!(pipeline(&json).steps.split == Split::Words, "encoded word by word");
 }
 
 #[test]
@@ -190,7 +191,7 @@ fn sentencepiece_metaspace_pre_tokenizer() {
             let json = sentencepiece_json(Value::Null, metaspace);
             assert_same(&json, SENTENCEPIECE_TEXTS, |_| true);
             // tokenizers 1.0 runs `split: true` as a Split pre-tokenizer, whose words stand.
-            assert_eq!(pipeline(&json).words.is_some(), !split, "{scheme} {split}");
+            assert_eq!(pipeline(&json).steps.split == Split::Words, !split, "{scheme} {split}");
         }
     }
 }
@@ -231,22 +232,72 @@ fn characters_new_in_unicode_17_fall_back() {
 #[test]
 fn assigned_bits_agree_with_the_category_lookup() {
     use unicode_general_category::{get_general_category, GeneralCategory};
+    let table = chars::CharTable::new();
     let probes = (0..0x10000u32).chain([0x1f6d7, 0x1f6d8, 0x10ffff, 0xe0001]).filter_map(char::from_u32);
     for c in probes {
-        assert_eq!(super::assigned(c), get_general_category(c) != GeneralCategory::Unassigned, "U+{:04X}", c as u32);
+        let expected = get_general_category(c) != GeneralCategory::Unassigned;
+        assert_eq!(table.properties(c).0, expected, "U+{:04X}", c as u32);
     }
 }
 
 /// The text check skips ASCII runs and looks up every other character, wherever it stands.
 #[test]
 fn the_text_check_finds_an_unassigned_character_anywhere() {
+    let table = chars::CharTable::new();
     let new_in_17 = '\u{1f6d8}';
     for text in ["", "abc", "é", "日本語 and ascii", "x\u{1f6d7}y"] {
-        assert!(super::assigned_in_onig(text), "{text:?}");
+        assert!(table.scan(text).assigned, "{text:?}");
     }
     for text in
         [format!("{new_in_17}"), format!("ab{new_in_17}"), format!("é{new_in_17}z"), format!("abc é {new_in_17}")]
     {
-        assert!(!super::assigned_in_onig(&text), "{text:?}");
+        assert!(!table.scan(&text).assigned, "{text:?}");
     }
+}
+
+/// A character the scan calls NFC-stable is one tokenizers 1.0's NFC normalizer returns as it
+/// is, alone and after a starter that could compose with what follows (every character of the
+/// Basic Multilingual Plane and some beyond); and the skip is taken where it applies.
+#[test]
+fn nfc_stable_characters_are_ones_the_normalizer_leaves() {
+    use std::borrow::Cow;
+    let table = chars::CharTable::new();
+    use tokenizers1::normalizers::NFC;
+    use tokenizers1::pipeline::Normalizer;
+    let probes = (0..0x10000u32).chain(0x1f300..0x1f400).chain([0x1d15e, 0x1112f, 0x10ffff]).filter_map(char::from_u32);
+    let mut stable = 0;
+    for c in probes {
+        if !table.properties(c).1 {
+            assert!(!chars::nfc_stable(c), "U+{:04X}", c as u32);
+            continue;
+        }
+        stable += 1;
+        for text in [format!("{c}"), format!("a{c}"), format!("\u{1100}{c}"), format!("{c}x")] {
+            let normalized = NFC.normalize(&text, 0).expect("normalizes");
+            assert!(matches!(normalized, Cow::Borrowed(_)), "U+{:04X} in {text:?}", c as u32);
+        }
+        assert!(table.scan(&format!("ab{c}cd")).nfc_stable || !chars::assigned(c), "U+{:04X}", c as u32);
+    }
+    // Most characters are stable; combining marks, Hangul jamo vowels and singletons are not.
+    assert!(stable > 50_000, "{stable}");
+    for c in ['\u{301}', '\u{1161}', '\u{212b}', '\u{0958}'] {
+        assert!(!chars::nfc_stable(c), "U+{:04X}", c as u32);
+        assert!(!table.scan(&format!("ab{c}")).nfc_stable, "U+{:04X}", c as u32);
+    }
+    assert_eq!(table.scan("plain ascii, then 日本語 and 👍"), chars::TextChars { assigned: true, nfc_stable: true });
+}
+
+/// With Qwen's NFC normalizer: texts that skip it, texts it leaves although they hold a
+/// combining mark, and texts it changes (which fall back) all equal the reference.
+#[test]
+fn nfc_skipped_or_run_equals_the_reference() {
+    let mut json = tokenizer_json(MERGES, standard_added());
+    json["normalizer"] = json!({"type": "NFC"});
+    assert!(pipeline(&json).nfc_only);
+    let changed = ["cafe\u{301} the", "\u{1100}\u{1161} the", "\u{212b}", "<|im_start|>e\u{301}<|im_end|>"];
+    let kept = ["the café 日本", "x\u{301} the", "\u{301}", "<|im_start|>the<|im_end|>\n\u{0300}"];
+    let texts: Vec<&str> = changed.iter().chain(&kept).chain(TEXTS).copied().collect();
+    let in_nfc = |text: &str| unicode_normalization::UnicodeNormalization::nfc(text).eq(text.chars());
+    assert!(changed.iter().all(|text| !in_nfc(text)) && kept.iter().all(|text| in_nfc(text)));
+    assert_same(&json, &texts, |text| in_nfc(text) && !strips(text));
 }
