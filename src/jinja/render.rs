@@ -13,7 +13,7 @@ use minijinja::{Environment, State};
 use super::environment::{hf_environment, hf_syntax, Clock};
 pub use super::scope::Span;
 use super::scope::{reached, utf8_chars, with_state, Scope};
-use super::source::generation::{rewrite_generation_tags, GENERATION_FUNCTION};
+use super::source::generation::{rewrite_generation_tags, GENERATION_CLOSE, GENERATION_FUNCTION, GENERATION_OPEN};
 use super::source::semantics::rewrite_for_jinja2;
 use super::value::print::write_str;
 use super::value::types::{dict_pairs, list_items};
@@ -54,6 +54,12 @@ impl ChatTemplate {
 
     /// Compiles `source`, which renders under `limits`.
     pub fn compile_with_limits(source: &str, clock: Clock, limits: Limits) -> Result<Self> {
+        Self::compile_rewritten(source, clock, limits, true)
+    }
+
+    /// Compiles `source` with every generation block as a call block when `direct` is false
+    /// (tests compare the two rewrites).
+    fn compile_rewritten(source: &str, clock: Clock, limits: Limits, direct: bool) -> Result<Self> {
         limits.validate()?;
         if source.len() > limits.template_bytes {
             return Err(Error::limit(format!(
@@ -64,7 +70,7 @@ impl ChatTemplate {
         }
         // jinja2 reads `\r\n` and `\r` line endings as `\n`.
         let source = source.replace("\r\n", "\n").replace('\r', "\n");
-        let rewritten = rewrite_generation_tags(&source);
+        let rewritten = rewrite_generation_tags(&source, direct);
         // Operators, literals and constructs minijinja reads differently from jinja2.
         let jinja2_source = rewrite_for_jinja2(&rewritten.source, &hf_syntax()).map_err(|rejected| {
             Error::new(ErrorKind::TemplateSyntax, format!("{} (template line {})", rejected.message, rejected.line))
@@ -73,6 +79,8 @@ impl ChatTemplate {
         env.set_fuel(Some(limits.fuel));
         env.set_recursion_limit(limits.recursion);
         env.add_function(GENERATION_FUNCTION, generation);
+        env.add_function(GENERATION_OPEN, generation_open);
+        env.add_function(GENERATION_CLOSE, generation_close);
         env.add_function("raise_exception", raise_exception);
         let source = jinja2_source.into_boxed_str();
         // SAFETY: `source` is a heap allocation that the returned ChatTemplate owns beside `env`
@@ -266,6 +274,27 @@ fn generation(state: &mut State, kwargs: Kwargs) -> std::result::Result<Value, m
     Ok(body)
 }
 
+/// The start of a generation block written straight to the top-level output.
+fn generation_open() -> Value {
+    with_state(|state| {
+        let start_char = state.output_chars();
+        state.open_blocks.push((state.output.len(), start_char));
+    });
+    Value::from(())
+}
+
+/// The end of a generation block written straight to the top-level output: its body is the
+/// output written since it opened, so the span is the one the call block would record.
+fn generation_close() -> Value {
+    with_state(|state| {
+        if let Some((start_byte, start_char)) = state.open_blocks.pop() {
+            let end_char = state.output_chars();
+            state.spans.push(Span { start_byte, end_byte: state.output.len(), start_char, end_char });
+        }
+    });
+    Value::from(())
+}
+
 /// transformers' `raise_exception(message)`: aborts the render with the template's own message.
 fn raise_exception(message: Value) -> std::result::Result<Value, minijinja::Error> {
     let mut text = String::new();
@@ -426,5 +455,32 @@ mod tests {
         assert!(template.render(context! {}).is_err());
         let ok = ChatTemplate::compile("{% generation %}y{% endgeneration %}", Clock::Local).unwrap();
         assert_eq!(char_spans(&ok.render(context! {}).unwrap()), vec![(0, 1)]);
+    }
+
+    /// A block rewritten as two statements records the span its call block records, in every
+    /// place the rewrite takes that form.
+    #[test]
+    fn blocks_written_straight_to_the_output_record_the_call_blocks_spans() {
+        let messages = vec![
+            context! { role => "user", content => "héllo" },
+            context! { role => "assistant", content => "ça va 👍", tool_calls => vec![context! { name => "f" }] },
+            context! { role => "assistant", content => "" },
+        ];
+        let sources = [
+            "a\n{%- generation -%}\n b \n{%- endgeneration -%}\n c",
+            "{% for m in messages %}<{{ m.role }}>{% if m.role == 'assistant' %}{% generation %}{{ m.content }}\
+             {% for t in m.tool_calls or [] %}{% set t = t.name %}[{{ t }}]{% endfor %}{{ loop.index }}{% endgeneration %}\
+             {% endif %}{% endfor %}{% generation %}{% endgeneration %}",
+            "{% set ns = namespace(n=0) %}{% for m in messages %}{% generation %}{{ m.content }}{% endgeneration %}é{% endfor %}",
+            "{% for m in messages %}{% with x = m.content %}{% generation %}{{ x | upper }}{% endgeneration %}{% endwith %}{% endfor %}",
+        ];
+        for source in sources {
+            let direct = ChatTemplate::compile_rewritten(source, Clock::Local, Limits::default(), true).unwrap();
+            let called = ChatTemplate::compile_rewritten(source, Clock::Local, Limits::default(), false).unwrap();
+            let context = context! { messages => messages.clone() };
+            let (direct_out, called_out) = (direct.render(context.clone()).unwrap(), called.render(context).unwrap());
+            assert!(!direct_out.spans.is_empty(), "{source}");
+            assert_eq!(direct_out, called_out, "{source}");
+        }
     }
 }

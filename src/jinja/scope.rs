@@ -40,6 +40,9 @@ pub struct RenderState {
     counted_chars: usize,
     /// Generation blocks in the order they finished.
     pub spans: Vec<Span>,
+    /// Where each generation block written straight to the output opened and is not closed
+    /// yet: the output's length then, in bytes and in characters.
+    pub open_blocks: Vec<(usize, usize)>,
     /// The message of `raise_exception`, when the template raised.
     pub raised: Option<String>,
 }

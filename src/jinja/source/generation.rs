@@ -1,13 +1,22 @@
-//! Rewrites transformers' `{% generation %}` tag, which minijinja cannot parse, into a call block.
+//! Rewrites transformers' `{% generation %}` tag, which minijinja cannot parse.
 //!
-//! `{%- generation -%}` becomes `{%- call __fm_generation() -%}` and `endgeneration` becomes
-//! `endcall`: only the keyword is replaced, so whitespace-control marks, `trim_blocks` /
-//! `lstrip_blocks` behaviour and line numbers stay exactly as written. Comments, `{{ }}`
-//! expressions, string literals and `{% raw %}` bodies are skipped, so text that merely looks
-//! like the tag is left alone.
+//! A block whose body writes straight to the top-level output becomes a pair of statements,
+//! `{%- set __fm_span = __fm_generation_open() -%}` … `{%- set __fm_span = __fm_generation_close() -%}`,
+//! that record where the output stood at each end (`set`, not `do`: jinja2 without its `do`
+//! extension, as transformers runs it, has no `do`, and the rewrite of operators rejects it). Any other block becomes a call block,
+//! `{%- call __fm_generation() -%}` … `{%- endcall -%}`, whose function renders the body and records
+//! its span as transformers does (at the top-level length of the moment the block ends, as long
+//! as its body). The two agree wherever the first is used; it saves the call's macro, closure and
+//! captured output (about a sixth of minijinja's work on a training template). Only the keyword
+//! is replaced, so whitespace-control marks, `trim_blocks` / `lstrip_blocks` behaviour and line
+//! numbers stay exactly as written. Comments, `{{ }}` expressions, string literals and
+//! `{% raw %}` bodies are skipped, so text that merely looks like the tag is left alone.
 
 /// Name of the function the rewritten call blocks invoke; registered by `render.rs`.
 pub const GENERATION_FUNCTION: &str = "__fm_generation";
+/// Names of the functions a block written straight to the output calls at its two ends.
+pub const GENERATION_OPEN: &str = "__fm_generation_open";
+pub const GENERATION_CLOSE: &str = "__fm_generation_close";
 
 /// The rewritten source and whether it held at least one generation block.
 #[derive(Debug, PartialEq, Eq)]
@@ -16,13 +25,26 @@ pub struct Rewritten {
     pub has_generation: bool,
 }
 
-/// Replaces every `generation` / `endgeneration` block tag by a call block.
-pub fn rewrite_generation_tags(source: &str) -> Rewritten {
+/// Replaces every `generation` / `endgeneration` block tag; with every block a call block when
+/// `direct` is false (tests compare the two).
+pub fn rewrite_generation_tags(source: &str, direct: bool) -> Rewritten {
     let tags = scan_block_tags(source);
+    let direct_blocks = if direct { direct_blocks(source, &tags) } else { Vec::new() };
     let mut out = String::with_capacity(source.len() + 64);
     let mut copied_to = 0;
     for (index, tag) in tags.iter().enumerate() {
+        let is_direct = direct_blocks.iter().any(|&(open, close)| index == open || index == close);
         match tag.keyword {
+            "generation" if is_direct => {
+                out.push_str(&source[copied_to..tag.keyword_start]);
+                out.push_str(&format!("set __fm_span = {GENERATION_OPEN}()"));
+                copied_to = tag.keyword_start + tag.keyword.len();
+            }
+            "endgeneration" if is_direct => {
+                out.push_str(&source[copied_to..tag.keyword_start]);
+                out.push_str(&format!("set __fm_span = {GENERATION_CLOSE}()"));
+                copied_to = tag.keyword_start + tag.keyword.len();
+            }
             "generation" => {
                 out.push_str(&source[copied_to..tag.keyword_start]);
                 out.push_str(&format!("call {GENERATION_FUNCTION}()"));
@@ -58,6 +80,79 @@ pub fn rewrite_generation_tags(source: &str) -> Rewritten {
     out.push_str(&source[copied_to..]);
     let has_generation = tags.iter().any(|tag| tag.keyword == "generation");
     Rewritten { source: out, has_generation }
+}
+
+/// The (open, close) tag indices of the generation blocks whose body is written straight to the
+/// top-level output and behaves the same outside a call block:
+/// - the template has no construct that captures output (macros, call and filter blocks, block
+///   `set`s, template blocks, recursive loops), so no block can be inside one;
+/// - the block holds no other generation block (whose span would start where this one's does);
+/// - its body assigns no variable at its own scope (a call block's body is a scope of its own,
+///   so such a `set` would leak out of the pair of statements), breaks or continues no loop
+///   around it, and reads none of the names only a macro defines (`caller`, `varargs`, `kwargs`).
+fn direct_blocks(source: &str, tags: &[BlockTag<'_>]) -> Vec<(usize, usize)> {
+    const CAPTURING: [&str; 5] = ["macro", "call", "filter", "endset", "block"];
+    let captures = tags.iter().any(|tag| {
+        CAPTURING.contains(&tag.word)
+            || (tag.word == "for" && mentions_word(&source[tag.keyword_start..tag.end], "recursive"))
+    });
+    if captures {
+        return Vec::new();
+    }
+    let mut blocks = Vec::new();
+    let mut index = 0;
+    while index < tags.len() {
+        if tags[index].keyword != "generation" {
+            index += 1;
+            continue;
+        }
+        let open = index;
+        // Loops and `with` blocks opened inside the body: a `set`, `break` or `continue` in them
+        // stays in them.
+        let mut scopes = 0usize;
+        let mut direct = true;
+        let mut close = None;
+        for (at, tag) in tags.iter().enumerate().skip(open + 1) {
+            match tag.word {
+                "endgeneration" if tag.keyword == "endgeneration" => {
+                    close = Some(at);
+                    break;
+                }
+                "generation" => direct = false,
+                "for" | "with" => scopes += 1,
+                "endfor" | "endwith" => scopes = scopes.saturating_sub(1),
+                "set" | "break" | "continue" if scopes == 0 => direct = false,
+                _ => {}
+            }
+        }
+        let Some(close) = close else { break };
+        let body = &source[tags[open].end..tags[close].keyword_start];
+        direct &= !["caller", "varargs", "kwargs"].iter().any(|name| mentions_word(body, name));
+        if direct {
+            blocks.push((open, close));
+        }
+        // A nested block's own close was found first: skip past the outer block's tags too.
+        index = if direct { close + 1 } else { skip_block(tags, open) };
+    }
+    blocks
+}
+
+/// The index after the `endgeneration` that closes the generation block opened at `open`.
+fn skip_block(tags: &[BlockTag<'_>], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (at, tag) in tags.iter().enumerate().skip(open) {
+        match tag.keyword {
+            "generation" => depth += 1,
+            "endgeneration" => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return at + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    tags.len()
 }
 
 /// Every block tag outside comments, expressions and raw bodies, in source order.
@@ -162,6 +257,8 @@ struct BlockTag<'a> {
     /// The tag's first word when it is the whole statement (`generation`, `raw`, ...); `set`
     /// tags keep `set`; other tags with arguments have an empty keyword.
     keyword: &'a str,
+    /// The tag's first word, with or without arguments (`for`, `macro`, ...).
+    word: &'a str,
     /// Where the closing marks start: optional `-`/`+` then `%}`.
     tail_start: usize,
     /// `X` when the tag is `{% set X.attr = ... %}`.
@@ -192,7 +289,7 @@ impl<'a> BlockTag<'a> {
         let iterable = if word == "for" { arguments.split_once(" in ").map(|(_, iterable)| iterable) } else { None };
         // Only a bare keyword is the tag: `{% generation x %}` is left for the parser to reject.
         let keyword = if word == "set" || arguments.trim().is_empty() { word } else { "" };
-        BlockTag { keyword_start: start, keyword, tail_start, assigned_namespace, iterable, end }
+        BlockTag { keyword_start: start, keyword, word, tail_start, assigned_namespace, iterable, end }
     }
 }
 
@@ -252,8 +349,48 @@ fn skip_raw_body(source: &str, from: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// The call-block rewrite of every block.
     fn rewrite(source: &str) -> String {
-        rewrite_generation_tags(source).source
+        rewrite_generation_tags(source, false).source
+    }
+
+    fn direct(source: &str) -> String {
+        rewrite_generation_tags(source, true).source
+    }
+
+    #[test]
+    fn blocks_written_straight_to_the_output_become_two_statements() {
+        assert_eq!(
+            direct("a{%- generation %}b{% endgeneration -%}c"),
+            "a{%- set __fm_span = __fm_generation_open() %}b{% set __fm_span = __fm_generation_close() -%}c"
+        );
+        // Inside loops and conditions; a `set`, `break` or `continue` in a loop of the body stays there.
+        let source = "{% for m in ms %}{% if m %}{% generation %}{% for t in m.ts %}{% set t = t.f %}{% break %}\
+                      {% endfor %}{{ loop.index }}{% endgeneration %}{% endif %}{% endfor %}";
+        let out = direct(source);
+        assert_eq!(out.matches("__fm_generation_open()").count(), 1, "{out}");
+        assert_eq!(out.matches("__fm_generation_close()").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn blocks_that_differ_outside_a_call_stay_call_blocks() {
+        for source in [
+            // captured output somewhere in the template
+            "{% macro m() %}x{% endmacro %}{% generation %}a{% endgeneration %}",
+            "{% set s %}x{% endset %}{% generation %}a{% endgeneration %}",
+            "{% filter upper %}x{% endfilter %}{% generation %}a{% endgeneration %}",
+            "{% for x in y recursive %}{{ loop(x) }}{% endfor %}{% generation %}a{% endgeneration %}",
+            // the body's own scope, loop controls and macro names
+            "{% generation %}{% set x = 1 %}{% endgeneration %}{{ x }}",
+            "{% for m in ms %}{% generation %}{% break %}{% endgeneration %}{% endfor %}",
+            "{% generation %}{{ caller }}{% endgeneration %}",
+        ] {
+            assert_eq!(direct(source), rewrite(source), "{source}");
+        }
+        // A block holding another: both are call blocks; a later plain block is not.
+        let out = direct("{% generation %}{% generation %}b{% endgeneration %}{% endgeneration %}{% generation %}c{% endgeneration %}");
+        assert_eq!(out.matches("call __fm_generation()").count(), 2, "{out}");
+        assert_eq!(out.matches("__fm_generation_open()").count(), 1, "{out}");
     }
 
     #[test]
@@ -281,7 +418,7 @@ mod tests {
     fn comments_raw_blocks_and_strings_are_untouched() {
         let source = "{# {% generation %} #}{% raw -%}{% generation %}{% endraw %}{{ '{% generation %}' }}\
                       {% set s = '%} {% generation %}' %}";
-        let out = rewrite_generation_tags(source);
+        let out = rewrite_generation_tags(source, true);
         assert_eq!(out.source, source);
         assert!(!out.has_generation);
     }
@@ -315,7 +452,7 @@ mod tests {
     fn nested_looped_and_macro_blocks() {
         let source = "{% macro m() %}{% generation %}{{ caller() }}{% endgeneration %}{% endmacro %}\
                       {% for x in y %}{% generation %}{% generation %}{% endgeneration %}{% endgeneration %}{% endfor %}";
-        let out = rewrite_generation_tags(source);
+        let out = rewrite_generation_tags(source, true);
         assert!(out.has_generation);
         assert_eq!(out.source.matches("call __fm_generation()").count(), 3);
         assert_eq!(out.source.matches("endcall").count(), 3);
@@ -355,7 +492,7 @@ mod tests {
     #[test]
     fn unterminated_input_does_not_panic() {
         for source in ["{%", "{% generation", "{{ '", "{#", "{% raw %}", "{%-", "{% '\\"] {
-            let _ = rewrite_generation_tags(source);
+            let _ = rewrite_generation_tags(source, true);
         }
     }
 }
