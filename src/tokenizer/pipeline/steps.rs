@@ -5,7 +5,8 @@
 //! return unchanged (`chars`), and a SentencePiece BPE's segments are cut into words (`words`)
 //! instead of reaching the model whole.
 
-use std::sync::{Mutex, PoisonError};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use tokenizers1::pipeline::{
     normalize_all, Model, PipelineModelScratch, PipelineToken, PipelineTokenizer, PreTokenizer, PreTokenizerScratch,
@@ -28,7 +29,50 @@ pub(super) enum Split {
 /// buffers and its word cache, which must outlive a call to be of use).
 pub(super) struct Steps {
     pub(super) split: Split,
-    scratches: Mutex<Vec<Scratch>>,
+    scratches: Slots,
+}
+
+/// Scratches kept between encodes, more than threads encode at once.
+const SLOTS: usize = 32;
+
+/// Scratches kept without a lock: a process forked while another thread held a lock around
+/// them inherited it held, and its first encode waited forever (tests/hardening/test_ffi.py).
+/// A slot is emptied or filled by one atomic operation, so a fork at any moment leaves the child
+/// at worst a scratch short. Each non-null pointer is a `Box<Scratch>` the slot owns.
+struct Slots([AtomicPtr<Scratch>; SLOTS]);
+
+impl Slots {
+    fn new() -> Slots {
+        Slots(std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())))
+    }
+
+    fn take(&self) -> Option<Box<Scratch>> {
+        self.0.iter().find_map(|slot| {
+            let taken = slot.swap(ptr::null_mut(), Ordering::Acquire);
+            // SAFETY: a non-null pointer in a slot is a leaked `Box<Scratch>`, and the swap
+            // removed it from the slot, so this is its only owner.
+            (!taken.is_null()).then(|| unsafe { Box::from_raw(taken) })
+        })
+    }
+
+    /// Keeps `scratch` in a free slot; drops it when every slot is full.
+    fn put(&self, scratch: Box<Scratch>) {
+        let raw = Box::into_raw(scratch);
+        let kept = self
+            .0
+            .iter()
+            .any(|slot| slot.compare_exchange(ptr::null_mut(), raw, Ordering::Release, Ordering::Relaxed).is_ok());
+        if !kept {
+            // SAFETY: no slot took `raw`, so it is still the `Box` made above.
+            drop(unsafe { Box::from_raw(raw) });
+        }
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        while self.take().is_some() {}
+    }
 }
 
 struct Scratch {
@@ -39,7 +83,7 @@ struct Scratch {
 
 impl Steps {
     pub(super) fn new(split: Split) -> Steps {
-        Steps { split, scratches: Mutex::new(Vec::new()) }
+        Steps { split, scratches: Slots::new() }
     }
 
     /// Appends the ids of `text` to `out`, as `tokenizer.encode_into` with no special tokens;
@@ -51,22 +95,16 @@ impl Steps {
         normalize: bool,
         out: &mut Vec<PipelineToken>,
     ) -> Result<()> {
-        let mut scratch = self.take().unwrap_or_else(|| Scratch {
-            model: tokenizer.get_model().init_scratch(),
-            split: PreTokenizerScratch::default(),
-            spans: Vec::new(),
+        let mut scratch = self.scratches.take().unwrap_or_else(|| {
+            Box::new(Scratch {
+                model: tokenizer.get_model().init_scratch(),
+                split: PreTokenizerScratch::default(),
+                spans: Vec::new(),
+            })
         });
         let encoded = self.encode(tokenizer, text, normalize, &mut scratch, out);
-        self.put(scratch);
+        self.scratches.put(scratch);
         encoded
-    }
-
-    fn take(&self) -> Option<Scratch> {
-        self.scratches.lock().unwrap_or_else(PoisonError::into_inner).pop()
-    }
-
-    fn put(&self, scratch: Scratch) {
-        self.scratches.lock().unwrap_or_else(PoisonError::into_inner).push(scratch);
     }
 
     fn encode(

@@ -301,3 +301,21 @@ fn nfc_skipped_or_run_equals_the_reference() {
     assert!(changed.iter().all(|text| !in_nfc(text)) && kept.iter().all(|text| in_nfc(text)));
     assert_same(&json, &texts, |text| in_nfc(text) && !strips(text));
 }
+
+/// More threads than the engine keeps scratches for, encoding at once, get the ids one thread
+/// gets (scratches are taken and put back without a lock, and dropped when every slot is full).
+#[test]
+fn many_threads_share_the_scratches() {
+    let engine = pipeline(&tokenizer_json(MERGES, standard_added()));
+    let expected: Vec<_> = TEXTS.iter().map(|text| engine.encode_truncated(text, None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..40 {
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    let got: Vec<_> = TEXTS.iter().map(|text| engine.encode_truncated(text, None)).collect();
+                    assert_eq!(got, expected);
+                }
+            });
+        }
+    });
+}
