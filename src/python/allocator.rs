@@ -16,7 +16,9 @@ const MI_OPTION_ARENA_PURGE_MULT: libmimalloc_sys::mi_option_t = 24;
 /// How long memory the extension freed stays mapped for its next call before it goes back to
 /// the OS: ten seconds, like jemalloc's default decay. With mimalloc's default (10 ms, 100 ms for
 /// arenas) the previous call's output matrices went back to the OS while the next call was still
-/// tokenizing, so every call paid a page fault per 4 KiB of output again.
+/// tokenizing, so every call paid a page fault per 4 KiB of output again. One-off work that frees
+/// much more than it keeps (a tokenizer's engine build) hands its memory back at once instead
+/// (`runtime::memory`).
 const PURGE_DELAY_MS: i64 = 10_000;
 
 /// Sets the allocator's options; called once, when the module is imported.

@@ -21,6 +21,7 @@ mod types;
 
 use crate::error::{Error, Result};
 use crate::runtime::deferred::Deferred;
+use crate::runtime::memory;
 use bpe::FastBpe;
 use components::offset_trims;
 use pipeline::Pipeline;
@@ -86,7 +87,11 @@ impl Tokenizer {
                 // Copied only when tokenizers 1.0 is to load it; held until the engine is built.
                 let json = wants_pipeline.then(|| json.to_owned());
                 let reference = Arc::clone(&model);
-                Deferred::new(move || build_engine(json.as_deref(), &reference, trims.clone(), backend))
+                Deferred::new(move || {
+                    let engine = build_engine(json.as_deref(), &reference, trims.clone(), backend);
+                    memory::release_freed();
+                    engine
+                })
             }
             _ => Deferred::ready(Engine::Reference),
         };
