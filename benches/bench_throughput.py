@@ -143,6 +143,12 @@ def tiktoken_encoding(family: str):
 
 def worker(args: argparse.Namespace) -> None:
     threads = int(os.environ["FASTMASK_NUM_THREADS"])
+    if threads == 1:
+        # One thread means one core: tokenizers 1.0's encode_batch has no thread setting (it
+        # ignores TOKENIZERS_PARALLELISM and RAYON_NUM_THREADS, sizing its pool by the CPUs it
+        # may run on), so its "1 thread" row used both cores until every 1-thread worker was
+        # pinned to one.
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     # numpy is imported by every worker before anything is built: its OpenBLAS starts a thread
     # per core that spins for about a tenth of a second after the import. transformers imports
     # numpy up front, fastmask only when its first call returns arrays, so that spin used to
