@@ -2,9 +2,8 @@
 //!
 //! The extension's allocator (mimalloc, `python/allocator.rs`) keeps freed memory mapped for ten
 //! seconds so that one call's output matrices serve the next call. A tokenizer's engine build
-//! frees far more than it keeps (tokenizers 1.0 parses the whole tokenizer.json), and that memory
-//! stayed resident under every call that followed: the process's peak was the build's garbage
-//! plus a call's working set.
+//! frees far more than it keeps (tokenizers 1.0 parses the whole tokenizer.json); kept mapped,
+//! that memory would stay resident under the calls that follow and add to the process's peak.
 
 /// Hands back to the OS what this thread freed and its allocator still holds (nothing without
 /// the Python extension's allocator).

@@ -2,15 +2,16 @@
 //!
 //! A block whose body writes straight to the top-level output becomes a pair of statements,
 //! `{%- set __fm_span = __fm_generation_open() -%}` … `{%- set __fm_span = __fm_generation_close() -%}`,
-//! that record where the output stood at each end (`set`, not `do`: jinja2 without its `do`
-//! extension, as transformers runs it, has no `do`, and the rewrite of operators rejects it). Any other block becomes a call block,
-//! `{%- call __fm_generation() -%}` … `{%- endcall -%}`, whose function renders the body and records
-//! its span as transformers does (at the top-level length of the moment the block ends, as long
-//! as its body). The two agree wherever the first is used; it saves the call's macro, closure and
-//! captured output (about a sixth of minijinja's work on a training template). Only the keyword
-//! is replaced, so whitespace-control marks, `trim_blocks` / `lstrip_blocks` behaviour and line
-//! numbers stay exactly as written. Comments, `{{ }}` expressions, string literals and
-//! `{% raw %}` bodies are skipped, so text that merely looks like the tag is left alone.
+//! that record where the output stood at each end (`set`, not `do`: jinja2 as transformers runs
+//! it has no `do`, and the rewrite of operators rejects one). Any other block becomes a call
+//! block, `{%- call __fm_generation() -%}` … `{%- endcall -%}`, whose function renders the body and
+//! records its span as transformers does (at the top-level length of the moment the block ends,
+//! as long as its body). The two agree wherever the first is used; it saves the call's macro,
+//! closure and captured output (about a sixth of minijinja's work on a training template). Only
+//! the keyword is replaced, so whitespace-control marks, `trim_blocks` / `lstrip_blocks`
+//! behaviour and line numbers stay exactly as written. Comments, `{{ }}` expressions, string
+//! literals and `{% raw %}` bodies are skipped, so text that merely looks like the tag is left
+//! alone.
 
 /// Name of the function the rewritten call blocks invoke; registered by `render.rs`.
 pub const GENERATION_FUNCTION: &str = "__fm_generation";

@@ -69,6 +69,12 @@ impl Slots {
     }
 }
 
+// Scratches move between threads through the slots, which `AtomicPtr` does not check.
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<Scratch>();
+};
+
 impl Drop for Slots {
     fn drop(&mut self) {
         while self.take().is_some() {}
