@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from _support import tokenizer_zoo
 
 # Runs in a fresh interpreter, so no other test's allocations change the allocator's state.
