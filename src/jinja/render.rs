@@ -475,6 +475,7 @@ mod tests {
             "{% for m in messages %}{% with x = m.content %}{% generation %}{{ x | upper }}{% endgeneration %}{% endwith %}{% endfor %}",
         ];
         for source in sources {
+            assert!(rewrite_generation_tags(source, true).source.contains(GENERATION_OPEN), "{source}");
             let direct = ChatTemplate::compile_rewritten(source, Clock::Local, Limits::default(), true).unwrap();
             let called = ChatTemplate::compile_rewritten(source, Clock::Local, Limits::default(), false).unwrap();
             let context = context! { messages => messages.clone() };
