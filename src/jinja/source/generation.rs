@@ -49,7 +49,7 @@ pub fn rewrite_generation_tags(source: &str, direct: bool) -> Rewritten {
             "generation" => {
                 out.push_str(&source[copied_to..tag.keyword_start]);
                 out.push_str(&format!("call {GENERATION_FUNCTION}()"));
-                let captured = names_to_capture(source, tag, &tags[index + 1..]);
+                let captured = names_to_capture(source, &tags, index);
                 if captured.is_empty() {
                     copied_to = tag.keyword_start + tag.keyword.len();
                 } else {
@@ -108,17 +108,13 @@ fn direct_blocks(source: &str, tags: &[BlockTag<'_>]) -> Vec<(usize, usize)> {
             continue;
         }
         let open = index;
+        let Some(close) = block_end(tags, open) else { break };
         // Loops and `with` blocks opened inside the body: a `set`, `break` or `continue` in them
         // stays in them.
         let mut scopes = 0usize;
         let mut direct = true;
-        let mut close = None;
-        for (at, tag) in tags.iter().enumerate().skip(open + 1) {
+        for tag in &tags[open + 1..close] {
             match tag.word {
-                "endgeneration" if tag.keyword == "endgeneration" => {
-                    close = Some(at);
-                    break;
-                }
                 "generation" => direct = false,
                 "for" | "with" => scopes += 1,
                 "endfor" | "endwith" => scopes = scopes.saturating_sub(1),
@@ -126,20 +122,20 @@ fn direct_blocks(source: &str, tags: &[BlockTag<'_>]) -> Vec<(usize, usize)> {
                 _ => {}
             }
         }
-        let Some(close) = close else { break };
         let body = &source[tags[open].end..tags[close].keyword_start];
         direct &= !["caller", "varargs", "kwargs"].iter().any(|name| mentions_word(body, name));
         if direct {
             blocks.push((open, close));
         }
-        // A nested block's own close was found first: skip past the outer block's tags too.
-        index = if direct { close + 1 } else { skip_block(tags, open) };
+        // Blocks nested in this one are inside its body: not direct either way.
+        index = close + 1;
     }
     blocks
 }
 
-/// The index after the `endgeneration` that closes the generation block opened at `open`.
-fn skip_block(tags: &[BlockTag<'_>], open: usize) -> usize {
+/// The index of the `endgeneration` that closes the generation block opened at `open`; None
+/// when the source ends first.
+fn block_end(tags: &[BlockTag<'_>], open: usize) -> Option<usize> {
     let mut depth = 0usize;
     for (at, tag) in tags.iter().enumerate().skip(open) {
         match tag.keyword {
@@ -147,13 +143,13 @@ fn skip_block(tags: &[BlockTag<'_>], open: usize) -> usize {
             "endgeneration" => {
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
-                    return at + 1;
+                    return Some(at);
                 }
             }
             _ => {}
         }
     }
-    tags.len()
+    None
 }
 
 /// Every block tag outside comments, expressions and raw bodies, in source order.
@@ -180,20 +176,10 @@ fn scan_block_tags(source: &str) -> Vec<BlockTag<'_>> {
 
 /// Outer variables the body of the generation block `open` must close over explicitly: `X` of
 /// every `{% set X.attr = .. %}` in it, and `loop` when the body mentions it.
-fn names_to_capture<'a>(source: &'a str, open: &BlockTag<'a>, following: &[BlockTag<'a>]) -> Vec<&'a str> {
-    let mut depth = 1;
+fn names_to_capture<'a>(source: &'a str, tags: &[BlockTag<'a>], open: usize) -> Vec<&'a str> {
+    let close = block_end(tags, open);
     let mut names: Vec<&str> = Vec::new();
-    let mut body_end = source.len();
-    for tag in following {
-        match tag.keyword {
-            "generation" => depth += 1,
-            "endgeneration" => depth -= 1,
-            _ => {}
-        }
-        if depth == 0 {
-            body_end = tag.keyword_start;
-            break;
-        }
+    for tag in &tags[open + 1..close.unwrap_or(tags.len())] {
         let iterable_names = tag.iterable.map(identifiers).unwrap_or_default();
         for name in tag.assigned_namespace.into_iter().chain(iterable_names) {
             if !names.contains(&name) {
@@ -201,7 +187,8 @@ fn names_to_capture<'a>(source: &'a str, open: &BlockTag<'a>, following: &[Block
             }
         }
     }
-    if mentions_word(&source[open.end..body_end], "loop") && !names.contains(&"loop") {
+    let body_end = close.map_or(source.len(), |close| tags[close].keyword_start);
+    if mentions_word(&source[tags[open].end..body_end], "loop") && !names.contains(&"loop") {
         names.insert(0, "loop");
     }
     names
